@@ -1,0 +1,10 @@
+"""Command-line front end of the LeNet-5 FPGA accelerator generator (``lenet5``)."""
+
+from pathlib import Path
+
+#: Repository root (the package is installed in editable mode from a checkout).
+REPO_ROOT = Path(__file__).resolve().parent.parent
+#: Folder of the shipped checkpoints and quantized descriptions.
+MODELS_DIR = REPO_ROOT / "models"
+#: The model every ``--model`` option defaults to: the shipped modern int8 description.
+DEFAULT_MODEL = MODELS_DIR / "modern_int8.json"
