@@ -17,6 +17,10 @@ class CliError(Exception):
     """A user-facing error: printed as ``lenet5: error: <message>`` with exit status 2."""
 
 
+class _Formatter(argparse.ArgumentDefaultsHelpFormatter, argparse.RawDescriptionHelpFormatter):
+    """Show defaults, and keep the line breaks of the subcommands' descriptions."""
+
+
 def build_parser():
     parser = argparse.ArgumentParser(
         prog="lenet5",
@@ -26,7 +30,7 @@ def build_parser():
     for name in COMMANDS:
         module = importlib.import_module(f"lenet5.cmd_{name}")
         p = sub.add_parser(name, help=module.HELP, description=module.__doc__,
-                           formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+                           formatter_class=_Formatter)
         module.add_arguments(p)
         p.set_defaults(_run=module.run)
     return parser

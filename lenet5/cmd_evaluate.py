@@ -1,0 +1,62 @@
+"""Evaluate a quantized description on the MNIST test images.
+
+Reports the float model's accuracy, the integer reference's accuracy, and the agreement between
+the integer reference and the fake-quantized float model (which must be 1.0: they implement the
+same integer semantics). The float model is the checkpoint named in the description's
+meta.checkpoint unless --checkpoint is given.
+"""
+
+from lenet5 import DEFAULT_MODEL
+
+HELP = "accuracy of the float, fake-quantized and integer models on MNIST test images"
+
+
+def add_arguments(parser):
+    parser.add_argument("--model", metavar="JSON", default=str(DEFAULT_MODEL), help="quantized description")
+    parser.add_argument("--checkpoint", metavar="PT", help="float checkpoint (default: the description's meta.checkpoint)")
+    parser.add_argument("--images", type=int, metavar="N", help="first N test images only (default: all 10,000)")
+    parser.add_argument("--data", metavar="DIR", help="MNIST folder (default: $LENET5_MNIST, ../shared/mnist, cache)")
+    parser.add_argument("--json", metavar="PATH", help="write the results as JSON")
+    parser.add_argument("--confusion", metavar="PNG", help="save the integer model's confusion matrix as PNG")
+    parser.add_argument("--int-only", action="store_true", help="evaluate the integer reference only (no torch)")
+
+
+def run(args):
+    import json
+    import time
+
+    from golden.evaluate import checkpoint_for, confusion_matrix, evaluate, plot_confusion
+    from golden.mnist import load_mnist
+    from golden.qnet import QNet
+
+    qnet = QNet.load(args.model)
+    model = None
+    if not args.int_only:
+        from golden.model import load_checkpoint
+        model, _ = load_checkpoint(checkpoint_for(qnet, args.model, args.checkpoint))
+        if model.variant != qnet.variant:
+            raise ValueError(f"checkpoint variant {model.variant!r} does not match the description's "
+                             f"{qnet.variant!r}")
+    images, labels = load_mnist("test", data=args.data)
+    if args.images is not None:
+        if args.images < 1:
+            raise ValueError(f"--images must be positive, got {args.images}")
+        images, labels = images[:args.images], labels[:args.images]
+    t0 = time.perf_counter()
+    res = evaluate(qnet, model, images, labels)
+    classes = res.pop("int_classes")
+    res.update(model=str(args.model), variant=qnet.variant, wall_s=time.perf_counter() - t0)
+    line = f"{qnet.variant}: {res['images']} images, int accuracy {100 * res['int_accuracy']:.2f}%"
+    if model is not None:
+        line += (f", float {100 * res['float_accuracy']:.2f}%, fake-quant {100 * res['fakequant_accuracy']:.2f}%, "
+                 f"agreement {100 * res['agreement']:.2f}%")
+    print(line + f" ({res['int_seconds']:.2f} s integer reference)")
+    if args.confusion:
+        plot_confusion(confusion_matrix(labels, classes), args.confusion,
+                       f"{qnet.variant} integer model: {100 * res['int_accuracy']:.2f}% on {res['images']} images")
+        print(f"wrote {args.confusion}")
+    if args.json:
+        with open(args.json, "w") as f:
+            json.dump(res, f, indent=2, sort_keys=True)
+            f.write("\n")
+    return 0

@@ -1,0 +1,82 @@
+"""Quantize a float LeNet-5 checkpoint into the fixed-point description (one JSON file).
+
+Post-training quantization with calibration on training images: every weight and activation
+tensor gets a power-of-two fixed-point format chosen to minimise the quantization error,
+accumulator widths are bounded from the actual weights, tanh becomes a lookup table. With
+--qat-epochs N the float model is then fine-tuned through the fake-quantized forward pass
+(quantization-aware training) and saved next to the output as <out stem>.pt.
+
+The shipped int8 models are regenerated with
+  lenet5 quantize --checkpoint models/modern.pt --out models/modern_int8.json
+  lenet5 quantize --checkpoint models/classic.pt --out models/classic_int8.json
+"""
+
+import argparse
+import re
+
+from lenet5 import MODELS_DIR
+
+HELP = "quantize a float checkpoint to a fixed-point description (PTQ, optional QAT)"
+
+
+def _bits(text):
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a width in bits, got {text!r}") from None
+    if not 2 <= value <= 16:
+        raise argparse.ArgumentTypeError(f"widths must be 2..16 bits, got {value}")
+    return value
+
+
+def _layer_bits(text):
+    m = re.fullmatch(r"([A-Za-z0-9]+)=(\d+)", text)
+    if not m:
+        raise argparse.ArgumentTypeError(f"expected LAYER=BITS such as C3=4, got {text!r}")
+    return m.group(1).upper(), _bits(m.group(2))
+
+
+def add_arguments(parser):
+    parser.add_argument("--checkpoint", metavar="PT", default=str(MODELS_DIR / "modern.pt"),
+                        help="float checkpoint written by `lenet5 train`")
+    parser.add_argument("--out", metavar="JSON", required=False,
+                        help="description to write (default: models/<variant>_<tag>.json, tag int8, "
+                             "w4a8 or w4a8_qat from the widths)")
+    parser.add_argument("--w-bits", type=_bits, default=8, metavar="B", help="weight width of every layer (bits)")
+    parser.add_argument("--a-bits", type=_bits, default=8, metavar="B", help="activation width of every layer (bits)")
+    parser.add_argument("--layer-w-bits", type=_layer_bits, action="append", default=[], metavar="L=B",
+                        help="per-layer weight width, e.g. C3=4 (repeatable; layers C1 S2 C3 S4 C5 F6 OUT)")
+    parser.add_argument("--layer-a-bits", type=_layer_bits, action="append", default=[], metavar="L=B",
+                        help="per-layer activation width, e.g. C1=6 (repeatable)")
+    parser.add_argument("--logit-bits", type=int, default=16, metavar="B", help="width of the output logits (bits)")
+    parser.add_argument("--calib-images", type=int, default=2000, metavar="N",
+                        help="training images used to calibrate the activation formats")
+    parser.add_argument("--qat-epochs", type=int, default=0, metavar="N",
+                        help="quantization-aware fine-tuning epochs after PTQ (0: PTQ only)")
+    parser.add_argument("--qat-lr", type=float, default=2e-4, metavar="LR", help="QAT learning rate (Adam, cosine)")
+    parser.add_argument("--seed", type=int, default=0, help="seed of the QAT shuffling")
+    parser.add_argument("--data", metavar="DIR", help="MNIST folder (default: $LENET5_MNIST, ../shared/mnist, cache)")
+    parser.add_argument("--quiet", action="store_true", help="no progress bars")
+
+
+def run(args):
+    from pathlib import Path
+
+    from golden.quantize import QuantConfig, quantize_with_options
+
+    config = QuantConfig(w_bits=args.w_bits, a_bits=args.a_bits, layer_w_bits=dict(args.layer_w_bits),
+                         layer_a_bits=dict(args.layer_a_bits), logit_bits=args.logit_bits,
+                         calib_images=args.calib_images)
+    qnet, report = quantize_with_options(Path(args.checkpoint), config, out=args.out, data=args.data,
+                                         qat_epochs=args.qat_epochs, qat_lr=args.qat_lr, seed=args.seed,
+                                         progress=not args.quiet)
+    print(f"wrote {report['out']} ({qnet.variant}, weights {args.w_bits} bits, activations {args.a_bits} bits"
+          + (f", QAT {args.qat_epochs} epochs -> {report['checkpoint']}" if args.qat_epochs else "") + ")")
+    for layer in qnet.layers:
+        if layer.has_mac:
+            print(f"  {layer.name:4s} in {layer.in_fmt!s:8s} w {layer.w_fmt!s:9s} acc {layer.acc_fmt!s:9s} "
+                  f"act {layer.act_fmt!s:9s} out {layer.out_fmt!s:8s} shift {layer.requant.shift:2d} "
+                  f"{layer.activation.kind}")
+        else:
+            print(f"  {layer.name:4s} in {layer.in_fmt!s:8s} {layer.pool} pool 2x2")
+    return 0
