@@ -1,0 +1,283 @@
+"""Pipelined multiply-accumulate array: ``lanes`` accumulators, ``taps`` products per lane per cycle.
+
+The arithmetic core shared by the convolution engine (:mod:`hw.conv`) and the dense engine
+(:mod:`hw.dense`). Each accepted *step* gives every lane ``taps`` activation/weight pairs; a lane
+adds the ``taps`` products (a multiplier per product and a pipelined adder tree) to its
+accumulator, or to its ``bias`` on a step marked ``first``; on a step marked ``last`` the finished
+sums of all lanes leave on the output stream. Integer semantics, for each lane ``l``, of the
+steps ``s = s_first .. s_last`` of one sum::
+
+    acc[l] = bias[l] (from step s_first) + sum_s sum_t a[s][l][t] * w[s][l][t]      (mod 2**acc_fmt.bits)
+
+which is :func:`golden.reference.dense_accumulate` on the flattened operands. The accumulator
+**wraps** (two's complement, no saturation): the caller proves that ``acc_fmt`` holds every
+partial sum with :func:`golden.arith.accumulator_range` (or sizes it with
+:func:`golden.arith.accumulator_format`), as :class:`hw.dense.DenseEngine` does.
+"""
+
+from amaranth import Module, Mux, Shape, Signal
+from amaranth.lib import data, stream, wiring
+from amaranth.lib.fifo import SyncFIFOBuffered
+from amaranth.lib.wiring import In, Out
+from amaranth.utils import ceil_log2
+
+from golden.qformat import QFormat
+from golden.qnet import WIDTH_RANGE
+
+__all__ = ["MACArray", "ACC_BITS_RANGE", "ADDER_LEVELS_PER_STAGE", "fmt_shape", "check_int", "check_fmt"]
+
+#: Supported accumulator widths (bits).
+ACC_BITS_RANGE = (2, 48)
+#: Adder levels between two pipeline registers (the accumulate counts as one level). Two 20..30-bit
+#: carry chains in series fit comfortably in 10 ns on an ECP5 (-6 and faster grades).
+ADDER_LEVELS_PER_STAGE = 2
+
+
+def fmt_shape(fmt: QFormat) -> Shape:
+    """Amaranth shape of the integers of ``fmt``: ``signed(bits)`` or ``unsigned(bits)``."""
+    return Shape(fmt.bits, fmt.signed)
+
+
+def check_int(name, value, lo=1, hi=None):
+    """Return ``value`` if it is an int in ``[lo, hi]``; else ``TypeError``/``ValueError`` naming ``name``."""
+    if not isinstance(value, int) or isinstance(value, bool):
+        raise TypeError(f"{name} must be an int, not {value!r}")
+    if value < lo or (hi is not None and value > hi):
+        bound = f">= {lo}" if hi is None else f"in {lo}..{hi}"
+        raise ValueError(f"{name} must be {bound}, not {value!r}")
+    return value
+
+
+def check_fmt(name, fmt, lo, hi):
+    if not isinstance(fmt, QFormat):
+        raise TypeError(f"{name} must be a golden.qformat.QFormat, not {fmt!r}")
+    if not lo <= fmt.bits <= hi:
+        raise ValueError(f"{name} must be {lo}..{hi} bits wide, not {fmt.bits} ({fmt})")
+    return fmt
+
+
+class MACArray(wiring.Component):
+    """``lanes`` parallel multiply-accumulators, each adding ``taps`` products per cycle.
+
+    Datapath of lane ``l`` for an accepted step: ``taps`` multipliers ``a[l][t] * w[l][t]``
+    (operand signedness from the formats: signed x signed, unsigned x signed, ... all work),
+    registered; an adder tree of ``ceil(log2(taps))`` levels, registered every
+    :data:`ADDER_LEVELS_PER_STAGE` levels; the accumulate ``(first ? bias[l] : acc[l]) + tree``.
+    Intermediate sums are kept at most ``acc_fmt.bits`` wide: all arithmetic is modulo
+    ``2**acc_fmt.bits`` (the accumulator wraps, it never saturates; see the module docstring).
+    The finished sums of a ``last`` step go into an output FIFO of :attr:`fifo_depth` entries;
+    ``i.ready`` is low only while every FIFO entry is reserved by a sum in flight or waiting to
+    be read, so the pipeline itself never stalls, ``i.ready`` does not depend on ``o.ready``
+    combinationally, and sums can be back to back (a ``first`` step right after a ``last``
+    step) at one step per cycle.
+
+    The multipliers are combinational from ``i.payload``: drive it from registers or a
+    synchronous memory read port (as stream sources do anyway). Implementation result (yowasp
+    nextpnr-ecp5, LFE5U-85F, out of context): lanes 4, taps 25, u8 x s8, 152 MHz, 100 MULT18X18D.
+
+    Parameters
+    ----------
+    lanes : int
+        Parallel accumulators (``>= 1``).
+    taps : int
+        Products per lane per step (``>= 1``).
+    a_fmt : QFormat
+        Format of the activations ``a`` (2..16 bits, signed or unsigned).
+    w_fmt : QFormat
+        Format of the weights ``w`` (2..16 bits, signed or unsigned).
+    acc_fmt : QFormat
+        Format of the accumulator, the biases and the results (2..48 bits; normally signed, as
+        :func:`golden.arith.accumulator_format` gives). Only ``bits`` and ``signed`` matter here.
+    user_width : int
+        Width of an optional side-band field ``user`` carried from each ``last`` step to its
+        result (e.g. frame markers). ``0`` (default): no ``user`` field in either layout.
+
+    Members
+    -------
+    i : In(stream.Signature(step_layout))
+        Steps. ``step_layout`` is a ``data.StructLayout``:
+
+        ``a`` : ``ArrayLayout(ArrayLayout(a_shape, taps), lanes)``
+            Activations, ``a[lane][tap]``, ``a_shape`` = ``signed/unsigned(a_fmt.bits)``.
+        ``w`` : ``ArrayLayout(ArrayLayout(w_shape, taps), lanes)``
+            Weights, ``w[lane][tap]``.
+        ``bias`` : ``ArrayLayout(acc_shape, lanes)``
+            Initial accumulator values; read only on a ``first`` step.
+        ``first`` : 1 bit
+            Start a new sum: the lane accumulators load ``bias + products``.
+        ``last`` : 1 bit
+            This step completes the sums: they are emitted on ``o``. ``first`` and ``last``
+            may both be set (a one-step sum). A step without ``first`` adds to the previous
+            sum, also right after a ``last`` step.
+        ``user`` : ``unsigned(user_width)`` (only when ``user_width > 0``)
+            Side-band value, passed to the result of a ``last`` step.
+    o : Out(stream.Signature(result_layout))
+        Results, one beat per ``last`` step, in order. ``result_layout`` is a
+        ``data.StructLayout``: ``data`` : ``ArrayLayout(acc_shape, lanes)`` (lane ``l``'s
+        sum), and ``user`` : ``unsigned(user_width)`` when ``user_width > 0``.
+
+    Latency
+    -------
+    :attr:`latency` ``= 1 + tree_stages + 2`` cycles, with ``tree_stages =
+    ceil((ceil(log2(taps)) + 1) / ADDER_LEVELS_PER_STAGE) - 1``: a ``last`` step accepted in
+    cycle ``c`` (``i.valid & i.ready`` at the end of ``c``) gives ``o.valid`` in cycle
+    ``c + latency`` (1 product register, the tree registers, the accumulate written into the
+    FIFO, and the FIFO's 2-cycle latency). For taps 1, 5, 25: latency 3, 4, 5.
+    :attr:`ii` ``= 1``: one step per cycle while ``o`` is read at full rate.
+
+    Raises
+    ------
+    TypeError
+        A parameter of the wrong type (not an int / not a QFormat).
+    ValueError
+        ``lanes`` or ``taps`` below 1, operand widths outside 2..16, accumulator width outside
+        2..48, ``user_width`` negative.
+    """
+
+    def __init__(self, *, lanes: int, taps: int, a_fmt: QFormat, w_fmt: QFormat, acc_fmt: QFormat,
+                 user_width: int = 0):
+        self._lanes = check_int("lanes", lanes)
+        self._taps = check_int("taps", taps)
+        self._a_fmt = check_fmt("a_fmt", a_fmt, *WIDTH_RANGE)
+        self._w_fmt = check_fmt("w_fmt", w_fmt, *WIDTH_RANGE)
+        self._acc_fmt = check_fmt("acc_fmt", acc_fmt, *ACC_BITS_RANGE)
+        self._user_width = check_int("user_width", user_width, lo=0)
+
+        acc_shape = fmt_shape(acc_fmt)
+        step = {
+            "a": data.ArrayLayout(data.ArrayLayout(fmt_shape(a_fmt), taps), lanes),
+            "w": data.ArrayLayout(data.ArrayLayout(fmt_shape(w_fmt), taps), lanes),
+            "bias": data.ArrayLayout(acc_shape, lanes),
+            "first": 1,
+            "last": 1,
+        }
+        result = {"data": data.ArrayLayout(acc_shape, lanes)}
+        if user_width:
+            step["user"] = result["user"] = user_width
+        self._step_layout = data.StructLayout(step)
+        self._result_layout = data.StructLayout(result)
+        super().__init__({
+            "i": In(stream.Signature(self._step_layout)),
+            "o": Out(stream.Signature(self._result_layout)),
+        })
+
+    # -- parameters and derived values ------------------------------------------------------
+    lanes = property(lambda self: self._lanes, doc="Parallel accumulators.")
+    taps = property(lambda self: self._taps, doc="Products per lane per step.")
+    a_fmt = property(lambda self: self._a_fmt, doc="Activation format.")
+    w_fmt = property(lambda self: self._w_fmt, doc="Weight format.")
+    acc_fmt = property(lambda self: self._acc_fmt, doc="Accumulator / bias / result format.")
+    user_width = property(lambda self: self._user_width, doc="Width of the side-band ``user`` field.")
+    step_layout = property(lambda self: self._step_layout, doc="Payload layout of ``i``.")
+    result_layout = property(lambda self: self._result_layout, doc="Payload layout of ``o``.")
+
+    @property
+    def adder_levels(self):
+        """Adder levels per lane: ``ceil(log2(taps))`` tree levels plus the accumulate."""
+        return ceil_log2(self._taps) + 1
+
+    @property
+    def tree_stages(self):
+        """Pipeline registers inside the adder tree (between the product and accumulator registers)."""
+        return -(-self.adder_levels // ADDER_LEVELS_PER_STAGE) - 1
+
+    @property
+    def latency(self):
+        """Cycles from the accepted ``last`` step to ``o.valid`` (see the class docstring)."""
+        return 1 + self.tree_stages + 2
+
+    @property
+    def ii(self):
+        """Cycles between accepted steps in steady state: 1."""
+        return 1
+
+    @property
+    def fifo_depth(self):
+        """Output FIFO entries: ``latency + 1``, enough for one result per cycle at full rate."""
+        return self.latency + 1
+
+    # -- hardware ---------------------------------------------------------------------------
+    def _fit(self, value):
+        """``value`` cut to at most ``acc_fmt.bits`` (congruent modulo ``2**acc_fmt.bits``)."""
+        shape = value.shape()
+        if shape.width <= self._acc_fmt.bits:
+            return value
+        cut = value[:self._acc_fmt.bits]
+        return cut.as_signed() if shape.signed else cut
+
+    def _register(self, m, values, name):
+        regs = []
+        for k, value in enumerate(values):
+            reg = Signal(value.shape(), name=f"{name}_{k}")
+            m.d.sync += reg.eq(value)
+            regs.append(reg)
+        return regs
+
+    def elaborate(self, platform):
+        m = Module()
+        lanes, taps = self._lanes, self._taps
+        acc_shape = fmt_shape(self._acc_fmt)
+        p = self.i.payload
+
+        # Output FIFO and reservation: a `last` step is accepted only when a FIFO entry is free
+        # for its result, counting results in flight; so the pipeline below never stalls.
+        m.submodules.fifo = fifo = SyncFIFOBuffered(width=self._result_layout.size, depth=self.fifo_depth)
+        reserved = Signal(range(self.fifo_depth + 1))
+        m.d.comb += self.i.ready.eq(reserved < self.fifo_depth)
+        accept = self.i.valid & self.i.ready
+        take = Signal()
+        m.d.comb += take.eq(accept & p.last)
+        read = self.o.valid & self.o.ready
+        with m.If(take & ~read):
+            m.d.sync += reserved.eq(reserved + 1)
+        with m.Elif(read & ~take):
+            m.d.sync += reserved.eq(reserved - 1)
+
+        # Stage 1: products (registered), with the step's control fields.
+        ctrl_fields = ["first", "last"] + (["user"] if self._user_width else [])
+        valid = Signal(name="valid_p")
+        ctrl = {f: Signal(self._step_layout.members[f], name=f"{f}_p") for f in ctrl_fields}
+        bias = Signal(data.ArrayLayout(acc_shape, lanes), name="bias_p")
+        m.d.sync += [valid.eq(accept), bias.eq(p.bias)]
+        m.d.sync += [ctrl[f].eq(p[f]) for f in ctrl_fields]
+        terms = [self._register(m, [self._fit(p.a[l][t] * p.w[l][t]) for t in range(taps)], f"prod_{l}")
+                 for l in range(lanes)]
+
+        # Adder tree: ADDER_LEVELS_PER_STAGE levels per stage, the accumulate being the last level.
+        levels_left = self.adder_levels - 1
+        for stage in range(self.tree_stages + 1):
+            levels = min(levels_left, ADDER_LEVELS_PER_STAGE - (1 if stage == self.tree_stages else 0))
+            levels_left -= levels
+            for _ in range(levels):
+                terms = [[self._fit(ts[k] + ts[k + 1]) if k + 1 < len(ts) else ts[k]
+                          for k in range(0, len(ts), 2)] for ts in terms]
+            if stage < self.tree_stages:
+                terms = [self._register(m, ts, f"sum{stage}_{l}") for l, ts in enumerate(terms)]
+                nvalid = Signal(name=f"valid_s{stage}")
+                nctrl = {f: Signal(s.shape(), name=f"{f}_s{stage}") for f, s in ctrl.items()}
+                nbias = Signal(bias.shape(), name=f"bias_s{stage}")
+                m.d.sync += [nvalid.eq(valid), nbias.eq(bias)]
+                m.d.sync += [nctrl[f].eq(ctrl[f]) for f in ctrl_fields]
+                valid, ctrl, bias = nvalid, nctrl, nbias
+        assert levels_left == 0 and all(len(ts) == 1 for ts in terms)
+
+        # Accumulate; a finished sum goes straight into the FIFO (the accumulator is free for the
+        # next sum in the following cycle).
+        acc = Signal(data.ArrayLayout(acc_shape, lanes))
+        total = Signal(data.ArrayLayout(acc_shape, lanes))
+        for l in range(lanes):
+            m.d.comb += total[l].eq(Mux(ctrl["first"], bias[l], acc[l]) + terms[l][0])
+        with m.If(valid):
+            m.d.sync += acc.eq(total)
+        result = Signal(self._result_layout)
+        m.d.comb += result.data.eq(total)
+        if self._user_width:
+            m.d.comb += result.user.eq(ctrl["user"])
+        m.d.comb += [
+            fifo.w_data.eq(result),
+            fifo.w_en.eq(valid & ctrl["last"]),
+            self.o.valid.eq(fifo.r_rdy),
+            self.o.payload.eq(fifo.r_data),
+            fifo.r_en.eq(self.o.ready),
+        ]
+        return m

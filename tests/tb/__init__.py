@@ -1,0 +1,1 @@
+"""cocotb testbench modules (run inside the simulator by sim.runner, not collected by pytest)."""

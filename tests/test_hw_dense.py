@@ -1,0 +1,265 @@
+# amaranth: UnusedElaboratable=no
+"""hw.dense.DenseEngine: parameter validation, Amaranth-simulator tests against
+golden.reference.dense_accumulate, lint and deterministic emission, and cocotb + Verilator
+simulations of the emitted Verilog (``sim/tb/tb_dense.py``)."""
+
+import re
+
+import numpy as np
+import pytest
+from amaranth.sim import Simulator
+
+from golden.arith import accumulator_format
+from golden.qformat import QFormat
+from golden.qnet import Activation, Layer, Requant
+from golden.reference import dense_accumulate
+from hw.dense import DenseEngine
+from hw.emit import emit_verilog, lint_verilog, write_verilog
+
+TB = "sim.tb.tb_dense"
+SEED = 20240612
+
+S4, U4, S8, U8, S16, U16 = (QFormat(4, 3, True), QFormat(4, 4, False), QFormat(8, 7, True), QFormat(8, 8, False),
+                            QFormat(16, 15, True), QFormat(16, 12, False))
+
+
+def layer_params(i, o, in_fmt, w_fmt, seed):
+    """Weights with extremes (row 0 all max, row 1 all min, 20 % of the rest at min/max), biases at
+    +-(a quarter of the largest sum) on rows 0/1, and the accumulator format from
+    golden.arith.accumulator_format."""
+    rng = np.random.default_rng(seed)
+    w = rng.integers(w_fmt.min, w_fmt.max, (o, i), endpoint=True)
+    w = np.where(rng.random((o, i)) < 0.2, np.where(rng.random((o, i)) < 0.5, w_fmt.min, w_fmt.max), w)
+    w[0] = w_fmt.max
+    if o > 1:
+        w[1] = w_fmt.min
+    bound = i * max(abs(w_fmt.min), w_fmt.max) * max(abs(in_fmt.min), in_fmt.max) // 4
+    b = rng.integers(-bound, bound, o, endpoint=True)
+    b[0] = bound
+    if o > 1:
+        b[1] = -bound
+    acc_fmt = accumulator_format(w, b, in_fmt, w_fmt.frac)
+    return dict(in_features=i, out_features=o, in_fmt=in_fmt, w_fmt=w_fmt, acc_fmt=acc_fmt, weights=w, bias=b)
+
+
+def make_vectors(dut_params, count, rng):
+    f, w = dut_params["in_fmt"], dut_params["weights"]
+    rows = [np.where(w[0] > 0, f.max, f.min), np.where(w[0] > 0, f.min, f.max),
+            np.full(w.shape[1], f.min), np.full(w.shape[1], f.max)]
+    rows += [rng.integers(f.min, f.max, w.shape[1], endpoint=True) for _ in range(count - len(rows))]
+    return np.array(rows[:count], dtype=np.int64)
+
+
+def simulate(dut, x, *, gap=0.0, stall=0.0, seed=0):
+    """Stream the vectors ``x`` (N, I) through ``dut`` (Amaranth simulator) with random input gaps
+    and output stalls. Returns (accumulators (N, O), last flags, cycles of the accepted last input
+    beats, cycles of the last output beats)."""
+    bl, po = dut.beat_lanes, dut.out_lanes
+    beats = [(row[j * bl:(j + 1) * bl].tolist(), int(j == len(row) // bl - 1))
+             for row in x for j in range(len(row) // bl)]
+    n_out = len(x) * dut.groups
+    rng = np.random.default_rng(seed)
+    got, lasts, in_last, out_last = [], [], [], []
+
+    async def testbench(ctx):
+        index, cycle, pending = 0, 0, False
+        while len(got) < n_out:
+            if not pending and index < len(beats) and rng.random() >= gap:
+                ctx.set(dut.i.payload, {"data": beats[index][0], "last": beats[index][1]})
+                pending = True
+            ctx.set(dut.i.valid, pending)
+            ctx.set(dut.o.ready, rng.random() >= stall)
+            _, _, i_valid, i_ready, o_valid, o_ready, o_payload = await ctx.tick().sample(
+                dut.i.valid, dut.i.ready, dut.o.valid, dut.o.ready, dut.o.payload)
+            if i_valid and i_ready:
+                if beats[index][1]:
+                    in_last.append(cycle)
+                index, pending = index + 1, False
+            if o_valid and o_ready:
+                got.append([int(v) for v in o_payload.data])
+                lasts.append(int(o_payload.last))
+                if o_payload.last:
+                    out_last.append(cycle)
+            cycle += 1
+            assert cycle < 20 * len(x) * (dut.ii + dut.latency) + 200, "simulation hangs"
+
+    sim = Simulator(dut)
+    sim.add_clock(1e-8)
+    sim.add_testbench(testbench)
+    sim.run()
+    return np.array(got).reshape(len(x), -1), lasts, in_last, out_last
+
+
+def check(dut, x, gap=0.0, stall=0.0, seed=SEED):
+    got, lasts, in_last, out_last = simulate(dut, x, gap=gap, stall=stall, seed=seed)
+    expected = dense_accumulate(x, dut.weights, dut.bias)
+    bad = np.argwhere(got != expected)
+    assert not len(bad), "; ".join(f"vector {v} output {o}: got {got[v, o]}, expected {expected[v, o]}"
+                                   for v, o in bad[:10])
+    assert lasts == [int(g == dut.groups - 1) for _ in x for g in range(dut.groups)]
+    return in_last, out_last
+
+
+# ------------------------------------------------------------------ parameters and properties
+
+def test_properties():
+    p = layer_params(120, 84, S8, S8, SEED)
+    dense = DenseEngine(**p, out_lanes=4, in_lanes=6, beat_lanes=4)
+    assert (dense.groups, dense.chunks, dense.in_beats, dense.compute_cycles) == (21, 20, 30, 420)
+    assert dense.ii == 420 and dense.latency == 420 + 2 + dense.mac.latency
+    assert (dense.mac.lanes, dense.mac.taps) == (4, 6) and dense.buffer_word == 12
+    wide = DenseEngine(**layer_params(12, 6, U8, S8, SEED), out_lanes=6, in_lanes=12, beat_lanes=1)
+    assert wide.compute_cycles == 1 and wide.ii == 12          # input-bound: one element per beat
+
+
+@pytest.mark.parametrize("o, lanes, allowed", [
+    (120, 7, "[1, 2, 3, 4, 5, 6, 8, 10, 12, 15, 20, 24, 30, 40, 60, 120]"),
+    (10, 3, "[1, 2, 5, 10]"),
+    (84, 5, "[1, 2, 3, 4, 6, 7, 12, 14, 21, 28, 42, 84]"),
+])
+def test_fold_errors(o, lanes, allowed):
+    p = layer_params(12, o, S8, S8, SEED)
+    with pytest.raises(ValueError, match=rf"out_lanes={lanes} does not divide out_features={o}; "
+                                         rf"possible values: {re.escape(allowed)}"):
+        DenseEngine(**p, out_lanes=lanes, in_lanes=1)
+
+
+@pytest.mark.parametrize("change, error, match", [
+    (dict(in_lanes=5), ValueError,
+     r"in_lanes=5 does not divide in_features=12; possible values: \[1, 2, 3, 4, 6, 12\]"),
+    (dict(beat_lanes=8), ValueError, r"beat_lanes=8 does not divide in_features=12"),
+    (dict(out_lanes=0), ValueError, r"out_lanes must be >= 1, not 0"),
+    (dict(in_lanes=1.5), TypeError, r"in_lanes must be an int, not 1.5"),
+    (dict(in_features=0), ValueError, r"in_features must be >= 1, not 0"),
+    (dict(in_fmt=QFormat(20, 0, True)), ValueError, r"in_fmt must be 2..16 bits wide, not 20"),
+    (dict(w_fmt="s8"), TypeError, r"w_fmt must be a golden.qformat.QFormat, not 's8'"),
+    (dict(acc_fmt=QFormat(10, 14, True), bias=np.zeros(6, int)), ValueError,
+     r"acc_fmt sQ-4.14 \(10 bits, .* is too narrow"),
+    (dict(weights=np.zeros((6, 11), int)), ValueError, r"weights must have shape \(6, 12\), not \(6, 11\)"),
+    (dict(weights=np.full((6, 12), 128)), ValueError, r"weights value 128 is outside sQ1.7 \[-128, 127\]"),
+    (dict(weights=np.full((6, 12), 0.5)), TypeError, r"weights must be an array of integers"),
+    (dict(bias=np.zeros(5, int)), ValueError, r"bias must have shape \(6,\), not \(5,\)"),
+])
+def test_parameter_errors(change, error, match):
+    p = {**layer_params(12, 6, S8, S8, SEED), "out_lanes": 2, "in_lanes": 3, **change}
+    with pytest.raises(error, match=match):
+        DenseEngine(**p)
+
+
+# ------------------------------------------------------------------ Amaranth simulator
+
+SMALL_FOLDS = [(1, 1, 1), (2, 3, 1), (2, 3, 4), (3, 4, 6), (6, 12, 1), (6, 12, 12), (1, 6, 4), (6, 2, 3), (3, 12, 2)]
+
+
+@pytest.mark.parametrize("po, pi, bl", SMALL_FOLDS)
+@pytest.mark.parametrize("in_fmt, w_fmt", [(U8, S8), (S4, S4), (S16, S16), (U4, S8)])
+def test_small_folds(po, pi, bl, in_fmt, w_fmt):
+    seed = SEED + 100 * po + 10 * pi + bl
+    print(f"seed {seed}")
+    p = layer_params(12, 6, in_fmt, w_fmt, seed)
+    dense = DenseEngine(**p, out_lanes=po, in_lanes=pi, beat_lanes=bl)
+    x = make_vectors(p, 6, np.random.default_rng(seed))
+    in_last, out_last = check(dense, x)
+    assert out_last[0] - in_last[0] == dense.latency
+    assert set(np.diff(out_last)) == {dense.ii}
+    check(dense, x, gap=0.3, stall=0.3, seed=seed)
+
+
+def test_output_layer_84_to_10():
+    p = layer_params(84, 10, U8, S8, SEED)
+    dense = DenseEngine(**p, out_lanes=5, in_lanes=14, beat_lanes=4)
+    x = make_vectors(p, 4, np.random.default_rng(SEED))
+    in_last, out_last = check(dense, x)
+    assert out_last[0] - in_last[0] == dense.latency and set(np.diff(out_last)) == {dense.ii}
+    check(dense, x, gap=0.3, stall=0.3)
+
+
+def test_malformed_frame_resynchronises():
+    """A vector cut short by ``last`` ends there; the next well-formed vector is exact again."""
+    p = layer_params(12, 6, S8, S8, SEED)
+    dense = DenseEngine(**p, out_lanes=2, in_lanes=3, beat_lanes=4)
+    x = make_vectors(p, 2, np.random.default_rng(SEED))
+    beats = [(x[0, :4].tolist(), 1)] + [(x[1, j * 4:(j + 1) * 4].tolist(), int(j == 2)) for j in range(3)]
+    got = []
+
+    async def testbench(ctx):
+        ctx.set(dense.o.ready, 1)
+        for data, last in beats:
+            ctx.set(dense.i.payload, {"data": data, "last": last})
+            ctx.set(dense.i.valid, 1)
+            while not (await ctx.tick().sample(dense.i.ready))[2]:
+                pass
+        ctx.set(dense.i.valid, 0)
+        while len(got) < 2 * dense.groups:
+            _, _, valid, payload = await ctx.tick().sample(dense.o.valid, dense.o.payload)
+            if valid:
+                got.append([int(v) for v in payload.data])
+
+    sim = Simulator(dense)
+    sim.add_clock(1e-8)
+    sim.add_testbench(testbench)
+    sim.run()
+    expected = dense_accumulate(x[1:], p["weights"], p["bias"])[0]
+    assert np.array(got[dense.groups:]).reshape(-1).tolist() == expected.tolist()
+
+
+def test_from_layer_permutes_chw_to_stream_order():
+    rng = np.random.default_rng(SEED)
+    c, h, w, o = 3, 2, 2, 4
+    weights = rng.integers(-128, 127, (o, c * h * w), endpoint=True)
+    bias = rng.integers(-1000, 1000, o, endpoint=True)
+    acc_fmt = accumulator_format(weights, bias, U8, 7)
+    layer = Layer(name="F", kind="dense", in_shape=(c, h, w), out_shape=(o,), in_fmt=U8, out_fmt=S8,
+                  weights=weights, bias=bias, w_fmt=S8, acc_fmt=acc_fmt, act_fmt=S8,
+                  requant=Requant(1, 8), activation=Activation("none"))
+    dense = DenseEngine.from_layer(layer, out_lanes=2, in_lanes=3, beat_lanes=3)
+    x = rng.integers(0, 255, (3, c, h, w), endpoint=True)
+    stream_order = x.transpose(0, 2, 3, 1).reshape(3, -1)         # raster order, channels per position
+    got, _, _, _ = simulate(dense, stream_order)
+    assert (got == dense_accumulate(x, weights, bias)).all()
+    with pytest.raises(ValueError, match="needs a dense layer"):
+        DenseEngine.from_layer(Layer(name="S", kind="pool", in_shape=(1, 2, 2), out_shape=(1, 1, 1),
+                                     in_fmt=U8, out_fmt=U8), out_lanes=1, in_lanes=1)
+
+
+# ------------------------------------------------------------------ Verilog: lint, determinism
+
+@pytest.mark.parametrize("i, o, po, pi, bl, in_fmt, w_fmt", [
+    (12, 6, 1, 1, 1, U8, S8), (12, 6, 2, 3, 4, S4, S4), (12, 6, 6, 12, 3, U16, S16), (84, 10, 2, 7, 4, U8, S8)])
+def test_lint_clean(tmp_path, i, o, po, pi, bl, in_fmt, w_fmt):
+    dense = DenseEngine(**layer_params(i, o, in_fmt, w_fmt, SEED), out_lanes=po, in_lanes=pi, beat_lanes=bl)
+    path = write_verilog(dense, "dense_engine", tmp_path)
+    assert lint_verilog([path], "dense_engine") == []
+
+
+def test_emission_deterministic():
+    p = layer_params(12, 6, S8, S8, SEED)
+    assert emit_verilog(DenseEngine(**p, out_lanes=2, in_lanes=3), "dense_engine") == \
+        emit_verilog(DenseEngine(**p, out_lanes=2, in_lanes=3), "dense_engine")
+
+
+# ------------------------------------------------------------------ cocotb + Verilator
+
+SIM_POINTS = [
+    pytest.param(12, 6, 1, 1, 1, S4, S4, id="12x6-serial-s4xs4"),
+    pytest.param(12, 6, 2, 3, 4, U16, S16, id="12x6-partial-u16xs16"),
+    pytest.param(8, 4, 4, 8, 2, U8, S8, id="8x4-full-u8xs8"),
+    pytest.param(120, 84, 4, 6, 4, S8, S8, id="F6-120x84-s8xs8"),
+    pytest.param(84, 10, 2, 7, 4, U8, S8, id="OUT-84x10-u8xs8"),
+]
+
+
+@pytest.mark.sim
+@pytest.mark.parametrize("i, o, po, pi, bl, in_fmt, w_fmt", SIM_POINTS)
+def test_cocotb(i, o, po, pi, bl, in_fmt, w_fmt):
+    from sim.runner import simulate_component
+
+    p = layer_params(i, o, in_fmt, w_fmt, SEED + i + o)
+    dense = DenseEngine(**p, out_lanes=po, in_lanes=pi, beat_lanes=bl)
+    params = dict(in_features=i, out_features=o, out_lanes=po, in_lanes=pi, beat_lanes=bl,
+                  in_fmt=in_fmt.to_dict(), w_fmt=w_fmt.to_dict(), acc_fmt=p["acc_fmt"].to_dict(),
+                  weights=p["weights"].tolist(), bias=p["bias"].tolist(), vectors=8 if i * o < 1000 else 4,
+                  seed=SEED, gap_prob=0.3, stall_prob=0.3,
+                  latency=dense.latency, ii=dense.ii, compute_cycles=dense.compute_cycles)
+    results = simulate_component(dense, "dense_engine", TB, params=params)
+    assert sorted(t.name for t in results.tests) == ["latency_and_ii", "vectors"]

@@ -1,0 +1,223 @@
+# amaranth: UnusedElaboratable=no
+"""hw.mac.MACArray: parameter validation, Amaranth-simulator tests against a naive numpy model,
+lint and deterministic emission, and cocotb + Verilator simulations of the emitted Verilog
+(``sim/tb/tb_mac.py``)."""
+
+import numpy as np
+import pytest
+from amaranth.sim import Simulator
+
+from golden.arith import accumulator_format, saturate
+from golden.qformat import QFormat
+from hw.emit import emit_verilog, lint_verilog, write_verilog
+from hw.mac import MACArray
+
+TB = "sim.tb.tb_mac"
+SEED = 20240611
+
+S4, S8, U8, S16, U16 = (QFormat(4, 3, True), QFormat(8, 7, True), QFormat(8, 8, False),
+                        QFormat(16, 15, True), QFormat(16, 8, False))
+
+
+def sized_point(lanes, taps, a_fmt, w_fmt, max_steps=4, user_width=0):
+    """A MACArray parameter point whose accumulator is sized by golden.arith.accumulator_format for
+    ``max_steps * taps`` products at every operand corner and biases as large as one step's sum."""
+    terms = max_steps * taps
+    prod = max(abs(a * w) for a in (a_fmt.min, a_fmt.max) for w in (w_fmt.min, w_fmt.max))
+    bias_lo, bias_hi = -prod * taps, prod * taps - 1
+    weights = np.array([[w] * terms for w in (w_fmt.min, w_fmt.max) for _ in range(2)])
+    bias = np.array([bias_lo, bias_hi] * 2)
+    acc_fmt = accumulator_format(weights, bias, a_fmt, w_fmt.frac)
+    kw = dict(lanes=lanes, taps=taps, a_fmt=a_fmt, w_fmt=w_fmt, acc_fmt=acc_fmt, user_width=user_width)
+    extra = dict(max_steps=max_steps, bias_lo=bias_lo, bias_hi=bias_hi)
+    return kw, extra
+
+
+def naive_sums(sums):
+    """Deliberately naive model: bias + sum of numpy int64 products over the steps and taps."""
+    return [(bias + (a.astype(np.int64) * w.astype(np.int64)).sum(axis=(0, 2))).tolist()
+            for a, w, bias in sums]
+
+
+def random_sums(rng, count, lanes, taps, a_fmt, w_fmt, max_steps, bias_lo, bias_hi):
+    sums = []
+    for j in range(count):
+        n = int(rng.integers(1, max_steps, endpoint=True))
+        if j % 5 == 0:                          # operand extremes
+            a = np.where(rng.random((n, lanes, taps)) < 0.5, a_fmt.min, a_fmt.max)
+            w = np.where(rng.random((n, lanes, taps)) < 0.5, w_fmt.min, w_fmt.max)
+        else:
+            a = rng.integers(a_fmt.min, a_fmt.max, (n, lanes, taps), endpoint=True)
+            w = rng.integers(w_fmt.min, w_fmt.max, (n, lanes, taps), endpoint=True)
+        sums.append((a, w, rng.integers(bias_lo, bias_hi, lanes, endpoint=True)))
+    return sums
+
+
+def simulate(dut, sums, *, gap=0.0, stall=0.0, seed=0, user=None):
+    """Drive the steps of ``sums`` into ``dut`` (Amaranth simulator) with random input gaps and
+    output stalls. Returns (results, users, cycles of the accepted last steps, result cycles)."""
+    steps = []
+    for j, (a, w, bias) in enumerate(sums):
+        for k in range(len(a)):
+            step = {"a": a[k].tolist(), "w": w[k].tolist(), "bias": bias.tolist(),
+                    "first": int(k == 0), "last": int(k == len(a) - 1)}
+            if user is not None:
+                step["user"] = user(j)
+            steps.append(step)
+    rng = np.random.default_rng(seed)
+    results, users, last_cycles, out_cycles = [], [], [], []
+
+    async def testbench(ctx):
+        index, cycle, pending = 0, 0, False
+        while len(results) < len(sums):
+            if not pending and index < len(steps) and rng.random() >= gap:
+                ctx.set(dut.i.payload, steps[index])
+                pending = True
+            ctx.set(dut.i.valid, pending)
+            ctx.set(dut.o.ready, rng.random() >= stall)
+            _, _, i_valid, i_ready, o_valid, o_ready, o_payload = await ctx.tick().sample(
+                dut.i.valid, dut.i.ready, dut.o.valid, dut.o.ready, dut.o.payload)
+            if i_valid and i_ready:
+                if steps[index]["last"]:
+                    last_cycles.append(cycle)
+                index, pending = index + 1, False
+            if o_valid and o_ready:
+                results.append([int(v) for v in o_payload.data])
+                users.append(int(o_payload.user) if user is not None else None)
+                out_cycles.append(cycle)
+            cycle += 1
+            assert cycle < 50 * len(steps) + 100, "simulation hangs"
+
+    sim = Simulator(dut)
+    sim.add_clock(1e-8)
+    sim.add_testbench(testbench)
+    sim.run()
+    return results, users, last_cycles, out_cycles
+
+
+# ------------------------------------------------------------------ parameters and properties
+
+def test_latency_formula():
+    for taps, tree, latency in ((1, 0, 3), (2, 0, 3), (3, 1, 4), (5, 1, 4), (8, 1, 4), (9, 2, 5), (25, 2, 5)):
+        mac = MACArray(lanes=1, taps=taps, a_fmt=U8, w_fmt=S8, acc_fmt=QFormat(24, 15, True))
+        assert (mac.tree_stages, mac.latency, mac.ii, mac.fifo_depth) == (tree, latency, 1, latency + 1)
+
+
+def test_layouts():
+    mac = MACArray(lanes=3, taps=2, a_fmt=U8, w_fmt=S4, acc_fmt=QFormat(20, 11, True), user_width=2)
+    members = mac.step_layout.members
+    assert list(members) == ["a", "w", "bias", "first", "last", "user"]
+    assert members["a"].size == 3 * 2 * 8 and members["w"].size == 3 * 2 * 4 and members["bias"].size == 60
+    assert list(mac.result_layout.members) == ["data", "user"] and mac.result_layout.size == 62
+    plain = MACArray(lanes=1, taps=1, a_fmt=S8, w_fmt=S8, acc_fmt=QFormat(16, 14, True))
+    assert list(plain.step_layout.members) == ["a", "w", "bias", "first", "last"]
+    assert list(plain.result_layout.members) == ["data"]
+
+
+@pytest.mark.parametrize("kw, error, match", [
+    (dict(lanes=0), ValueError, r"lanes must be >= 1, not 0"),
+    (dict(taps=0), ValueError, r"taps must be >= 1, not 0"),
+    (dict(lanes=2.0), TypeError, r"lanes must be an int, not 2.0"),
+    (dict(taps=True), TypeError, r"taps must be an int"),
+    (dict(a_fmt=QFormat(17, 0, True)), ValueError, r"a_fmt must be 2..16 bits wide, not 17"),
+    (dict(w_fmt=QFormat(1, 0, False)), ValueError, r"w_fmt must be 2..16 bits wide, not 1"),
+    (dict(acc_fmt=QFormat(1, 0, False)), ValueError, r"acc_fmt must be 2..48 bits wide, not 1"),
+    (dict(a_fmt=8), TypeError, r"a_fmt must be a golden.qformat.QFormat, not 8"),
+    (dict(user_width=-1), ValueError, r"user_width must be >= 0, not -1"),
+])
+def test_parameter_errors(kw, error, match):
+    params = {**dict(lanes=1, taps=1, a_fmt=S8, w_fmt=S8, acc_fmt=QFormat(16, 14, True)), **kw}
+    with pytest.raises(error, match=match):
+        MACArray(**params)
+
+
+# ------------------------------------------------------------------ Amaranth simulator
+
+@pytest.mark.parametrize("lanes, taps, a_fmt, w_fmt", [
+    (1, 1, S4, S4), (2, 5, U8, S8), (4, 5, S8, S8), (1, 25, U8, S8), (2, 3, S16, S16), (2, 2, U16, S4),
+    (3, 1, U8, U8),
+])
+@pytest.mark.parametrize("gap, stall", [(0.0, 0.0), (0.3, 0.3)])
+def test_random_sums(lanes, taps, a_fmt, w_fmt, gap, stall):
+    kw, extra = sized_point(lanes, taps, a_fmt, w_fmt, user_width=3)
+    rng = np.random.default_rng(SEED + lanes * 100 + taps)
+    print(f"seed {SEED + lanes * 100 + taps}")
+    sums = random_sums(rng, 30, lanes, taps, a_fmt, w_fmt, extra["max_steps"], extra["bias_lo"], extra["bias_hi"])
+    # the corners: longest sums at every product extreme with extreme biases
+    for a in (a_fmt.min, a_fmt.max):
+        for w in (w_fmt.min, w_fmt.max):
+            for b in (extra["bias_lo"], extra["bias_hi"]):
+                shape = (extra["max_steps"], lanes, taps)
+                sums.append((np.full(shape, a), np.full(shape, w), np.full(lanes, b)))
+    mac = MACArray(**kw)
+    got, users, last_cycles, out_cycles = simulate(mac, sums, gap=gap, stall=stall, seed=SEED, user=lambda j: j % 8)
+    expected = naive_sums(sums)
+    for j, (g, e) in enumerate(zip(got, expected)):
+        assert g == e, f"sum {j}: got {g}, expected {e}"
+    assert users == [j % 8 for j in range(len(sums))]
+    if gap == stall == 0.0:
+        assert {o - c for c, o in zip(last_cycles, out_cycles)} == {mac.latency}
+
+
+def test_back_to_back_one_step_sums_full_rate():
+    """first and last on every step: one step and one result per cycle (II = 1), fixed latency."""
+    kw, extra = sized_point(2, 5, U8, S8, max_steps=1)
+    rng = np.random.default_rng(SEED)
+    sums = random_sums(rng, 40, 2, 5, U8, S8, 1, extra["bias_lo"], extra["bias_hi"])
+    mac = MACArray(**kw)
+    got, _, last_cycles, out_cycles = simulate(mac, sums)
+    assert got == naive_sums(sums)
+    assert set(np.diff(last_cycles)) == {mac.ii} and set(np.diff(out_cycles)) == {mac.ii}
+    assert {o - c for c, o in zip(last_cycles, out_cycles)} == {mac.latency}
+
+
+def test_accumulator_wraps():
+    """The accumulator wraps (documented): compare with golden.arith.saturate in wrap mode."""
+    acc_fmt = QFormat(10, 0, True)
+    wrap = acc_fmt.with_(overflow="wrap")
+    rng = np.random.default_rng(SEED)
+    sums = random_sums(rng, 20, 2, 3, S8, S8, 3, -500, 500)
+    mac = MACArray(lanes=2, taps=3, a_fmt=S8, w_fmt=S8, acc_fmt=acc_fmt)
+    got, _, _, _ = simulate(mac, sums, gap=0.2, stall=0.2, seed=1)
+    expected = [saturate(np.array(e), wrap).tolist() for e in naive_sums(sums)]
+    assert got == expected
+    assert any(abs(v) > acc_fmt.max for e in naive_sums(sums) for v in e)      # it did overflow
+
+
+# ------------------------------------------------------------------ Verilog: lint, determinism
+
+@pytest.mark.parametrize("lanes, taps, a_fmt, w_fmt, user_width", [
+    (1, 1, S4, S4, 0), (4, 25, U8, S8, 2), (2, 5, S16, U16, 0)])
+def test_lint_clean(tmp_path, lanes, taps, a_fmt, w_fmt, user_width):
+    kw, _ = sized_point(lanes, taps, a_fmt, w_fmt, user_width=user_width)
+    path = write_verilog(MACArray(**kw), "mac_array", tmp_path)
+    assert lint_verilog([path], "mac_array") == []
+
+
+def test_emission_deterministic():
+    kw, _ = sized_point(2, 5, U8, S8)
+    assert emit_verilog(MACArray(**kw), "mac_array") == emit_verilog(MACArray(**kw), "mac_array")
+
+
+# ------------------------------------------------------------------ cocotb + Verilator
+
+SIM_POINTS = [
+    pytest.param(1, 1, S4, S4, 0, id="serial-1x1-s4xs4"),
+    pytest.param(2, 5, U8, S8, 0, id="2x5-u8xs8"),
+    pytest.param(4, 25, U8, S8, 2, id="4x25-u8xs8-user"),
+    pytest.param(2, 5, S16, S16, 0, id="2x5-s16xs16"),
+]
+
+
+@pytest.mark.sim
+@pytest.mark.parametrize("lanes, taps, a_fmt, w_fmt, user_width", SIM_POINTS)
+def test_cocotb(lanes, taps, a_fmt, w_fmt, user_width):
+    from sim.runner import simulate_component
+
+    kw, extra = sized_point(lanes, taps, a_fmt, w_fmt, user_width=user_width)
+    mac = MACArray(**kw)
+    params = dict(lanes=lanes, taps=taps, user_width=user_width, a_fmt=a_fmt.to_dict(), w_fmt=w_fmt.to_dict(),
+                  acc_fmt=kw["acc_fmt"].to_dict(), sums=60, seed=SEED, gap_prob=0.3, stall_prob=0.3,
+                  latency=mac.latency, ii=mac.ii, **extra)
+    results = simulate_component(mac, "mac_array", TB, params=params)
+    assert sorted(t.name for t in results.tests) == ["latency_and_ii", "random_sums"]
