@@ -223,11 +223,22 @@ class StreamSource(_Driver):
         if self.valid is not None:
             self.valid.value = 0
 
-    async def send(self, values: Iterable[int]) -> None:
-        """Send packed payload ints, one beat each; returns after the last one is accepted."""
+    async def send(self, values: Iterable[int], avail: Iterable[int] | None = None) -> None:
+        """Send packed payload ints, one beat each; returns after the last one is accepted.
+
+        With *avail* (cycle numbers, see :mod:`hw.timing`), beat *k* is not offered before cycle
+        ``avail[k]``: the schedule that timing models are checked with. Random gaps are inserted
+        only without *avail*.
+        """
         await self._after_edge()
-        for value in values:
-            while self.gap_prob and self.rng.random() < self.gap_prob:
+        avail = None if avail is None else list(avail)
+        for k, value in enumerate(values):
+            if avail is not None:
+                while cycle_of(self.clock) < avail[k]:
+                    if self.valid is not None:
+                        self.valid.value = 0
+                    await self._edge()
+            while avail is None and self.gap_prob and self.rng.random() < self.gap_prob:
                 if self.valid is not None:
                     self.valid.value = 0
                 await self._edge()

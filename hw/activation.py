@@ -1,0 +1,212 @@
+"""Activation functions on streams: a lookup table (LeNet-5's scaled tanh) and a standalone ReLU.
+
+ReLU after a multiply-accumulate is folded into :class:`hw.requant.Requantizer` (``relu=True``);
+:class:`ReLU` here is for streams that do not pass through a requantizer.
+"""
+
+import numpy as np
+from amaranth import Cat, Module, Mux, Signal
+from amaranth.lib import memory, stream, wiring
+from amaranth.lib.wiring import In, Out
+
+from hw.requant import beat_layout, check_fmt, check_int, fmt_shape
+
+from .timing import pipeline
+
+__all__ = ["TanhLUT", "ReLU"]
+
+#: LUT input widths (bits): ``2**bits`` entries (``golden.qnet`` allows up to 16 for tanh).
+LUT_IN_BITS = (2, 16)
+#: LUT output widths (bits).
+LUT_OUT_BITS = (2, 32)
+
+
+class TanhLUT(wiring.Component):
+    """Per-lane table lookup ``lut[x - in_fmt.min]`` (:func:`golden.arith.lut_lookup`).
+
+    The table is an :class:`amaranth.lib.memory.Memory` of ``2**in_fmt.bits`` words of
+    ``out_fmt`` integers, initialised from ``lut`` and never written (a ROM), with one synchronous
+    read port per lane, so that Yosys can map it to block RAM (duplicated when there are more
+    lanes than a block RAM has read ports); it may also choose logic for small tables (on ECP5 an
+    8-bit table of 256 x 8 bits with 2 lanes becomes about 370 LUT4s, no DP16KD). The address
+    is ``x - in_fmt.min``: ``x`` itself for unsigned inputs, ``x`` with its sign bit flipped for
+    signed ones.
+
+    Pipeline: one stage, the read-port register, plus the ``valid``/``last`` registers beside it.
+    The read ports' ``en`` is the pipeline's clock enable ``advance = ~o.valid | o.ready``, so the
+    read data holds while the output is stalled; ``i.ready = advance`` depends combinationally on
+    ``o.ready`` (no skid buffer).
+
+    Parameters
+    ----------
+    in_fmt : QFormat
+        Input format, 2..16 bits (the table has ``2**in_fmt.bits`` entries).
+    out_fmt : QFormat
+        Output format, 2..32 bits.
+    lut : sequence of int
+        ``2**in_fmt.bits`` values inside ``out_fmt``; entry ``k`` is the output for the input
+        ``in_fmt.min + k``.
+    lanes : int
+        Values per beat, ``>= 1``.
+
+    Members
+    -------
+    i : ``In(stream.Signature(StructLayout({"data": ArrayLayout(in shape, lanes), "last": 1})))``
+        Inputs in ``in_fmt``; ``last`` is passed through.
+    o : ``Out(stream.Signature(StructLayout({"data": ArrayLayout(out shape, lanes), "last": 1})))``
+        Table outputs in ``out_fmt``.
+
+    Latency
+    -------
+    :attr:`latency` ``= 1`` cycle (the synchronous read) from the cycle an input beat is accepted
+    to the cycle its output is first valid; :attr:`ii` ``= 1``.
+
+    Raises
+    ------
+    TypeError
+        A format that is not a QFormat, non-integer LUT entries or ``lanes``.
+    ValueError
+        Widths outside the ranges above, a LUT of the wrong length, a LUT value outside
+        ``out_fmt`` (the message names the entry), ``lanes < 1``.
+
+    Source: LeCun et al. 1998, Appendix A (the squashing function ``f(a) = A tanh(S a)``),
+    tabulated by :mod:`golden.quantize`; semantics :func:`golden.arith.lut_lookup`.
+    """
+
+    def __init__(self, *, in_fmt, out_fmt, lut, lanes):
+        self._in_fmt = check_fmt("in_fmt", in_fmt, LUT_IN_BITS)
+        self._out_fmt = check_fmt("out_fmt", out_fmt, LUT_OUT_BITS)
+        self._lanes = check_int("lanes", lanes, 1)
+        try:
+            values = np.asarray(lut)
+        except Exception as exc:        # ragged or otherwise not array-like
+            raise TypeError(f"lut must be a sequence of ints, not {lut!r}") from exc
+        if values.ndim != 1 or (values.size and values.dtype.kind not in "iu"):
+            raise TypeError(f"lut must be a flat sequence of ints, got {values.dtype} values of shape "
+                            f"{values.shape}")
+        depth = 1 << in_fmt.bits
+        if values.size != depth:
+            raise ValueError(f"lut has {values.size} entries; input format {in_fmt} needs "
+                             f"2**{in_fmt.bits} = {depth}")
+        bad = np.flatnonzero((values < out_fmt.min) | (values > out_fmt.max))
+        if bad.size:
+            k = int(bad[0])
+            raise ValueError(f"lut[{k}] = {int(values[k])} (input {in_fmt.min + k}) is outside "
+                             f"out_fmt {out_fmt} [{out_fmt.min}, {out_fmt.max}]")
+        self._lut = tuple(int(v) for v in values)
+        super().__init__({
+            "i": In(stream.Signature(beat_layout(fmt_shape(in_fmt), self._lanes))),
+            "o": Out(stream.Signature(beat_layout(fmt_shape(out_fmt), self._lanes))),
+        })
+
+    @classmethod
+    def from_layer(cls, layer, *, lanes):
+        """The tanh table of a :class:`golden.qnet.Layer` (``activation.kind == "tanh"``): from
+        ``layer.act_fmt`` to ``layer.out_fmt``."""
+        if layer.activation.kind != "tanh":
+            raise ValueError(f"layer {layer.name} has activation {layer.activation.kind!r}, not 'tanh'")
+        return cls(in_fmt=layer.act_fmt, out_fmt=layer.out_fmt, lut=layer.activation.lut, lanes=lanes)
+
+    in_fmt = property(lambda self: self._in_fmt, doc="Input format (QFormat).")
+    out_fmt = property(lambda self: self._out_fmt, doc="Output format (QFormat).")
+    lut = property(lambda self: self._lut, doc="Table contents (tuple of int).")
+    lanes = property(lambda self: self._lanes, doc="Values per beat.")
+
+    @property
+    def latency(self):
+        """Cycles from an accepted input beat to its output beat being valid: the read register."""
+        return 1
+
+    @property
+    def ii(self):
+        """Cycles between accepted input beats in steady state."""
+        return 1
+
+    def timing(self, avail):
+        """Exact timing (:mod:`hw.timing`): never stalls while its output is ready, so every beat
+        is accepted when offered and leaves :attr:`latency` cycles later."""
+        return pipeline(avail, self.latency)
+
+    def elaborate(self, platform):
+        m = Module()
+        advance = Signal()
+        m.d.comb += [advance.eq(~self.o.valid | self.o.ready), self.i.ready.eq(advance)]
+        m.submodules.table = table = memory.Memory(shape=fmt_shape(self._out_fmt),
+                                                   depth=len(self._lut), init=self._lut)
+        valid, last = Signal(), Signal()
+        with m.If(advance):
+            m.d.sync += [valid.eq(self.i.valid), last.eq(self.i.payload.last)]
+        m.d.comb += [self.o.valid.eq(valid), self.o.payload.last.eq(last)]
+        for lane in range(self._lanes):
+            x = self.i.payload.data[lane]
+            port = table.read_port(domain="sync")
+            # x - in_fmt.min: flip the sign bit of a two's complement value.
+            addr = Cat(x[:-1], ~x[-1]) if self._in_fmt.signed else x
+            m.d.comb += [port.addr.eq(addr), port.en.eq(advance),
+                         self.o.payload.data[lane].eq(port.data)]
+        return m
+
+
+class ReLU(wiring.Component):
+    """Per-lane ``max(x, 0)`` (:func:`golden.arith.relu`) on a stream, format unchanged.
+
+    One register stage with the clock enable ``advance = ~o.valid | o.ready`` (``i.ready =
+    advance``, combinational on ``o.ready``). For unsigned formats it is a plain register slice.
+
+    Parameters
+    ----------
+    fmt : QFormat
+        Format of inputs and outputs, 2..32 bits.
+    lanes : int
+        Values per beat, ``>= 1``.
+
+    Members
+    -------
+    i : ``In(stream.Signature(StructLayout({"data": ArrayLayout(shape of fmt, lanes), "last": 1})))``
+    o : ``Out(stream.Signature(StructLayout({"data": ArrayLayout(shape of fmt, lanes), "last": 1})))``
+
+    Latency
+    -------
+    :attr:`latency` ``= 1`` cycle from an accepted input beat to its output being valid;
+    :attr:`ii` ``= 1``.
+
+    Raises
+    ------
+    TypeError, ValueError
+        ``fmt`` not a QFormat or outside 2..32 bits; ``lanes`` not an int ``>= 1``.
+    """
+
+    def __init__(self, *, fmt, lanes):
+        self._fmt = check_fmt("fmt", fmt, LUT_OUT_BITS)
+        self._lanes = check_int("lanes", lanes, 1)
+        layout = beat_layout(fmt_shape(fmt), self._lanes)
+        super().__init__({"i": In(stream.Signature(layout)), "o": Out(stream.Signature(layout))})
+
+    fmt = property(lambda self: self._fmt, doc="Format of inputs and outputs (QFormat).")
+    lanes = property(lambda self: self._lanes, doc="Values per beat.")
+
+    @property
+    def latency(self):
+        """Cycles from an accepted input beat to its output beat being valid."""
+        return 1
+
+    @property
+    def ii(self):
+        """Cycles between accepted input beats in steady state."""
+        return 1
+
+    def timing(self, avail):
+        """Exact timing (:mod:`hw.timing`): never stalls while its output is ready, so every beat
+        is accepted when offered and leaves :attr:`latency` cycles later."""
+        return pipeline(avail, self.latency)
+
+    def elaborate(self, platform):
+        m = Module()
+        advance = Signal()
+        m.d.comb += [advance.eq(~self.o.valid | self.o.ready), self.i.ready.eq(advance)]
+        with m.If(advance):
+            m.d.sync += [self.o.valid.eq(self.i.valid), self.o.payload.last.eq(self.i.payload.last)]
+            for lane in range(self._lanes):
+                x = self.i.payload.data[lane]
+                m.d.sync += self.o.payload.data[lane].eq(Mux(x < 0, 0, x) if self._fmt.signed else x)
+        return m

@@ -1,0 +1,152 @@
+"""Classifier output stage: the logits of one image, then its class index, framed with ``last``.
+
+The hardware form of :func:`golden.arith.argmax_first` (ties go to the lower class index).
+"""
+
+from amaranth import Module, Signal, unsigned
+from amaranth.lib import data, stream, wiring
+from amaranth.lib.wiring import In, Out
+from amaranth.utils import bits_for
+
+from golden.qformat import QFormat
+
+from .requant import beat_layout, check_fmt, check_int, fmt_shape
+from .timing import Timing, offers
+
+__all__ = ["ClassifierOutput"]
+
+
+class ClassifierOutput(wiring.Component):
+    """Collects the ``classes`` logits of an image and emits them one per beat, then the class.
+
+    Parameters
+    ----------
+    logit_fmt : QFormat
+        Format of the logits (signed or unsigned, 2..32 bits).
+    classes : int
+        Logits per image (10 for LeNet-5).
+    lanes : int
+        Logits per input beat; must divide ``classes``.
+    out_width : int
+        Width of the output word (bits), at least ``logit_fmt.bits`` and enough for the class
+        index; logits are sign- (or zero-) extended, the class index is zero-extended.
+
+    Members
+    -------
+    i : In(stream.Signature(beat_layout(logit shape, lanes)))
+        Logits in class order, ``lanes`` per beat; ``last`` on the image's final beat (not
+        needed: the stage counts ``classes / lanes`` beats per image).
+    o : Out(stream.Signature(StructLayout({"data": unsigned(out_width), "last": 1})))
+        ``classes + 1`` beats per image: logit 0 .. logit ``classes-1`` (two's complement in
+        ``out_width`` bits), then the class index; ``last`` on the class-index beat.
+
+    Latency
+    -------
+    The first output beat is valid 1 cycle after the image's last input beat is accepted; the
+    following beats follow one per cycle while ``o.ready`` is high. Input is refused while the
+    ``classes + 1`` output beats are being sent (:meth:`timing` models it exactly).
+
+    Raises
+    ------
+    TypeError, ValueError
+        Bad formats, ``lanes`` not dividing ``classes``, ``out_width`` too narrow.
+    """
+
+    def __init__(self, *, logit_fmt: QFormat, classes: int, lanes: int, out_width: int):
+        self._fmt = check_fmt("logit_fmt", logit_fmt, (2, 32))
+        self._classes = check_int("classes", classes, 2)
+        self._lanes = check_int("lanes", lanes, 1, classes)
+        if classes % lanes:
+            raise ValueError(f"lanes ({lanes}) must divide classes ({classes})")
+        need = max(logit_fmt.bits, bits_for(classes - 1))
+        self._out_width = check_int("out_width", out_width, need)
+        super().__init__({
+            "i": In(stream.Signature(beat_layout(fmt_shape(logit_fmt), lanes))),
+            "o": Out(stream.Signature(data.StructLayout({"data": unsigned(out_width), "last": 1}))),
+        })
+
+    classes = property(lambda self: self._classes, doc="Logits per image.")
+    lanes = property(lambda self: self._lanes, doc="Logits per input beat.")
+    out_width = property(lambda self: self._out_width, doc="Output word width (bits).")
+
+    @property
+    def in_beats(self):
+        """Input beats per image: ``classes / lanes``."""
+        return self._classes // self._lanes
+
+    @property
+    def latency(self):
+        """Cycles from the image's last accepted input beat to its first output beat: 1."""
+        return 1
+
+    @property
+    def frame_cycles(self):
+        """Cycles per image at full rate: ``in_beats`` to collect + ``classes + 1`` to send."""
+        return self.in_beats + self._classes + 1
+
+    ii = frame_cycles
+
+    def timing(self, avail):
+        """Exact timing (see :mod:`hw.timing`): input refused while an image is being sent."""
+        accept, out = [], []
+        busy_until = -1          # last cycle in which an output beat of the previous image is sent
+        prev = None
+        for k, a in enumerate(avail):
+            t = a if prev is None else max(a, prev + 1)
+            t = max(t, busy_until + 1)
+            accept.append(t)
+            prev = t
+            if (k + 1) % self.in_beats == 0:
+                first = t + self.latency
+                out.extend(range(first, first + self._classes + 1))
+                busy_until = first + self._classes
+        return Timing(accept, out)
+
+    def elaborate(self, platform):
+        m = Module()
+        n, lanes = self._classes, self._lanes
+        logits = Signal(data.ArrayLayout(fmt_shape(self._fmt), n))
+        best = Signal(fmt_shape(self._fmt))
+        best_idx = Signal(range(n))
+        beat = Signal(range(self.in_beats))
+        index = Signal(range(n + 1))
+
+        with m.FSM():
+            with m.State("COLLECT"):
+                m.d.comb += self.i.ready.eq(1)
+                with m.If(self.i.valid):
+                    # Running argmax over the lanes of this beat, in class order; strictly
+                    # greater replaces, so ties keep the lower index.
+                    cur, cur_idx = best, best_idx
+                    for l in range(lanes):
+                        value = self.i.payload.data[l]
+                        cls = beat * lanes + l
+                        take = (beat == 0) & (l == 0) | (value > cur)
+                        nxt, nxt_idx = Signal.like(best, name=f"best_{l}"), Signal.like(best_idx, name=f"idx_{l}")
+                        m.d.comb += [nxt.eq(cur), nxt_idx.eq(cur_idx)]
+                        with m.If(take):
+                            m.d.comb += [nxt.eq(value), nxt_idx.eq(cls)]
+                        cur, cur_idx = nxt, nxt_idx
+                    m.d.sync += [best.eq(cur), best_idx.eq(cur_idx)]
+                    with m.Switch(beat):
+                        for b in range(self.in_beats):
+                            with m.Case(b):
+                                m.d.sync += [logits[b * lanes + l].eq(self.i.payload.data[l]) for l in range(lanes)]
+                    with m.If(beat == self.in_beats - 1):
+                        m.d.sync += [beat.eq(0), index.eq(0)]
+                        m.next = "SEND"
+                    with m.Else():
+                        m.d.sync += beat.eq(beat + 1)
+            with m.State("SEND"):
+                m.d.comb += self.o.valid.eq(1)
+                with m.Switch(index):
+                    for c in range(n):
+                        with m.Case(c):
+                            m.d.comb += self.o.payload.data.eq(logits[c])
+                    with m.Default():
+                        m.d.comb += [self.o.payload.data.eq(best_idx), self.o.payload.last.eq(1)]
+                with m.If(self.o.ready):
+                    m.d.sync += index.eq(index + 1)
+                    with m.If(index == n):
+                        m.next = "COLLECT"
+        return m

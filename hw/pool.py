@@ -1,0 +1,327 @@
+"""2x2, stride-2 pooling of a raster feature-map stream (max pooling, or LeNet-5's trainable
+average pooling ``coef[c] * (2x2 sum) + bias[c]``)."""
+
+import numpy as np
+from amaranth import Array, Module, Mux, Signal, signed, unsigned
+from amaranth.lib import data, memory, stream, wiring
+from amaranth.lib.wiring import In, Out
+
+from golden.arith import accumulator_format, accumulator_range
+from golden.qformat import QFormat
+from hw.requant import ACC_BITS, beat_layout, check_fmt, check_int, fmt_shape
+
+from .timing import Timing, offers
+
+__all__ = ["Pool2x2", "POOL_MODES"]
+
+#: Pooling modes: ``max`` (golden.arith.max_pool2x2) and ``avg`` (coefficient * 2x2 sum + bias).
+POOL_MODES = ("max", "avg")
+#: Operand widths (bits) of inputs and coefficients (golden.qnet.WIDTH_RANGE).
+OPERAND_BITS = (2, 16)
+
+
+def _int_vector(name, values, length):
+    """*values* as a tuple of *length* Python ints (TypeError / ValueError naming *name*)."""
+    try:
+        arr = np.asarray(values)
+    except Exception as exc:
+        raise TypeError(f"{name} must be a sequence of ints, not {values!r}") from exc
+    if arr.ndim != 1 or (arr.size and arr.dtype.kind not in "iu"):
+        raise TypeError(f"{name} must be a flat sequence of ints, got {arr.dtype} values of shape {arr.shape}")
+    if arr.size != length:
+        raise ValueError(f"{name} has {arr.size} entries for {length} channels")
+    return tuple(int(v) for v in arr)
+
+
+class Pool2x2(wiring.Component):
+    """2x2 stride-2 pooling of a feature-map stream, ``lanes`` channels per beat.
+
+    Input order: raster over the ``height x width`` map (row-major), at each position the
+    ``channels // lanes`` channel groups in order (beat ``g`` holds channels ``g*lanes ..
+    g*lanes+lanes-1``). Output order: the same over the pooled ``height/2 x width/2`` map.
+    Frames follow each other back to back; ``o.last`` marks the last beat of each pooled frame.
+    Position counters track the frame; an accepted ``i.last`` resets them (frames re-align on it).
+
+    Datapath, per lane:
+
+    * horizontal pair: a delay line of ``G = channels // lanes`` beats gives, at an odd column,
+      the beat of the same channel group at the even column to its left; ``h = max(a, b)``
+      (``max``) or ``h = a + b`` (``avg``);
+    * even rows write ``h`` into the line buffer, an :class:`amaranth.lib.memory.Memory` of
+      ``width/2 * G`` words of ``lanes`` partial results (address ``(x // 2) * G + g``); odd rows
+      read the word at the same address (synchronous read, issued as the beat is accepted) and
+      combine: ``max(h_above, h)`` or ``s = h_above + h``;
+    * ``avg`` only: ``acc = coef[c] * s + bias[c]`` in ``acc_fmt`` (one more register).
+
+    All registers share one clock enable ``advance = ~o.valid | o.ready`` (also the line buffer's
+    read enable, so read data hold during a stall); ``i.ready = advance`` depends combinationally
+    on ``o.ready`` (no skid buffer). Three of four input beats produce no output (bubbles).
+
+    Parameters
+    ----------
+    mode : str
+        ``"max"`` (output = :func:`golden.arith.max_pool2x2`, format unchanged) or ``"avg"``
+        (output = the accumulator of :func:`golden.reference.layer_accumulate` for an ``avg``
+        pool layer, ``coef[c] * sum + bias[c]``; requantization and activation follow in
+        :class:`hw.requant.Requantizer` / :class:`hw.activation.TanhLUT`).
+    in_fmt : QFormat
+        Input format, 2..16 bits, signed or unsigned.
+    channels : int
+        Feature maps, ``>= 1``.
+    width, height : int
+        Input map size, even, ``>= 2``.
+    lanes : int
+        Channels per beat; must divide ``channels``.
+    coef : sequence of int, optional (``avg`` only, required)
+        One coefficient per channel, inside ``coef_fmt``.
+    coef_fmt : QFormat, optional (``avg`` only, required)
+        Coefficient format, signed, 2..16 bits.
+    bias : sequence of int, optional (``avg`` only; default zeros)
+        One bias per channel at the accumulator's scale.
+    acc_fmt : QFormat, optional (``avg`` only)
+        Accumulator (output) format, signed; it must hold :func:`golden.arith.accumulator_range`
+        of ``coef`` repeated 4 times and ``bias``. Default: :func:`golden.arith.accumulator_format`.
+
+    Members
+    -------
+    i : ``In(stream.Signature(StructLayout({"data": ArrayLayout(in shape, lanes), "last": 1})))``
+        Input feature map in ``in_fmt``.
+    o : ``Out(stream.Signature(StructLayout({"data": ArrayLayout(out shape, lanes), "last": 1})))``
+        Pooled map: ``in_fmt`` integers (``max``) or ``signed(acc_fmt.bits)`` accumulators (``avg``).
+
+    Latency
+    -------
+    :attr:`latency` ``= 2`` (``max``) or ``3`` (``avg``) cycles from the cycle the input beat that
+    completes a 2x2 block (odd row, odd column, group ``g``) is accepted to the cycle the output
+    beat of that block and group is first valid, without backpressure: line-buffer read / input
+    register, 2x2 result, and for ``avg`` the coefficient multiply-add. :attr:`ii` ``= 1``
+    (one input beat per cycle; one output beat per 4 input beats on average).
+
+    Raises
+    ------
+    TypeError
+        Parameters of the wrong type (the message quotes the value).
+    ValueError
+        Unknown ``mode``; widths out of range; ``lanes`` not dividing ``channels``; odd or too
+        small ``width``/``height``; ``coef``/``bias``/``coef_fmt``/``acc_fmt`` given for ``max``
+        or missing/wrong-sized for ``avg``; a coefficient outside ``coef_fmt``; an ``acc_fmt``
+        too narrow for the worst case (the message gives the range and the bits needed).
+
+    Source: LeCun et al. 1998, Sec. II-B (subsampling layers S2/S4: the sum of 2x2 inputs times a
+    trainable coefficient plus a trainable bias, then a sigmoidal function); semantics
+    :func:`golden.arith.max_pool2x2`, :func:`golden.reference.layer_accumulate`.
+    """
+
+    def __init__(self, *, mode, in_fmt, channels, width, height, lanes, coef=None, coef_fmt=None,
+                 bias=None, acc_fmt=None):
+        if mode not in POOL_MODES:
+            raise ValueError(f"mode must be one of {POOL_MODES}, not {mode!r}")
+        self._mode = mode
+        self._in_fmt = check_fmt("in_fmt", in_fmt, OPERAND_BITS)
+        self._channels = check_int("channels", channels, 1)
+        self._lanes = check_int("lanes", lanes, 1)
+        if self._channels % self._lanes:
+            raise ValueError(f"lanes {self._lanes} does not divide channels {self._channels}")
+        self._width = check_int("width", width, 2)
+        self._height = check_int("height", height, 2)
+        for name, size in (("width", self._width), ("height", self._height)):
+            if size % 2:
+                raise ValueError(f"{name} must be even for 2x2 stride-2 pooling, not {size}")
+        if mode == "max":
+            given = [name for name, value in (("coef", coef), ("coef_fmt", coef_fmt), ("bias", bias),
+                                              ("acc_fmt", acc_fmt)) if value is not None]
+            if given:
+                raise ValueError(f"max pooling takes no {', '.join(given)}")
+            self._coef = self._bias = self._coef_fmt = self._acc_fmt = None
+            out_shape = fmt_shape(in_fmt)
+        else:
+            if coef is None or coef_fmt is None:
+                raise ValueError("avg pooling needs coef and coef_fmt (one coefficient per channel)")
+            self._coef_fmt = check_fmt("coef_fmt", coef_fmt, OPERAND_BITS, signed=True)
+            self._coef = _int_vector("coef", coef, self._channels)
+            bad = [k for k, c in enumerate(self._coef) if not coef_fmt.min <= c <= coef_fmt.max]
+            if bad:
+                raise ValueError(f"coef[{bad[0]}] = {self._coef[bad[0]]} is outside coef_fmt {coef_fmt} "
+                                 f"[{coef_fmt.min}, {coef_fmt.max}]")
+            self._bias = (0,) * self._channels if bias is None else _int_vector("bias", bias, self._channels)
+            weights = np.repeat(np.array(self._coef, dtype=np.int64).reshape(-1, 1), 4, axis=1)
+            if acc_fmt is None:
+                acc_fmt = accumulator_format(weights, self._bias, in_fmt, coef_fmt.frac)
+            self._acc_fmt = check_fmt("acc_fmt", acc_fmt, ACC_BITS, signed=True)
+            lo, hi = accumulator_range(weights, self._bias, in_fmt)
+            if not acc_fmt.contains(lo, hi):
+                raise ValueError(f"acc_fmt {acc_fmt} ({acc_fmt.bits} bits) cannot hold the worst-case "
+                                 f"range [{lo}, {hi}] of coef * (2x2 sum) + bias; it needs "
+                                 f"{QFormat.signed_bits_for(lo, hi)} bits")
+            out_shape = signed(acc_fmt.bits)
+        super().__init__({
+            "i": In(stream.Signature(beat_layout(fmt_shape(in_fmt), self._lanes))),
+            "o": Out(stream.Signature(beat_layout(out_shape, self._lanes))),
+        })
+
+    @classmethod
+    def from_layer(cls, layer, *, lanes):
+        """The pooling of a :class:`golden.qnet.Layer` with ``kind == "pool"`` (for ``avg``, its
+        accumulator; the layer's requantization and activation are separate blocks)."""
+        if layer.kind != "pool":
+            raise ValueError(f"layer {layer.name} is a {layer.kind} layer, not a pool layer")
+        c, h, w = layer.in_shape
+        kw = dict(mode=layer.pool, in_fmt=layer.in_fmt, channels=c, width=w, height=h, lanes=lanes)
+        if layer.pool == "avg":
+            kw.update(coef=layer.weights, coef_fmt=layer.w_fmt, bias=layer.bias, acc_fmt=layer.acc_fmt)
+        return cls(**kw)
+
+    mode = property(lambda self: self._mode, doc="``max`` or ``avg``.")
+    in_fmt = property(lambda self: self._in_fmt, doc="Input format (QFormat).")
+    channels = property(lambda self: self._channels, doc="Feature maps.")
+    width = property(lambda self: self._width, doc="Input map width.")
+    height = property(lambda self: self._height, doc="Input map height.")
+    lanes = property(lambda self: self._lanes, doc="Channels per beat.")
+    coef = property(lambda self: self._coef, doc="avg: per-channel coefficients (tuple), else None.")
+    coef_fmt = property(lambda self: self._coef_fmt, doc="avg: coefficient format, else None.")
+    bias = property(lambda self: self._bias, doc="avg: per-channel biases (tuple), else None.")
+    acc_fmt = property(lambda self: self._acc_fmt, doc="avg: accumulator (output) format, else None.")
+
+    @property
+    def out_fmt(self):
+        """Format of the output integers: ``in_fmt`` (max) or ``acc_fmt`` (avg)."""
+        return self._in_fmt if self._mode == "max" else self._acc_fmt
+
+    @property
+    def groups(self):
+        """Beats per position: ``channels // lanes``."""
+        return self._channels // self._lanes
+
+    @property
+    def line_depth(self):
+        """Words of the line buffer in use: ``width // 2 * groups`` (the memory has at least 2)."""
+        return self._width // 2 * self.groups
+
+    @property
+    def in_beats(self):
+        """Input beats per frame."""
+        return self._width * self._height * self.groups
+
+    @property
+    def out_beats(self):
+        """Output beats per frame."""
+        return self.in_beats // 4
+
+    @property
+    def latency(self):
+        """Cycles from the accepted input beat completing a 2x2 block to its output beat (no
+        backpressure): 2 for max, 3 for avg (the coefficient multiply-add)."""
+        return 2 + (self._mode == "avg")
+
+    @property
+    def ii(self):
+        """Cycles between accepted input beats in steady state."""
+        return 1
+
+    @property
+    def frame_cycles(self):
+        """Cycles per frame at full rate: one per input beat."""
+        return self.in_beats
+
+    def timing(self, avail):
+        """Exact timing (:mod:`hw.timing`): every input beat is accepted when offered (the
+        output being ready); the output beat of a 2x2 block (one per channel group) leaves
+        :attr:`latency` cycles after the input beat that completes it (odd row, odd column)."""
+        accept = offers(avail)
+        groups, w = self.groups, self._width
+        out = []
+        for k, t in enumerate(accept):
+            pos, g = divmod(k % self.in_beats, groups)
+            y, x = divmod(pos, w)
+            if y % 2 and x % 2:
+                out.append(t + self.latency)
+        return Timing(accept, out)
+
+    def elaborate(self, platform):
+        m = Module()
+        lanes, groups, avg = self._lanes, self.groups, self._mode == "avg"
+        in_shape = fmt_shape(self._in_fmt)
+        # Partial results: the input format (max) or the sum of two inputs (avg).
+        bits = self._in_fmt.bits + avg
+        part_shape = signed(bits) if self._in_fmt.signed else unsigned(bits)
+
+        advance = Signal()
+        accept = Signal()
+        m.d.comb += [advance.eq(~self.o.valid | self.o.ready), self.i.ready.eq(advance),
+                     accept.eq(self.i.valid & advance)]
+
+        # Frame position of the beat at the input: group g of column x, row y; line-buffer address.
+        # (At least one bit each, so that no zero-width vector reaches the Verilog.)
+        g = Signal(range(max(groups, 2)))
+        x = Signal(range(self._width))
+        y = Signal(range(self._height))
+        addr = Signal(range(max(self.line_depth, 2)))
+        x_odd, y_odd = x[0], y[0]
+        group_end = g == groups - 1
+        row_end = group_end & (x == self._width - 1)
+        frame_end = row_end & (y == self._height - 1)
+        with m.If(accept):
+            m.d.sync += g.eq(Mux(group_end, 0, g + 1))
+            with m.If(group_end):
+                m.d.sync += x.eq(Mux(x == self._width - 1, 0, x + 1))
+            with m.If(row_end):
+                m.d.sync += y.eq(Mux(y == self._height - 1, 0, y + 1))
+            with m.If(x_odd):
+                m.d.sync += addr.eq(Mux(row_end, 0, addr + 1))
+            with m.If(self.i.payload.last):     # re-align on the frame marker
+                m.d.sync += [g.eq(0), x.eq(0), y.eq(0), addr.eq(0)]
+
+        # Horizontal pairs: the beat `groups` beats ago is the same group one column to the left.
+        beat_shape = data.ArrayLayout(in_shape, lanes)
+        delay = [Signal(beat_shape, name=f"delay{k}") for k in range(groups)]
+        with m.If(accept):
+            m.d.sync += delay[0].eq(self.i.payload.data)
+            m.d.sync += [delay[k].eq(delay[k - 1]) for k in range(1, groups)]
+        left = delay[-1]
+        horiz = Signal(data.ArrayLayout(part_shape, lanes))
+        for lane in range(lanes):
+            a, b = left[lane], self.i.payload.data[lane]
+            m.d.comb += horiz[lane].eq(a + b if avg else Mux(a > b, a, b))
+
+        # Line buffer: even rows write the pairs, odd rows read them back.
+        m.submodules.line = line = memory.Memory(shape=data.ArrayLayout(part_shape, lanes),
+                                                 depth=max(self.line_depth, 2), init=[])
+        wr = line.write_port()
+        rd = line.read_port(domain="sync")
+        m.d.comb += [wr.addr.eq(addr), wr.data.eq(horiz), wr.en.eq(accept & x_odd & ~y_odd),
+                     rd.addr.eq(addr), rd.en.eq(advance)]
+
+        # Stage 1: the completing beat's pair (the line-buffer word is read alongside).
+        v1, last1 = Signal(), Signal()
+        h1 = Signal.like(horiz)
+        g1 = Signal.like(g)
+        with m.If(advance):
+            m.d.sync += [v1.eq(accept & x_odd & y_odd), last1.eq(frame_end), h1.eq(horiz), g1.eq(g)]
+
+        # Stage 2: the 2x2 result (max, or the sum for avg).
+        result_shape = (signed(bits + 1) if self._in_fmt.signed else unsigned(bits + 1)) if avg else in_shape
+        v2, last2 = Signal(), Signal()
+        r2 = Signal(data.ArrayLayout(result_shape, lanes))
+        g2 = Signal.like(g)
+        with m.If(advance):
+            m.d.sync += [v2.eq(v1), last2.eq(last1), g2.eq(g1)]
+            for lane in range(lanes):
+                a, b = rd.data[lane], h1[lane]
+                m.d.sync += r2[lane].eq(a + b if avg else Mux(a > b, a, b))
+
+        if not avg:
+            m.d.comb += [self.o.valid.eq(v2), self.o.payload.data.eq(r2), self.o.payload.last.eq(last2)]
+            return m
+
+        # Stage 3 (avg): coef[c] * sum + bias[c], c = g * lanes + lane.
+        v3, last3 = Signal(), Signal()
+        acc = Signal(self.o.payload.data.shape())
+        with m.If(advance):
+            m.d.sync += [v3.eq(v2), last3.eq(last2)]
+            for lane in range(lanes):
+                chans = range(lane, self._channels, lanes)
+                coef = Array(self._coef[c] for c in chans)[g2] if groups > 1 else self._coef[lane]
+                bias = Array(self._bias[c] for c in chans)[g2] if groups > 1 else self._bias[lane]
+                m.d.sync += acc[lane].eq(r2[lane] * coef + bias)
+        m.d.comb += [self.o.valid.eq(v3), self.o.payload.data.eq(acc), self.o.payload.last.eq(last3)]
+        return m

@@ -1,0 +1,239 @@
+"""Requantization of accumulators into an activation format: multiply, rounding shift, saturation.
+
+The hardware form of :func:`golden.arith.requantize` (and of ``relu(requantize(...))``):
+
+``out = saturate(round_shift(acc * multiplier, shift, out_fmt.rounding), out_fmt)``
+
+computed per lane on a stream of accumulator beats, bit for bit as the golden function does.
+"""
+
+from amaranth import Module, Mux, Signal, signed, unsigned
+from amaranth.lib import data, stream, wiring
+from amaranth.lib.wiring import In, Out
+
+from golden.qformat import QFormat
+
+from .timing import pipeline
+
+__all__ = ["Requantizer", "beat_layout", "fmt_shape", "check_fmt", "check_int"]
+
+#: Accumulator widths (bits) the requantizer accepts (``golden.qnet.MAX_ACC_BITS`` is 46).
+ACC_BITS = (2, 48)
+#: Output widths (bits) the requantizer produces (``golden.qnet`` allows activations up to 32).
+OUT_BITS = (2, 32)
+#: Widest multiplier (bits, unsigned), as ``golden.qnet.MAX_MULTIPLIER_BITS``.
+MULTIPLIER_BITS = 16
+#: Largest shift, as ``golden.qnet``.
+MAX_SHIFT = 62
+#: Widest product ``acc * multiplier`` (signed bits): with the rounding constant (< 2**61) it
+#: stays inside the int64 arithmetic of :mod:`golden.arith` (``golden.qnet`` limits accumulators
+#: to 46 bits for the same reason).
+PRODUCT_BITS = 62
+
+
+def fmt_shape(fmt: QFormat):
+    """Amaranth shape of the integers of *fmt*: ``signed(bits)`` or ``unsigned(bits)``."""
+    return signed(fmt.bits) if fmt.signed else unsigned(fmt.bits)
+
+
+def beat_layout(elem_shape, lanes: int) -> data.StructLayout:
+    """Feature-map / vector beat: ``lanes`` elements of *elem_shape* and the frame's ``last`` flag."""
+    return data.StructLayout({"data": data.ArrayLayout(elem_shape, lanes), "last": 1})
+
+
+def check_int(name: str, value, lo: int, hi=None) -> int:
+    """*value* as an int inside ``[lo, hi]`` (``hi=None``: no upper bound).
+
+    Raises ``TypeError`` for a non-integer (or a bool) and ``ValueError`` outside the range; both
+    messages name the parameter and quote the value.
+    """
+    if isinstance(value, bool) or not hasattr(value, "__index__"):
+        raise TypeError(f"{name} must be an int, not {value!r}")
+    value = int(value.__index__())
+    if value < lo or (hi is not None and value > hi):
+        bound = f"{lo}..{hi}" if hi is not None else f">= {lo}"
+        raise ValueError(f"{name} must be {bound}, not {value}")
+    return value
+
+
+def check_fmt(name: str, fmt, bits=None, signed=None) -> QFormat:
+    """*fmt* as a :class:`QFormat` with ``bits`` in the ``(lo, hi)`` range and the given signedness."""
+    if not isinstance(fmt, QFormat):
+        raise TypeError(f"{name} must be a golden.qformat.QFormat, not {fmt!r}")
+    if bits is not None and not bits[0] <= fmt.bits <= bits[1]:
+        raise ValueError(f"{name} {fmt} has {fmt.bits} bits; supported: {bits[0]}..{bits[1]}")
+    if signed is not None and fmt.signed != signed:
+        raise ValueError(f"{name} {fmt} must be {'signed' if signed else 'unsigned'}")
+    return fmt
+
+
+class Requantizer(wiring.Component):
+    """Per-lane requantization of a stream of accumulators (optionally followed by ReLU).
+
+    Each lane computes exactly :func:`golden.arith.requantize` (``relu`` of it when ``relu``):
+
+    1. ``p = acc * multiplier`` (a constant multiplication; no multiplier when it is 1),
+    2. ``r = round_shift(p, shift, out_fmt.rounding)``: ``half_up`` adds ``2**(shift-1)``,
+       ``half_even`` adds ``2**(shift-1) - 1 + p[shift]`` (ties go to the even neighbour: the
+       carry happens on an exact tie only when the kept part is odd), ``floor`` adds nothing;
+       then an arithmetic right shift by ``shift``,
+    3. saturation to ``[out_fmt.min, out_fmt.max]`` (``out_fmt.overflow == "saturate"``), or
+       the low ``out_fmt.bits`` bits (``"wrap"``); with ``relu`` the result is then
+       ``max(., 0)`` (for saturation this is a lower bound of ``max(out_fmt.min, 0)``).
+
+    Pipeline: a register after the multiplication (absent when ``multiplier == 1``) and one after
+    rounding and saturation, all with one clock enable ``advance = ~o.valid | o.ready``: the
+    pipeline moves whenever its output is empty or being accepted, bubbles included. Hence
+    ``i.ready`` is ``advance`` and depends combinationally on ``o.ready`` (no skid buffer);
+    ``o.valid`` and ``o.payload`` come straight from registers.
+
+    Parameters
+    ----------
+    acc_fmt : QFormat
+        Accumulator format, signed, 2..48 bits.
+    out_fmt : QFormat
+        Output format, 2..32 bits, signed or unsigned; its ``rounding`` and ``overflow`` apply.
+    multiplier : int
+        Unsigned integer multiplier, ``1 .. 2**16 - 1``.
+    shift : int
+        Right shift, ``0 .. 62``.
+    lanes : int
+        Accumulators per beat, ``>= 1``.
+    relu : bool
+        Apply ``max(x, 0)`` after saturation (LeNet's ReLU layers; a no-op for unsigned outputs).
+
+    Members
+    -------
+    i : ``In(stream.Signature(StructLayout({"data": ArrayLayout(signed(acc_fmt.bits), lanes), "last": 1})))``
+        Accumulators; ``last`` marks the last beat of a frame and is passed through.
+    o : ``Out(stream.Signature(StructLayout({"data": ArrayLayout(out shape, lanes), "last": 1})))``
+        Requantized values in ``out_fmt`` (``signed``/``unsigned(out_fmt.bits)``), in input order.
+
+    Latency
+    -------
+    :attr:`latency` ``= stages = (multiplier != 1) + 1`` cycles from the cycle an input beat is
+    accepted to the cycle its output beat is first valid (without backpressure); :attr:`ii` ``= 1``.
+
+    Raises
+    ------
+    TypeError
+        A parameter of the wrong type (the message quotes it).
+    ValueError
+        ``acc_fmt`` unsigned or outside 2..48 bits, ``out_fmt`` outside 2..32 bits, ``multiplier``
+        outside 1..65535, ``shift`` outside 0..62, ``lanes < 1``, or a product
+        ``acc_fmt.bits + multiplier.bit_length()`` wider than 62 bits.
+
+    Source: :func:`golden.arith.requantize`; rounding modes as in hls4ml's ``ap_fixed``
+    quantisation modes (``AP_RND`` = half_up, ``AP_RND_CONV`` = half_even, ``AP_TRN`` = floor).
+    """
+
+    def __init__(self, *, acc_fmt, out_fmt, multiplier, shift, lanes, relu=False):
+        self._acc_fmt = check_fmt("acc_fmt", acc_fmt, ACC_BITS, signed=True)
+        self._out_fmt = check_fmt("out_fmt", out_fmt, OUT_BITS)
+        self._multiplier = check_int("multiplier", multiplier, 1, (1 << MULTIPLIER_BITS) - 1)
+        self._shift = check_int("shift", shift, 0, MAX_SHIFT)
+        self._lanes = check_int("lanes", lanes, 1)
+        if self.product_bits > PRODUCT_BITS:
+            raise ValueError(f"acc_fmt {acc_fmt} ({acc_fmt.bits} bits) times multiplier {multiplier} "
+                             f"({self._multiplier.bit_length()} bits) needs a {self.product_bits}-bit "
+                             f"product; at most {PRODUCT_BITS} bits are supported")
+        if not isinstance(relu, bool):
+            raise TypeError(f"relu must be a bool, not {relu!r}")
+        self._relu = relu
+        super().__init__({
+            "i": In(stream.Signature(beat_layout(signed(acc_fmt.bits), self._lanes))),
+            "o": Out(stream.Signature(beat_layout(fmt_shape(out_fmt), self._lanes))),
+        })
+
+    @classmethod
+    def from_layer(cls, layer, *, lanes):
+        """The requantizer of a :class:`golden.qnet.Layer` with a multiply-accumulate: into
+        ``layer.act_fmt``, with ReLU folded in when ``layer.activation.kind == "relu"``."""
+        return cls(acc_fmt=layer.acc_fmt, out_fmt=layer.act_fmt, multiplier=layer.requant.multiplier,
+                   shift=layer.requant.shift, lanes=lanes, relu=layer.activation.kind == "relu")
+
+    acc_fmt = property(lambda self: self._acc_fmt, doc="Accumulator format (QFormat).")
+    out_fmt = property(lambda self: self._out_fmt, doc="Output format (QFormat).")
+    multiplier = property(lambda self: self._multiplier, doc="Integer multiplier.")
+    shift = property(lambda self: self._shift, doc="Right shift (bits).")
+    lanes = property(lambda self: self._lanes, doc="Values per beat.")
+    relu = property(lambda self: self._relu, doc="ReLU after saturation.")
+
+    @property
+    def stages(self):
+        """Pipeline registers: the product (only when ``multiplier != 1``) and the output."""
+        return int(self._multiplier != 1) + 1
+
+    @property
+    def latency(self):
+        """Cycles from an accepted input beat to its output beat being valid (no backpressure)."""
+        return self.stages
+
+    @property
+    def ii(self):
+        """Cycles between accepted input beats (and between output beats) in steady state."""
+        return 1
+
+    def timing(self, avail):
+        """Exact timing (:mod:`hw.timing`): never stalls while its output is ready, so every beat
+        is accepted when offered and leaves :attr:`latency` cycles later."""
+        return pipeline(avail, self.latency)
+
+    @property
+    def product_bits(self):
+        """Width of the signed product ``acc * multiplier``."""
+        return self._acc_fmt.bits + (self._multiplier.bit_length() if self._multiplier != 1 else 0)
+
+    def _round_saturate(self, m, p, lane):
+        """Rounding shift and saturation (or wrap), then ReLU, of the signed value *p*."""
+        s, fmt = self._shift, self._out_fmt
+        r = p
+        if s:
+            half = 1 << (s - 1)
+            if fmt.rounding == "half_up":
+                add = half
+            elif fmt.rounding == "half_even":
+                add = (half - 1) + p[min(s, len(p) - 1)]   # + bit s of the sign-extended p
+            else:
+                add = 0
+            # Wide enough for p + 2**s - 1 (no overflow) and for the shift to keep the sign.
+            r = Signal(signed(max(len(p), s + 1) + 1 - s), name=f"rounded{lane}")
+            m.d.comb += r.eq((p + add) >> s)
+        if fmt.overflow == "saturate":
+            lo, hi = (max(fmt.min, 0) if self._relu else fmt.min), fmt.max
+            return Mux(r > hi, hi, Mux(r < lo, lo, r))
+        # Wrap: keep the low bits (a narrower r is sign-extended by the assignment, which is
+        # the same modulo 2**bits).
+        y = r
+        if len(r) > fmt.bits:
+            y = r[:fmt.bits].as_signed() if fmt.signed else r[:fmt.bits]
+        if self._relu and fmt.signed:
+            y = Mux(y < 0, 0, y)
+        return y
+
+    def elaborate(self, platform):
+        m = Module()
+        advance = Signal()
+        m.d.comb += [advance.eq(~self.o.valid | self.o.ready), self.i.ready.eq(advance)]
+
+        # Stage 1 (only with a multiplier): the products.
+        if self._multiplier != 1:
+            prod = [Signal(signed(self.product_bits), name=f"prod{lane}") for lane in range(self._lanes)]
+            prod_valid, prod_last = Signal(), Signal()
+            with m.If(advance):
+                m.d.sync += [prod_valid.eq(self.i.valid), prod_last.eq(self.i.payload.last)]
+                m.d.sync += [prod[lane].eq(self.i.payload.data[lane] * self._multiplier)
+                             for lane in range(self._lanes)]
+        else:
+            prod = [self.i.payload.data[lane] for lane in range(self._lanes)]
+            prod_valid, prod_last = self.i.valid, self.i.payload.last
+
+        # Last stage: rounding shift and saturation into the output register.
+        result = [self._round_saturate(m, prod[lane], lane) for lane in range(self._lanes)]
+        out = Signal(self.o.payload.shape())
+        valid = Signal()
+        with m.If(advance):
+            m.d.sync += [valid.eq(prod_valid), out.last.eq(prod_last)]
+            m.d.sync += [out.data[lane].eq(result[lane]) for lane in range(self._lanes)]
+        m.d.comb += [self.o.valid.eq(valid), self.o.payload.eq(out)]
+        return m
