@@ -24,6 +24,7 @@ from golden.qformat import QFormat
 from golden.qnet import WIDTH_RANGE
 
 from .mac import ACC_BITS_RANGE, MACArray, check_fmt, check_int, fmt_shape
+from .timing import Timing
 
 __all__ = ["DenseEngine"]
 
@@ -101,16 +102,36 @@ class DenseEngine(wiring.Component):
 
     Latency
     -------
-    :attr:`compute_cycles` ``= (O/P_o) * (I/P_i)`` MAC steps per vector.
-    :attr:`ii` ``= max(compute_cycles, I/B)`` cycles between vectors in steady state (input
-    and output at full rate).
-    :attr:`latency` ``= compute_cycles + 2 + mac.latency`` cycles: when the engine is idle, the
-    last input beat of a vector accepted in cycle ``c`` gives the vector's last output beat
-    valid in cycle ``c + latency``: the memory reads are issued in cycles ``c + 1 .. c +
-    compute_cycles``, the last one reaches the memory output register and then the step register
-    (2 cycles), and the MAC array adds its own :attr:`~hw.mac.MACArray.latency`. For F6 at
-    ``P_o = 4, P_i = 6``: ``420 + 2 + 4 = 426``. While the engine is still busy with the previous
-    vector the wait for it comes on top (a complete vector waits in the other buffer half).
+    :attr:`compute_cycles` ``C = (O/P_o) * (I/P_i)`` MAC steps per vector.
+    :attr:`frame_cycles` ``= ii = max(C, I/B)`` cycles per vector in steady state (input offered
+    at full rate, output always ready): compute-bound or input-bound, with no lost cycle between
+    vectors (the reader goes on with the other buffer half in the cycle after its last read, the
+    writer in the cycle after the last beat).
+    :attr:`latency` ``= C + 2 + mac.latency`` cycles: when the engine is idle, the last input
+    beat of a vector accepted in cycle ``c`` gives the vector's last output beat valid in cycle
+    ``c + latency``: the memory reads are issued in cycles ``c + 1 .. c + C``, the last one
+    reaches the memory output register and then the step register (2 cycles), and the MAC array
+    adds its own :attr:`~hw.mac.MACArray.latency`. For F6 at ``P_o = 4, P_i = 6``: ``420 + 2 + 4
+    = 426``. While the engine is still busy with the previous vector the wait for it comes on
+    top (a complete vector waits in the other buffer half).
+
+    Timing model (:meth:`timing`, exact for the emitted Verilog; conventions in
+    :mod:`hw.timing`). With the output always ready the MAC array never stalls, so for vectors
+    ``n = 0, 1, ...`` of ``I/B`` beats each:
+
+    * input beats are accepted as offered, ``accept[k] = max(avail[k], accept[k-1] + 1)``,
+      except that the first beat of vector ``n >= 2`` also waits for its buffer half, which
+      vector ``n-2`` frees in the cycle after its last read: ``accept >= S[n-2] + C``. (Later
+      beats of a vector are never refused.)
+    * The reads of vector ``n`` start in cycle ``S[n] = max(c_n + 1, S[n-1] + C)`` (``c_n``: its
+      last beat's accept cycle; ``S[-1] + C = -inf``) and take ``C`` consecutive cycles; read
+      ``q = g*(I/P_i) + k`` (group ``g``, chunk ``k``) is accepted by the MAC array in cycle
+      ``S[n] + 2 + q``.
+    * Output beat ``g`` of vector ``n`` is valid in cycle ``S[n] + 1 + (g+1)*(I/P_i) +
+      mac.latency`` (:meth:`hw.mac.MACArray.timing` of those steps).
+
+    :attr:`latency` is ``out - accept`` of the last beats of one vector in an idle engine, and
+    :attr:`frame_cycles` the steady-state period of ``S`` with ``avail`` all zero.
 
     Raises
     ------
@@ -203,14 +224,44 @@ class DenseEngine(wiring.Component):
         return self.groups * self.chunks
 
     @property
-    def ii(self):
-        """Cycles between vectors in steady state: ``max(compute_cycles, I/B)``."""
+    def frame_cycles(self):
+        """Cycles per vector in steady state (full-rate input, output always ready):
+        ``max(compute_cycles, I/B)``."""
         return max(self.compute_cycles, self.in_beats)
+
+    @property
+    def ii(self):
+        """Cycles between vectors in steady state: :attr:`frame_cycles`."""
+        return self.frame_cycles
 
     @property
     def latency(self):
         """Cycles from the accepted last input beat (idle engine) to the last output beat being valid."""
         return self.compute_cycles + 2 + self._mac.latency
+
+    def timing(self, avail):
+        """Exact cycle timing with the output always ready (see the class docstring, "Timing
+        model", and :mod:`hw.timing`).
+
+        ``avail`` (non-decreasing) holds the earliest offer cycle of each input beat of one or
+        more well-formed vectors back to back (``I/B`` beats each, ``last`` on the final one);
+        a trailing incomplete vector is accepted but gives no output. Returns a
+        :class:`hw.timing.Timing` with one ``accept`` cycle per input beat and one ``out``
+        cycle per output beat (``O/P_o`` per complete vector).
+        """
+        beats, c = self.in_beats, self.compute_cycles
+        accept, starts = [], []          # starts[n]: cycle of vector n's first memory read
+        t = None
+        for k, a in enumerate(avail):
+            n, j = divmod(k, beats)
+            t = a if t is None else max(a, t + 1)
+            if j == 0 and n >= 2:
+                t = max(t, starts[n - 2] + c)        # its buffer half, freed by vector n-2
+            accept.append(t)
+            if j == beats - 1:
+                starts.append(t + 1 if n == 0 else max(t + 1, starts[n - 1] + c))
+        steps = [s + 2 + q for s in starts for q in range(c)]
+        return Timing(accept, self._mac.timing(steps, last=self.chunks).out)
 
     @property
     def buffer_word(self):

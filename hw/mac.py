@@ -24,6 +24,8 @@ from amaranth.utils import ceil_log2
 from golden.qformat import QFormat
 from golden.qnet import WIDTH_RANGE
 
+from .timing import Timing, offers
+
 __all__ = ["MACArray", "ACC_BITS_RANGE", "ADDER_LEVELS_PER_STAGE", "fmt_shape", "check_int", "check_fmt"]
 
 #: Supported accumulator widths (bits).
@@ -125,6 +127,14 @@ class MACArray(wiring.Component):
     FIFO, and the FIFO's 2-cycle latency). For taps 1, 5, 25: latency 3, 4, 5.
     :attr:`ii` ``= 1``: one step per cycle while ``o`` is read at full rate.
 
+    Timing model (:meth:`timing`, conventions in :mod:`hw.timing`): with ``o`` always ready the
+    array never refuses a step, so step ``k`` is accepted in the cycle it is offered,
+    ``accept[k] = max(avail[k], accept[k-1] + 1)``, and the result of the ``j``-th ``last`` step
+    ``k_j`` is valid in ``out[j] = accept[k_j] + latency``. (The reservation counter then holds
+    the results of the ``last`` steps of the previous ``latency`` cycles, at most ``latency <
+    fifo_depth``, so ``i.ready`` stays high; the FIFO passes every entry through in 2 cycles.)
+    :attr:`latency` is ``out[j] - accept[k_j]`` and :attr:`ii` the step spacing at full rate.
+
     Raises
     ------
     TypeError
@@ -190,6 +200,33 @@ class MACArray(wiring.Component):
     def ii(self):
         """Cycles between accepted steps in steady state: 1."""
         return 1
+
+    def timing(self, avail, last=1):
+        """Exact cycle timing with ``o`` always ready (see the class docstring and :mod:`hw.timing`).
+
+        Parameters
+        ----------
+        avail : sequence of int
+            Earliest cycle in which each step may be offered (non-decreasing).
+        last : int or sequence of bool
+            Which steps carry ``last``: an int ``n`` for sums of ``n`` steps each (step ``k`` is
+            a ``last`` step when ``(k + 1) % n == 0``; default 1, every step); or one flag per
+            step.
+
+        Returns
+        -------
+        hw.timing.Timing
+            ``accept``: one cycle per step; ``out``: one cycle per ``last`` step (per result).
+        """
+        accept = offers(avail)
+        if isinstance(last, int) and not isinstance(last, bool):
+            check_int("last", last)
+            flags = [(k + 1) % last == 0 for k in range(len(accept))]
+        else:
+            flags = list(last)
+            if len(flags) != len(accept):
+                raise ValueError(f"last has {len(flags)} flags for {len(accept)} steps")
+        return Timing(accept, [a + self.latency for a, f in zip(accept, flags) if f])
 
     @property
     def fifo_depth(self):

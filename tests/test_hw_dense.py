@@ -50,21 +50,25 @@ def make_vectors(dut_params, count, rng):
     return np.array(rows[:count], dtype=np.int64)
 
 
-def simulate(dut, x, *, gap=0.0, stall=0.0, seed=0):
+def simulate(dut, x, *, gap=0.0, stall=0.0, seed=0, avail=None, cycles=False):
     """Stream the vectors ``x`` (N, I) through ``dut`` (Amaranth simulator) with random input gaps
-    and output stalls. Returns (accumulators (N, O), last flags, cycles of the accepted last input
-    beats, cycles of the last output beats)."""
+    and output stalls, or (``avail``) input beat ``k`` offered from cycle ``avail[k]`` on. Returns
+    (accumulators (N, O), last flags, cycles of the accepted last input beats, cycles of the last
+    output beats), and with ``cycles`` also (accept cycles of all input beats, cycles of all
+    output beats)."""
     bl, po = dut.beat_lanes, dut.out_lanes
     beats = [(row[j * bl:(j + 1) * bl].tolist(), int(j == len(row) // bl - 1))
              for row in x for j in range(len(row) // bl)]
     n_out = len(x) * dut.groups
     rng = np.random.default_rng(seed)
-    got, lasts, in_last, out_last = [], [], [], []
+    got, lasts, in_last, out_last, accept, out = [], [], [], [], [], []
+    limit = 20 * len(x) * (dut.ii + dut.latency) + 200 + (avail[-1] if avail is not None else 0)
 
     async def testbench(ctx):
         index, cycle, pending = 0, 0, False
         while len(got) < n_out:
-            if not pending and index < len(beats) and rng.random() >= gap:
+            if not pending and index < len(beats) and (cycle >= avail[index] if avail is not None
+                                                       else rng.random() >= gap):
                 ctx.set(dut.i.payload, {"data": beats[index][0], "last": beats[index][1]})
                 pending = True
             ctx.set(dut.i.valid, pending)
@@ -74,20 +78,23 @@ def simulate(dut, x, *, gap=0.0, stall=0.0, seed=0):
             if i_valid and i_ready:
                 if beats[index][1]:
                     in_last.append(cycle)
+                accept.append(cycle)
                 index, pending = index + 1, False
             if o_valid and o_ready:
                 got.append([int(v) for v in o_payload.data])
                 lasts.append(int(o_payload.last))
+                out.append(cycle)
                 if o_payload.last:
                     out_last.append(cycle)
             cycle += 1
-            assert cycle < 20 * len(x) * (dut.ii + dut.latency) + 200, "simulation hangs"
+            assert cycle < limit, "simulation hangs"
 
     sim = Simulator(dut)
     sim.add_clock(1e-8)
     sim.add_testbench(testbench)
     sim.run()
-    return np.array(got).reshape(len(x), -1), lasts, in_last, out_last
+    result = np.array(got).reshape(len(x), -1), lasts, in_last, out_last
+    return result + (accept, out) if cycles else result
 
 
 def check(dut, x, gap=0.0, stall=0.0, seed=SEED):
@@ -106,10 +113,10 @@ def test_properties():
     p = layer_params(120, 84, S8, S8, SEED)
     dense = DenseEngine(**p, out_lanes=4, in_lanes=6, beat_lanes=4)
     assert (dense.groups, dense.chunks, dense.in_beats, dense.compute_cycles) == (21, 20, 30, 420)
-    assert dense.ii == 420 and dense.latency == 420 + 2 + dense.mac.latency
+    assert dense.ii == dense.frame_cycles == 420 and dense.latency == 420 + 2 + dense.mac.latency
     assert (dense.mac.lanes, dense.mac.taps) == (4, 6) and dense.buffer_word == 12
     wide = DenseEngine(**layer_params(12, 6, U8, S8, SEED), out_lanes=6, in_lanes=12, beat_lanes=1)
-    assert wide.compute_cycles == 1 and wide.ii == 12          # input-bound: one element per beat
+    assert wide.compute_cycles == 1 and wide.ii == wide.frame_cycles == 12      # input-bound: one element per beat
 
 
 @pytest.mark.parametrize("o, lanes, allowed", [
@@ -172,6 +179,74 @@ def test_output_layer_84_to_10():
     in_last, out_last = check(dense, x)
     assert out_last[0] - in_last[0] == dense.latency and set(np.diff(out_last)) == {dense.ii}
     check(dense, x, gap=0.3, stall=0.3)
+
+
+def random_schedule(rng, n, long_gap):
+    """Non-decreasing avail: bursts (increment 0), short gaps (0..3) and idle stretches."""
+    steps = np.where(rng.random(n) < 0.5, rng.integers(0, 3, n, endpoint=True), 0)
+    steps = np.where(rng.random(n) < 0.05, rng.integers(long_gap // 2, long_gap, n, endpoint=True), steps)
+    return np.cumsum(steps).tolist()
+
+
+def steady_period(dense, vectors=6):
+    """Period of the last output beats of vectors offered at full rate, from the timing model."""
+    t = dense.timing([0] * (vectors * dense.in_beats))
+    ends = t.out[dense.groups - 1::dense.groups]
+    periods = {b - a for a, b in zip(ends, ends[1:])}
+    assert len(periods) == 1, periods
+    return periods.pop()
+
+
+@pytest.mark.parametrize("i, o, po, pi, bl", [(12, 6, *f) for f in SMALL_FOLDS]
+                         + [(120, 84, 4, 6, 4), (120, 84, 12, 20, 1), (84, 10, 5, 14, 4), (84, 10, 10, 84, 84)])
+def test_timing_model_properties(i, o, po, pi, bl):
+    """latency and frame_cycles (= ii) are what the timing model gives: out - accept of one
+    vector's last beats in an idle engine, and the steady-state vector period at full rate."""
+    dense = DenseEngine(**layer_params(i, o, S8, S8, SEED), out_lanes=po, in_lanes=pi, beat_lanes=bl)
+    t = dense.timing([0] * dense.in_beats)
+    assert t.out[-1] - t.accept[-1] == dense.latency
+    assert steady_period(dense) == dense.frame_cycles == dense.ii
+    assert len(t.out) == dense.groups and t.accept == list(range(dense.in_beats))
+
+
+def test_timing_model_double_buffer():
+    """Hand-worked F6 (C = 420 steps, 30 beats per vector) at full rate: vectors 0 and 1 are
+    accepted at once (two buffer halves); vector 2 waits until vector 0's last read (cycle
+    30 + 419) has freed its half; vector n's reads start right after vector n-1's."""
+    dense = DenseEngine(**layer_params(120, 84, S8, S8, SEED), out_lanes=4, in_lanes=6, beat_lanes=4)
+    c, beats, chunks, lat = dense.compute_cycles, dense.in_beats, dense.chunks, dense.mac.latency
+    t = dense.timing([0] * (4 * beats))
+    starts = [beats + n * c for n in range(4)]                     # first read of each vector
+    assert t.accept[:2 * beats] == list(range(2 * beats))
+    for n in (2, 3):
+        assert t.accept[n * beats:(n + 1) * beats] == list(range(starts[n - 2] + c, starts[n - 2] + c + beats))
+    assert t.out == [s + 2 + (g + 1) * chunks - 1 + lat for s in starts for g in range(dense.groups)]
+    # a gap: vector 1 offered long after vector 0 has finished -> like an idle engine
+    late = 5000
+    t = dense.timing([0] * beats + [late] * beats)
+    assert t.accept[beats:] == list(range(late, late + beats))
+    assert t.out[-1] == late + beats - 1 + dense.latency
+    # a trailing incomplete vector is accepted but gives no output
+    assert len(dense.timing([0] * (beats + 3)).out) == dense.groups
+
+
+@pytest.mark.parametrize("po, pi, bl", SMALL_FOLDS)
+@pytest.mark.parametrize("schedule", ["full_rate", "random"])
+def test_timing_model_amaranth(po, pi, bl, schedule):
+    """Amaranth simulator, vectors back to back, output always ready: the accept cycle of every
+    input beat and the cycle of every output beat equal DenseEngine.timing."""
+    seed = SEED + 100 * po + 10 * pi + bl + (schedule == "random")
+    print(f"seed {seed}")
+    p = layer_params(12, 6, S8, S8, seed)
+    dense = DenseEngine(**p, out_lanes=po, in_lanes=pi, beat_lanes=bl)
+    rng = np.random.default_rng(seed)
+    x = make_vectors(p, 6, rng)
+    n = len(x) * dense.in_beats
+    avail = [0] * n if schedule == "full_rate" else random_schedule(rng, n, dense.latency + dense.ii)
+    got, _, _, _, accept, out = simulate(dense, x, avail=avail, cycles=True)
+    assert (got == dense_accumulate(x, dense.weights, dense.bias)).all()
+    model = dense.timing(avail)
+    assert accept == model.accept and out == model.out
 
 
 def test_malformed_frame_resynchronises():
@@ -260,6 +335,8 @@ def test_cocotb(i, o, po, pi, bl, in_fmt, w_fmt):
                   in_fmt=in_fmt.to_dict(), w_fmt=w_fmt.to_dict(), acc_fmt=p["acc_fmt"].to_dict(),
                   weights=p["weights"].tolist(), bias=p["bias"].tolist(), vectors=8 if i * o < 1000 else 4,
                   seed=SEED, gap_prob=0.3, stall_prob=0.3,
-                  latency=dense.latency, ii=dense.ii, compute_cycles=dense.compute_cycles)
+                  latency=dense.latency, ii=dense.ii, compute_cycles=dense.compute_cycles,
+                  frame_cycles=dense.frame_cycles)
     results = simulate_component(dense, "dense_engine", TB, params=params)
-    assert sorted(t.name for t in results.tests) == ["latency_and_ii", "vectors"]
+    assert sorted(t.name for t in results.tests) == ["latency_and_ii", "timing_full_rate", "timing_random",
+                                                     "vectors"]

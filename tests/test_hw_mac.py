@@ -53,9 +53,10 @@ def random_sums(rng, count, lanes, taps, a_fmt, w_fmt, max_steps, bias_lo, bias_
     return sums
 
 
-def simulate(dut, sums, *, gap=0.0, stall=0.0, seed=0, user=None):
+def simulate(dut, sums, *, gap=0.0, stall=0.0, seed=0, user=None, avail=None):
     """Drive the steps of ``sums`` into ``dut`` (Amaranth simulator) with random input gaps and
-    output stalls. Returns (results, users, cycles of the accepted last steps, result cycles)."""
+    output stalls, or (``avail``) step ``k`` offered from cycle ``avail[k]`` on. Returns (results,
+    users, cycles of the accepted last steps, result cycles, cycles of all accepted steps)."""
     steps = []
     for j, (a, w, bias) in enumerate(sums):
         for k in range(len(a)):
@@ -65,12 +66,13 @@ def simulate(dut, sums, *, gap=0.0, stall=0.0, seed=0, user=None):
                 step["user"] = user(j)
             steps.append(step)
     rng = np.random.default_rng(seed)
-    results, users, last_cycles, out_cycles = [], [], [], []
+    results, users, last_cycles, out_cycles, accept_cycles = [], [], [], [], []
 
     async def testbench(ctx):
         index, cycle, pending = 0, 0, False
         while len(results) < len(sums):
-            if not pending and index < len(steps) and rng.random() >= gap:
+            if not pending and index < len(steps) and (cycle >= avail[index] if avail is not None
+                                                       else rng.random() >= gap):
                 ctx.set(dut.i.payload, steps[index])
                 pending = True
             ctx.set(dut.i.valid, pending)
@@ -80,19 +82,20 @@ def simulate(dut, sums, *, gap=0.0, stall=0.0, seed=0, user=None):
             if i_valid and i_ready:
                 if steps[index]["last"]:
                     last_cycles.append(cycle)
+                accept_cycles.append(cycle)
                 index, pending = index + 1, False
             if o_valid and o_ready:
                 results.append([int(v) for v in o_payload.data])
                 users.append(int(o_payload.user) if user is not None else None)
                 out_cycles.append(cycle)
             cycle += 1
-            assert cycle < 50 * len(steps) + 100, "simulation hangs"
+            assert cycle < 50 * len(steps) + 100 + (avail[-1] if avail is not None else 0), "simulation hangs"
 
     sim = Simulator(dut)
     sim.add_clock(1e-8)
     sim.add_testbench(testbench)
     sim.run()
-    return results, users, last_cycles, out_cycles
+    return results, users, last_cycles, out_cycles, accept_cycles
 
 
 # ------------------------------------------------------------------ parameters and properties
@@ -150,7 +153,7 @@ def test_random_sums(lanes, taps, a_fmt, w_fmt, gap, stall):
                 shape = (extra["max_steps"], lanes, taps)
                 sums.append((np.full(shape, a), np.full(shape, w), np.full(lanes, b)))
     mac = MACArray(**kw)
-    got, users, last_cycles, out_cycles = simulate(mac, sums, gap=gap, stall=stall, seed=SEED, user=lambda j: j % 8)
+    got, users, last_cycles, out_cycles, _ = simulate(mac, sums, gap=gap, stall=stall, seed=SEED, user=lambda j: j % 8)
     expected = naive_sums(sums)
     for j, (g, e) in enumerate(zip(got, expected)):
         assert g == e, f"sum {j}: got {g}, expected {e}"
@@ -165,10 +168,54 @@ def test_back_to_back_one_step_sums_full_rate():
     rng = np.random.default_rng(SEED)
     sums = random_sums(rng, 40, 2, 5, U8, S8, 1, extra["bias_lo"], extra["bias_hi"])
     mac = MACArray(**kw)
-    got, _, last_cycles, out_cycles = simulate(mac, sums)
+    got, _, last_cycles, out_cycles, _ = simulate(mac, sums)
     assert got == naive_sums(sums)
     assert set(np.diff(last_cycles)) == {mac.ii} and set(np.diff(out_cycles)) == {mac.ii}
     assert {o - c for c, o in zip(last_cycles, out_cycles)} == {mac.latency}
+
+
+def test_timing_model_formula():
+    """accept = offers(avail) (the array never refuses a step while o is ready), out = the
+    accept cycle of each last step + latency; ``last`` as steps per sum or per-step flags."""
+    mac = MACArray(lanes=1, taps=5, a_fmt=U8, w_fmt=S8, acc_fmt=QFormat(24, 15, True))
+    avail = [0, 0, 0, 5, 5, 9, 20]
+    t = mac.timing(avail, last=2)
+    assert t.accept == [0, 1, 2, 5, 6, 9, 20]
+    assert t.out == [1 + mac.latency, 5 + mac.latency, 9 + mac.latency]
+    assert mac.timing(avail).out == [a + mac.latency for a in t.accept]
+    flags = [0, 0, 1, 1, 0, 0, 1]
+    assert mac.timing(avail, flags).out == [2 + mac.latency, 5 + mac.latency, 20 + mac.latency]
+    assert mac.timing([], 3) == mac.timing([])
+    with pytest.raises(ValueError, match="last has 2 flags for 7 steps"):
+        mac.timing(avail, [1, 1])
+    with pytest.raises(ValueError, match="last must be >= 1, not 0"):
+        mac.timing(avail, 0)
+
+
+def random_schedule(rng, n, long_gap):
+    """Non-decreasing avail: bursts (increment 0), short gaps (0..3) and idle stretches."""
+    steps = np.where(rng.random(n) < 0.5, rng.integers(0, 3, n, endpoint=True), 0)
+    steps = np.where(rng.random(n) < 0.05, rng.integers(long_gap // 2, long_gap, n, endpoint=True), steps)
+    return np.cumsum(steps).tolist()
+
+
+@pytest.mark.parametrize("lanes, taps, a_fmt, w_fmt", [(1, 1, S4, S4), (2, 5, U8, S8), (1, 25, U8, S8)])
+@pytest.mark.parametrize("schedule", ["full_rate", "random"])
+def test_timing_model_amaranth(lanes, taps, a_fmt, w_fmt, schedule):
+    """Amaranth simulator, output always ready: accept and result cycles equal MACArray.timing."""
+    kw, extra = sized_point(lanes, taps, a_fmt, w_fmt)
+    seed = SEED + 7 * taps + lanes
+    print(f"seed {seed}")
+    rng = np.random.default_rng(seed)
+    sums = random_sums(rng, 30, lanes, taps, a_fmt, w_fmt, extra["max_steps"], extra["bias_lo"], extra["bias_hi"])
+    n = sum(len(a) for a, _, _ in sums)
+    mac = MACArray(**kw)
+    avail = [0] * n if schedule == "full_rate" else random_schedule(rng, n, 3 * mac.latency)
+    got, _, _, out_cycles, accept_cycles = simulate(mac, sums, avail=avail)
+    assert got == naive_sums(sums)
+    flags = [k == len(a) - 1 for a, _, _ in sums for k in range(len(a))]
+    model = mac.timing(avail, flags)
+    assert accept_cycles == model.accept and out_cycles == model.out
 
 
 def test_accumulator_wraps():
@@ -178,7 +225,7 @@ def test_accumulator_wraps():
     rng = np.random.default_rng(SEED)
     sums = random_sums(rng, 20, 2, 3, S8, S8, 3, -500, 500)
     mac = MACArray(lanes=2, taps=3, a_fmt=S8, w_fmt=S8, acc_fmt=acc_fmt)
-    got, _, _, _ = simulate(mac, sums, gap=0.2, stall=0.2, seed=1)
+    got, _, _, _, _ = simulate(mac, sums, gap=0.2, stall=0.2, seed=1)
     expected = [saturate(np.array(e), wrap).tolist() for e in naive_sums(sums)]
     assert got == expected
     assert any(abs(v) > acc_fmt.max for e in naive_sums(sums) for v in e)      # it did overflow
@@ -220,4 +267,5 @@ def test_cocotb(lanes, taps, a_fmt, w_fmt, user_width):
                   acc_fmt=kw["acc_fmt"].to_dict(), sums=60, seed=SEED, gap_prob=0.3, stall_prob=0.3,
                   latency=mac.latency, ii=mac.ii, **extra)
     results = simulate_component(mac, "mac_array", TB, params=params)
-    assert sorted(t.name for t in results.tests) == ["latency_and_ii", "random_sums"]
+    assert sorted(t.name for t in results.tests) == ["latency_and_ii", "random_sums", "timing_full_rate",
+                                                     "timing_random"]

@@ -3,9 +3,13 @@
 Parameters (:func:`sim.streams.tb_params`, set by ``tests/test_hw_dense.py``): ``in_features``,
 ``out_features``, ``out_lanes``, ``in_lanes``, ``beat_lanes``, ``in_fmt``, ``w_fmt``, ``acc_fmt``
 (``QFormat.to_dict``), ``weights`` (O x I list), ``bias`` (O list), ``vectors``, ``seed``,
-``gap_prob``, ``stall_prob``, and the component's ``latency``, ``ii`` and ``compute_cycles``.
+``gap_prob``, ``stall_prob``, and the component's ``latency``, ``ii``, ``compute_cycles`` and
+``frame_cycles``.
 
-Expected values: :func:`golden.reference.dense_accumulate`.
+Expected values: :func:`golden.reference.dense_accumulate`. Expected cycles: the timing tests
+rebuild the :class:`hw.dense.DenseEngine` from these parameters and check its
+:meth:`~hw.dense.DenseEngine.timing` model cycle for cycle, with the vectors offered on a seeded
+random ``avail`` schedule or at full rate and the output always ready.
 """
 
 import cocotb
@@ -14,7 +18,11 @@ from cocotb.triggers import ClockCycles
 
 from golden.qformat import QFormat
 from golden.reference import dense_accumulate
-from sim.streams import StreamSink, StreamSource, clock_and_reset, pack_fields, tb_params, unpack_fields
+from hw.dense import DenseEngine
+from hw.timing import offers
+from sim.streams import (StreamSink, StreamSource, clock_and_reset, cycle_of, pack_fields, tb_params,
+                         unpack_fields)
+from sim.tb.tb_mac import first_mismatch, random_avail
 
 
 class _Point:
@@ -43,6 +51,13 @@ class _Point:
             else:
                 rows.append(rng.integers(f.min, f.max, self.i, endpoint=True))
         return np.array(rows, dtype=np.int64)
+
+    def component(self):
+        """The :class:`hw.dense.DenseEngine` of this parameter point (for its timing model)."""
+        p = self.p
+        return DenseEngine(in_features=self.i, out_features=self.o, in_fmt=self.in_fmt, w_fmt=self.w_fmt,
+                           acc_fmt=self.acc_fmt, weights=self.weights, bias=self.bias, out_lanes=self.po,
+                           in_lanes=p["in_lanes"], beat_lanes=self.b)
 
     def words(self, x):
         beats = self.i // self.b
@@ -123,3 +138,56 @@ async def latency_and_ii(dut):
                   latency, p["latency"], sorted(intervals), p["ii"], p["compute_cycles"])
     assert latency == p["latency"], f"latency {latency}, property {p['latency']}"
     assert intervals == {p["ii"]}, f"vector intervals {sorted(intervals)}, ii = {p['ii']}"
+
+
+async def _check_timing(dut, full_rate):
+    """Vectors back to back offered on a schedule, output always ready: the accept cycle of
+    every input beat and the cycle of every output beat equal :meth:`DenseEngine.timing`, and
+    the values equal the golden accumulators."""
+    p = tb_params()
+    seed = p.get("seed", 1) + (200 if full_rate else 300)
+    dut._log.info("seed %d, %s schedule", seed, "full-rate" if full_rate else "random")
+    point = _Point(p)
+    engine = point.component()
+    rng = np.random.default_rng(seed)
+    x = point.vectors(p.get("vectors", 8), rng)
+    words = point.words(x)
+    groups = point.o // point.po
+    source = StreamSource(dut, "i", dut.clk, seed=seed)
+    sink = StreamSink(dut, "o", dut.clk, stall_prob=0.0, seed=seed)
+    await clock_and_reset(dut)
+    base = cycle_of(dut.clk) + 1
+    rel = [0] * len(words) if full_rate else random_avail(rng, len(words), long_gap=engine.latency + engine.ii)
+    avail = [base + a for a in rel]
+    model = engine.timing(avail)
+    cocotb.start_soon(source.send(words, avail=avail))
+    got = await sink.recv(len(x) * groups, timeout_cycles=model.out[-1] - base + 100)
+    await ClockCycles(dut.clk, 2)
+    errors = point.check(x, got)
+    assert not errors, f"{len(errors)} mismatches (seed {seed}):\n" + "\n".join(errors[:20])
+    for problem in (first_mismatch("input (accept)", source.cycles, model.accept),
+                    first_mismatch("output (out)", sink.cycles, model.out)):
+        assert problem is None, f"timing model differs (seed {seed}, cycles from reset; schedule base {base}): " \
+                                f"{problem}"
+    out_last = sink.cycles[groups - 1::groups]
+    periods = sorted({b - a for a, b in zip(out_last, out_last[1:])})
+    refused = sum(a != o for a, o in zip(source.cycles, offers(avail)))
+    dut._log.info("timing model exact: %d vectors, %d input / %d output beats (%d input beats delayed "
+                  "by the engine: both buffer halves busy), cycles %d..%d, vector periods %s (frame_cycles %d)", len(x),
+                  len(words), len(got), refused, source.cycles[0], sink.cycles[-1], periods, engine.frame_cycles)
+    if full_rate:
+        assert periods == [p["frame_cycles"]], f"vector periods {periods}, frame_cycles = {p['frame_cycles']}"
+
+
+@cocotb.test()
+async def timing_full_rate(dut):
+    """Vectors offered at full rate, output always ready: cycles equal the timing model, and
+    vectors leave every ``frame_cycles`` cycles."""
+    await _check_timing(dut, full_rate=True)
+
+
+@cocotb.test()
+async def timing_random(dut):
+    """Vectors offered on a random schedule (bursts, gaps, idle stretches), output always ready:
+    cycles equal the timing model."""
+    await _check_timing(dut, full_rate=False)

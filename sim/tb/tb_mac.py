@@ -5,6 +5,10 @@ Parameters (:func:`sim.streams.tb_params`, set by ``tests/test_hw_mac.py``):
 ``max_steps`` (steps per sum), ``bias_lo``/``bias_hi`` (bias range), ``sums``, ``seed``,
 ``gap_prob``, ``stall_prob``, ``latency``, ``ii`` (the component's properties).
 
+The timing tests rebuild the :class:`hw.mac.MACArray` from these parameters and check its
+:meth:`~hw.mac.MACArray.timing` model cycle for cycle (input offered on a seeded random
+``avail`` schedule, or at full rate; output always ready).
+
 The accumulator format is sized by the caller with :func:`golden.arith.accumulator_format` for
 ``max_steps * taps`` products at the operand extremes and biases in ``[bias_lo, bias_hi]``, so the
 expected sums (:func:`golden.reference.dense_accumulate` per lane) never overflow it.
@@ -17,7 +21,36 @@ from cocotb.triggers import ClockCycles
 
 from golden.qformat import QFormat
 from golden.reference import dense_accumulate
-from sim.streams import StreamSink, StreamSource, clock_and_reset, pack_fields, tb_params, unpack_fields
+from hw.mac import MACArray
+from sim.streams import (StreamSink, StreamSource, clock_and_reset, cycle_of, pack_fields, tb_params,
+                         unpack_fields)
+
+
+def random_avail(rng, n, *, long_gap):
+    """A seeded random non-decreasing ``avail`` schedule of ``n`` beats, from cycle 0: segments
+    of bursts (beats available at once: offered back to back, and piling up when the DUT
+    refuses them), of short random gaps (0..3 cycles between availabilities) and idle stretches
+    of ``1 .. long_gap`` cycles followed by a burst."""
+    avail, t = [], 0
+    while len(avail) < n:
+        kind = rng.integers(3)
+        if kind == 2:
+            t += int(rng.integers(1, long_gap, endpoint=True))
+        for _ in range(int(rng.integers(1, max(4, n // 4), endpoint=True))):
+            if kind == 1:
+                t += int(rng.integers(0, 3, endpoint=True))
+            avail.append(t)
+    return avail[:n]
+
+
+def first_mismatch(what, simulated, model):
+    """``None`` if the cycle lists are equal, else a message naming the first differing beat."""
+    for k, (s, m) in enumerate(zip(simulated, model)):
+        if s != m:
+            return f"{what} beat {k}: simulated cycle {s}, model cycle {m} (model - simulated = {m - s})"
+    if len(simulated) != len(model):
+        return f"{what}: {len(simulated)} beats simulated, {len(model)} in the model"
+    return None
 
 
 class _Point:
@@ -83,6 +116,11 @@ class _Point:
         n, a, w, bias, _ = s
         return [int(dense_accumulate(a[:, l, :].reshape(1, -1), w[:, l, :].reshape(1, -1),
                                      bias[l:l + 1])[0, 0]) for l in range(self.lanes)]
+
+    def component(self):
+        """The :class:`hw.mac.MACArray` of this parameter point (for its timing model)."""
+        return MACArray(lanes=self.lanes, taps=self.taps, a_fmt=self.a_fmt, w_fmt=self.w_fmt,
+                        acc_fmt=self.acc_fmt, user_width=self.user_width)
 
     def words(self, sums):
         words, last_index = [], []
@@ -155,3 +193,53 @@ async def latency_and_ii(dut):
     assert step_intervals == {p["ii"]}, f"step intervals {sorted(step_intervals)}, ii = {p['ii']}"
     assert latencies == {p["latency"]}, f"latencies {sorted(latencies)}, latency = {p['latency']}"
     assert out_intervals == {p["ii"]}, f"one-step result intervals {sorted(out_intervals)}"
+
+
+async def _check_timing(dut, full_rate):
+    """Sums back to back (incl. a run of one-step sums) offered on a schedule, output always
+    ready: accept and result cycles equal :meth:`hw.mac.MACArray.timing`, values the golden sums."""
+    p = tb_params()
+    seed = p.get("seed", 1) + (200 if full_rate else 300)
+    dut._log.info("seed %d, %s schedule", seed, "full-rate" if full_rate else "random")
+    point = _Point(p)
+    rng = np.random.default_rng(seed)
+    sums = point.make_sums(p.get("sums", 60) // 2, rng)
+    sums += [(1, point.operands(rng, point.a_fmt, (1, point.lanes, point.taps), "random"),
+              point.operands(rng, point.w_fmt, (1, point.lanes, point.taps), "random"),
+              rng.integers(p["bias_lo"], p["bias_hi"], size=point.lanes, endpoint=True), 0) for _ in range(10)]
+    words, last_index = point.words(sums)
+    last = [False] * len(words)
+    for k in last_index:
+        last[k] = True
+    source = StreamSource(dut, "i", dut.clk, seed=seed)
+    sink = StreamSink(dut, "o", dut.clk, stall_prob=0.0, seed=seed)
+    await clock_and_reset(dut)
+    base = cycle_of(dut.clk) + 1
+    rel = [0] * len(words) if full_rate else random_avail(rng, len(words), long_gap=3 * p["latency"])
+    avail = [base + a for a in rel]
+    model = point.component().timing(avail, last)
+    cocotb.start_soon(source.send(words, avail=avail))
+    got = await sink.recv(len(sums), timeout_cycles=avail[-1] - base + 4 * len(words) + 100)
+    await ClockCycles(dut.clk, 2)
+    errors = [f"sum {j}: got {point.unpack_result(w)[0]}, expected {point.expected(s)}"
+              for j, (s, w) in enumerate(zip(sums, got)) if point.unpack_result(w)[0] != point.expected(s)]
+    assert not errors, "\n".join(errors[:20])
+    for problem in (first_mismatch("step (accept)", source.cycles, model.accept),
+                    first_mismatch("result (out)", sink.cycles, model.out)):
+        assert problem is None, f"timing model differs (seed {seed}, cycles from reset; schedule base {base}): " \
+                                f"{problem}"
+    dut._log.info("timing model exact: %d steps, %d results, cycles %d..%d", len(words), len(sums),
+                  source.cycles[0], sink.cycles[-1])
+
+
+@cocotb.test()
+async def timing_full_rate(dut):
+    """Steps offered at full rate, output always ready: cycles equal the timing model."""
+    await _check_timing(dut, full_rate=True)
+
+
+@cocotb.test()
+async def timing_random(dut):
+    """Steps offered on a random schedule (bursts, gaps, idle stretches), output always ready:
+    cycles equal the timing model."""
+    await _check_timing(dut, full_rate=False)
