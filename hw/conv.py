@@ -1,0 +1,641 @@
+# amaranth: UnusedElaboratable=no
+"""Folded convolution engine (stride 1, zero padding, sparse connection table): accumulators only.
+
+``acc[o, y, x] = bias[o] + sum_{i in table[o], ky, kx} w[o, i, ky, kx] * xpad[i, y + ky, x + kx]``
+(:func:`golden.reference.conv_accumulate` with ``stride=1``), computed by a
+:class:`hw.window.WindowGenerator` and ``out_lanes`` single-lane :class:`hw.mac.MACArray`\\ s of
+``taps`` products each. Requantization and the activation follow in separate blocks downstream.
+
+(The first line silences Amaranth's unused-elaboratable warning for the submodules the engine
+creates in ``__init__``, to derive its latency, when the engine itself is never elaborated.)
+"""
+
+from dataclasses import dataclass
+
+import numpy as np
+from amaranth import Cat, Module, Mux, Signal, unsigned
+from amaranth.lib import data, stream, wiring
+from amaranth.lib.memory import Memory
+from amaranth.lib.wiring import In, Out
+from amaranth.utils import bits_for
+
+from golden.arith import accumulator_range
+from golden.qformat import QFormat
+from golden.qnet import WIDTH_RANGE
+
+from .mac import ACC_BITS_RANGE, MACArray
+from .requant import beat_layout, check_fmt, check_int, fmt_shape
+from .window import WindowGenerator
+
+__all__ = ["ConvEngine", "ConvSchedule", "conv_schedule"]
+
+
+@dataclass(frozen=True)
+class ConvSchedule:
+    """Static schedule of one output position (computed in Python at construction).
+
+    Members
+    -------
+    lanes : tuple of tuple of int
+        ``lanes[l]``: the output channels lane ``l`` computes, in order.
+    slots : tuple of tuple of (int, int)
+        ``slots[l][n]``: the connection ``(o, i)`` lane ``l`` works on in slot ``n``;
+        ``i = -1`` marks a padding slot (zero weights) that extends the lane's last output channel
+        up to the longest lane.
+    slot_cycles : int
+        Cycles per connection, ``K*K / taps``.
+    """
+
+    lanes: tuple
+    slots: tuple
+    slot_cycles: int
+
+    @property
+    def connections(self):
+        """Real connections per lane (padding slots excluded)."""
+        return tuple(sum(i >= 0 for _, i in s) for s in self.slots)
+
+    @property
+    def slots_per_position(self):
+        """Slots per position: the largest lane's connection count."""
+        return len(self.slots[0])
+
+    @property
+    def cycles_per_position(self):
+        """MAC steps per position: ``slots_per_position * slot_cycles``."""
+        return self.slots_per_position * self.slot_cycles
+
+
+#: Search nodes allowed to :func:`_pack` per candidate makespan before it gives up.
+PACK_BUDGET = 50_000
+
+
+def _pack(sizes, bins, capacity):
+    """Items ``sizes`` (sorted by decreasing size) into ``bins`` bins of ``capacity``, or None.
+
+    Depth-first search over items, trying each distinct bin load once (bins with equal loads
+    are interchangeable). Returns the bin index of each item, None when impossible, and raises
+    ``TimeoutError`` after :data:`PACK_BUDGET` nodes.
+    """
+    loads = [0] * bins
+    where = [0] * len(sizes)
+    remaining = [0] * (len(sizes) + 1)
+    for n in range(len(sizes) - 1, -1, -1):
+        remaining[n] = remaining[n + 1] + sizes[n]
+    budget = [PACK_BUDGET]
+
+    def place(n):
+        if n == len(sizes):
+            return True
+        budget[0] -= 1
+        if budget[0] < 0:
+            raise TimeoutError
+        if remaining[n] > sum(capacity - load for load in loads):
+            return False
+        tried = set()
+        for b in range(bins):
+            if loads[b] in tried or loads[b] + sizes[n] > capacity:
+                continue
+            tried.add(loads[b])
+            loads[b] += sizes[n]
+            where[n] = b
+            if place(n + 1):
+                return True
+            loads[b] -= sizes[n]
+        return False
+
+    return list(where) if place(0) else None
+
+
+def conv_schedule(table, out_lanes: int, slot_cycles: int) -> ConvSchedule:
+    """Assign output channels to ``out_lanes`` lanes, balancing their connection counts.
+
+    Minimises the largest lane load (connections per lane), each output channel staying in one
+    lane. Greedy longest-first (channels by decreasing connection count, ties: lower channel
+    first, each onto the least loaded lane, ties: lower lane) gives an upper bound; then every
+    smaller load down from ``max(ceil(connections / out_lanes), largest channel)`` is tried by
+    an exact search (:func:`_pack`), keeping the greedy assignment if the search exceeds its
+    budget. C3 (60 connections) on 4 lanes: 15 per lane (greedy alone: 16). Each lane computes its
+    channels in increasing channel order, each channel's connections in ``table[o]`` order;
+    shorter lanes are padded with zero-weight slots on their last channel.
+    """
+    order = sorted(range(len(table)), key=lambda o: (-len(table[o]), o))
+    sizes = [len(table[o]) for o in order]
+    load = [0] * out_lanes
+    where = []
+    for size in sizes:
+        lane = min(range(out_lanes), key=lambda l: (load[l], l))
+        where.append(lane)
+        load[lane] += size
+    lower = max(-(-sum(sizes) // out_lanes), sizes[0])
+    ascending = sorted(sizes)
+    for capacity in range(lower, max(load)):
+        fits = 0                            # most channels one lane can hold at this load
+        while fits < len(ascending) and sum(ascending[:fits + 1]) <= capacity:
+            fits += 1
+        if fits * out_lanes < len(sizes):
+            continue
+        try:
+            packed = _pack(sizes, out_lanes, capacity)
+        except TimeoutError:
+            break
+        if packed is not None:
+            where = packed
+            break
+    members = [sorted(o for o, lane in zip(order, where) if lane == l) for l in range(out_lanes)]
+    members = sorted((m for m in members if m), key=lambda m: m[0]) + [m for m in members if not m]
+    longest = max(sum(len(table[o]) for o in m) for m in members)
+    slots = []
+    for outs in members:
+        lane_slots = [(o, i) for o in outs for i in table[o]]
+        lane_slots += [(outs[-1], -1)] * (longest - len(lane_slots))
+        slots.append(tuple(lane_slots))
+    return ConvSchedule(tuple(tuple(m) for m in members), tuple(slots), slot_cycles)
+
+
+def _int_array(name, value, shape, fmt):
+    arr = np.asarray(value)
+    if arr.dtype.kind not in "iu" and not (arr.dtype == object and arr.size and
+                                           all(isinstance(v, (int, np.integer)) for v in arr.flat)):
+        raise TypeError(f"{name} must be an array of integers, not dtype {arr.dtype}")
+    if arr.shape != shape:
+        raise ValueError(f"{name} must have shape {shape}, not {arr.shape}")
+    arr = arr.astype(np.int64)
+    if arr.size and (arr.min() < fmt.min or arr.max() > fmt.max):
+        bad = int(arr.min() if arr.min() < fmt.min else arr.max())
+        raise ValueError(f"{name} value {bad} is outside {fmt} [{fmt.min}, {fmt.max}]")
+    return arr
+
+
+def _check_divides(name, value, total, what):
+    check_int(name, value, 1)
+    if total % value:
+        ok = [d for d in range(1, total + 1) if total % d == 0]
+        raise ValueError(f"{name}={value} does not divide {what}={total}; possible values: {ok}")
+    return value
+
+
+def _check_table(table, out_channels, in_channels):
+    if table is None:
+        return tuple(tuple(range(in_channels)) for _ in range(out_channels))
+    try:
+        rows = [tuple(row) for row in table]
+    except TypeError:
+        raise TypeError(f"table must be None or a sequence of sequences of input channels, "
+                        f"not {table!r}") from None
+    if len(rows) != out_channels:
+        raise ValueError(f"table has {len(rows)} rows for out_channels={out_channels}")
+    for o, row in enumerate(rows):
+        if not row:
+            raise ValueError(f"table[{o}] is empty: output channel {o} reads no input channel")
+        for i in row:
+            if isinstance(i, bool) or not isinstance(i, (int, np.integer)) or not 0 <= i < in_channels:
+                raise ValueError(f"table[{o}] = {row!r}: entry {i!r} is not an input channel "
+                                 f"0..{in_channels - 1}")
+        if len(set(row)) != len(row):
+            raise ValueError(f"table[{o}] = {row!r} lists an input channel twice")
+    return tuple(tuple(int(i) for i in row) for row in rows)
+
+
+class ConvEngine(wiring.Component):
+    """Convolution (stride 1, zero padding ``pad``, connection table) folded onto MAC lanes.
+
+    Dataflow:
+
+    1. A :class:`~hw.window.WindowGenerator` (``lanes = in_lanes``) turns the raster input into
+       KxK windows of the padded map, ``G = in_channels / in_lanes`` window beats per output
+       position.
+    2. A capture bank keeps groups ``0 .. G-2`` of the next position; when the last group is
+       presented and the MAC lanes are free (or finishing), the whole ``C x K x K`` window is
+       loaded into the compute bank (so the next position's window is gathered while the current
+       one is computed).
+    3. The schedule (:func:`conv_schedule`): output channels are spread over ``out_lanes`` lanes
+       ``P_o``, minimising the largest lane's connection count (C3 on 4 lanes: 15 each); each
+       output channel stays in its lane, whose accumulator sums it. Lane ``l`` walks its
+       connections ``(o, i)`` (absent table pairs are not scheduled: they cost neither cycles
+       nor multipliers), ``slot_cycles = K*K / taps`` cycles each, ``taps`` kernel taps
+       (``ky*K + kx`` order) per cycle. A position takes :attr:`cycles_per_position` ``=
+       max over lanes of (connections * K*K / taps)`` cycles; shorter lanes get zero-weight
+       slots at the end of their last channel.
+    4. Per cycle ``s``: a weight ROM (:class:`amaranth.lib.memory.Memory`, ``cycles_per_position``
+       words of ``P_o x P_k`` weights in schedule order) and a slot ROM (one word per connection
+       slot: per lane the input channel, output channel, first/last flags, bias) give each lane
+       its weights. The compute bank rotates each channel's taps by ``P_k`` per step (the lanes
+       go through the tap chunks of their connections in lockstep), so a lane's ``P_k``
+       activations come from a ``C : 1`` multiplexer on the input channel (not ``C*K*K/P_k : 1``). A registered step feeds ``P_o`` :class:`~hw.mac.MACArray`\\ s of one
+       lane and ``taps`` products each, stepped together: one ``MACArray`` per lane because
+       ``MACArray``'s ``first``/``last`` flags are shared by its lanes, while here the lanes'
+       channel boundaries differ (a balanced schedule needs them per lane). The step is offered
+       to the lane MACs only when all of them are ready (their ``i.ready`` is a registered
+       credit that does not depend on ``i.valid``), so they accept it together.
+    5. Results (the MAC ``user`` field carries the output channel and the frame's ``last``) are
+       collected into a bank; a lane's last channel of a position ends on the position's last
+       step in every lane, and those final sums, with the bank, form the output beat.
+
+    Parameters
+    ----------
+    in_fmt, w_fmt : QFormat
+        Input and weight formats (2..16 bits, signed or unsigned each).
+    acc_fmt : QFormat
+        Accumulator format (2..48 bits); must hold :func:`golden.arith.accumulator_range` of
+        ``weights``, ``bias`` and ``in_fmt``.
+    in_channels, out_channels : int
+        ``C`` and ``O``.
+    width, height : int
+        Unpadded input map size ``W``, ``H``.
+    kernel : int
+        ``K`` (square kernel), ``<= W + 2 pad`` and ``<= H + 2 pad``.
+    pad : int
+        Zero padding on each side (generated in hardware).
+    weights : array of int, shape (O, C, K, K)
+        In ``w_fmt``, zero at pairs absent from ``table``.
+    bias : array of int, shape (O,)
+        In ``acc_fmt`` (at the accumulator's scale).
+    table : sequence of sequences of int, or None
+        ``table[o]``: the input channels output channel ``o`` reads (each non-empty, no
+        repeats); ``None`` means all. LeNet-5's C3: :data:`golden.paper.C3_TABLE` (LeCun et al.
+        1998, Table I).
+    out_lanes : int
+        ``P_o``, parallel output-channel lanes, ``1 .. O``.
+    taps : int
+        ``P_k``, kernel taps per lane per cycle; divides ``K*K``.
+    in_lanes : int
+        Channels per input beat; divides ``C``.
+
+    Members
+    -------
+    i : ``In(stream.Signature(StructLayout({"data": ArrayLayout(in_shape, in_lanes), "last": 1})))``
+        The unpadded input map in raster order, ``C / in_lanes`` beats per position (channel
+        groups in order), ``last`` on a frame's last beat (see
+        :class:`~hw.window.WindowGenerator` for malformed frames).
+    o : ``Out(stream.Signature(StructLayout({"data": ArrayLayout(acc_shape, O), "last": 1})))``
+        One beat per output position in raster order over the ``(H+2p-K+1) x (W+2p-K+1)``
+        positions: ``data[o] = acc[o, y, x]`` for all ``O`` channels (``acc_shape`` =
+        ``signed/unsigned(acc_fmt.bits)``); ``last`` on a frame's last position.
+
+    Latency
+    -------
+    :attr:`latency` ``= window.latency + 2 + cycles_per_position + mac.latency``
+    ``= 3 + cycles_per_position + mac.latency`` cycles: in an idle engine, from the acceptance
+    of the input beat that completes the window of the first position (0, 0) (input position
+    ``(K-1-pad, K-1-pad)``, last channel group) to its output beat being valid: 1 cycle to the
+    window, loading the compute bank, ``cycles_per_position`` steps into the step register,
+    the MAC latency, and the output register.
+
+    :attr:`ii` (cycles per frame in steady state, input always valid, output always ready) is
+    computed by :meth:`timing` from the exact cycle behaviour of the window generator and the
+    engine: each output position's window is loaded when it is complete and the previous
+    position's ``cycles_per_position`` steps are done; the window generator processes one padded
+    beat per cycle but waits while its window is not taken. It is at least :attr:`ideal_ii` ``=
+    max(frame_cycles, positions * cycles_per_position)`` (``frame_cycles = (H+2p) (W+2p) G``
+    padded beats, padding included). It is larger when the window generator, which can run at
+    most one window ahead of the MACs, must walk the ``K-1`` rows at the top of a frame (and the
+    ``K-1`` columns at the start of a row) that produce no window while the MACs wait for it:
+    e.g. C1 (28x28, pad 2) at ``cycles_per_position`` 1 / 2 / 15: ``ii`` 1024 / 1780 / 11878
+    for ideal 1024 / 1568 / 11760; C3 with ``in_lanes = 2`` at 75: 7608 for 7500; the loss is
+    largest (up to ~40 %) where the two bounds are close.
+
+    Raises
+    ------
+    TypeError
+        Parameters of the wrong type.
+    ValueError
+        Sizes below 1, ``out_lanes`` outside ``1..O``, ``taps`` not dividing ``K*K``, ``in_lanes``
+        not dividing ``C`` (the messages list the valid values); operand widths outside 2..16,
+        accumulator widths outside 2..48; weights/bias of the wrong shape or outside their formats;
+        table rows that are empty, repeat a channel or name a channel outside ``0..C-1``; non-zero
+        weights at a pair absent from the table; ``acc_fmt`` narrower than the worst-case sum.
+    """
+
+    def __init__(self, *, in_fmt: QFormat, w_fmt: QFormat, acc_fmt: QFormat, in_channels: int,
+                 out_channels: int, width: int, height: int, kernel: int, pad: int = 0, weights, bias,
+                 table=None, out_lanes: int, taps: int, in_lanes: int):
+        self._in_fmt = check_fmt("in_fmt", in_fmt, WIDTH_RANGE)
+        self._w_fmt = check_fmt("w_fmt", w_fmt, WIDTH_RANGE)
+        self._acc_fmt = check_fmt("acc_fmt", acc_fmt, ACC_BITS_RANGE)
+        c = self._in_channels = check_int("in_channels", in_channels, 1)
+        o = self._out_channels = check_int("out_channels", out_channels, 1)
+        self._width = check_int("width", width, 1)
+        self._height = check_int("height", height, 1)
+        k = self._kernel = check_int("kernel", kernel, 1)
+        self._pad = check_int("pad", pad, 0)
+        self._out_lanes = check_int("out_lanes", out_lanes, 1, o)
+        self._taps = _check_divides("taps", taps, k * k, "kernel*kernel")
+        self._in_lanes = _check_divides("in_lanes", in_lanes, c, "in_channels")
+        self._table = _check_table(table, o, c)
+        self._weights = _int_array("weights", weights, (o, c, k, k), w_fmt)
+        self._bias = _int_array("bias", bias, (o,), acc_fmt)
+        for oc, row in enumerate(self._table):
+            for ic in range(c):
+                if ic not in row and np.any(self._weights[oc, ic]):
+                    raise ValueError(f"weights[{oc}, {ic}] must be zero: input channel {ic} is not in "
+                                     f"table[{oc}] = {row}")
+        lo, hi = accumulator_range(self._weights, self._bias, in_fmt)
+        if not acc_fmt.contains(lo, hi):
+            raise ValueError(f"acc_fmt {acc_fmt} ({acc_fmt.bits} bits, [{acc_fmt.min}, {acc_fmt.max}]) is "
+                             f"too narrow: the worst-case sums span [{lo}, {hi}] "
+                             f"(golden.arith.accumulator_format gives the right width)")
+        self._weights.flags.writeable = False
+        self._bias.flags.writeable = False
+        # Raises on a kernel larger than the padded map.
+        self._window = WindowGenerator(fmt=in_fmt, channels=c, width=width, height=height, kernel=k,
+                                       pad=pad, lanes=in_lanes)
+        self._schedule = conv_schedule(self._table, self._out_lanes, k * k // self._taps)
+        self._user_layout = data.StructLayout({"out": unsigned(bits_for(o - 1)), "frame_last": 1})
+        self._macs = [MACArray(lanes=1, taps=self._taps, a_fmt=in_fmt, w_fmt=w_fmt, acc_fmt=acc_fmt,
+                               user_width=self._user_layout.size) for _ in range(self._out_lanes)]
+        self._timing = None
+        super().__init__({
+            "i": In(stream.Signature(beat_layout(fmt_shape(in_fmt), self._in_lanes))),
+            "o": Out(stream.Signature(beat_layout(fmt_shape(acc_fmt), o))),
+        })
+
+    @classmethod
+    def from_layer(cls, layer, *, out_lanes: int, taps: int, in_lanes: int):
+        """The engine of a conv :class:`golden.qnet.Layer` (stride 1)."""
+        if getattr(layer, "kind", None) != "conv":
+            raise ValueError(f"ConvEngine.from_layer needs a conv layer, not {layer!r}")
+        if layer.stride != 1:
+            raise ValueError(f"ConvEngine supports stride 1 only, layer {layer.name} has stride {layer.stride}")
+        c, h, w = layer.in_shape
+        return cls(in_fmt=layer.in_fmt, w_fmt=layer.w_fmt, acc_fmt=layer.acc_fmt, in_channels=c,
+                   out_channels=layer.out_shape[0], width=w, height=h, kernel=layer.kernel,
+                   pad=layer.pad, weights=layer.weights, bias=layer.bias, table=layer.table,
+                   out_lanes=out_lanes, taps=taps, in_lanes=in_lanes)
+
+    # -- parameters and derived values ------------------------------------------------------
+    in_fmt = property(lambda self: self._in_fmt, doc="Input format.")
+    w_fmt = property(lambda self: self._w_fmt, doc="Weight format.")
+    acc_fmt = property(lambda self: self._acc_fmt, doc="Accumulator / output format.")
+    in_channels = property(lambda self: self._in_channels, doc="C.")
+    out_channels = property(lambda self: self._out_channels, doc="O.")
+    width = property(lambda self: self._width, doc="Unpadded input width W.")
+    height = property(lambda self: self._height, doc="Unpadded input height H.")
+    kernel = property(lambda self: self._kernel, doc="K.")
+    pad = property(lambda self: self._pad, doc="Zero padding on each side.")
+    out_lanes = property(lambda self: self._out_lanes, doc="P_o, parallel output-channel lanes.")
+    taps = property(lambda self: self._taps, doc="P_k, kernel taps per lane per cycle.")
+    in_lanes = property(lambda self: self._in_lanes, doc="Channels per input beat.")
+    table = property(lambda self: self._table, doc="Connection table (tuple of tuples).")
+    weights = property(lambda self: self._weights, doc="Weights (O, C, K, K), read-only int64.")
+    bias = property(lambda self: self._bias, doc="Biases (O,), read-only int64.")
+    window = property(lambda self: self._window, doc="The :class:`~hw.window.WindowGenerator`.")
+    schedule = property(lambda self: self._schedule, doc="The :class:`ConvSchedule`.")
+    macs = property(lambda self: tuple(self._macs), doc="The P_o single-lane :class:`~hw.mac.MACArray`\\ s.")
+
+    @property
+    def connections(self):
+        """Connections (o, i) in the table: the work of one position is ``connections * K*K`` MACs."""
+        return sum(len(row) for row in self._table)
+
+    @property
+    def cycles_per_position(self):
+        """MAC steps per output position: max over lanes of ``connections * K*K / taps``."""
+        return self._schedule.cycles_per_position
+
+    @property
+    def multipliers(self):
+        """Multipliers: ``out_lanes * taps``."""
+        return self._out_lanes * self._taps
+
+    @property
+    def out_width(self):
+        """Output positions per row, ``W + 2 pad - K + 1``."""
+        return self._window.out_width
+
+    @property
+    def out_height(self):
+        """Output rows, ``H + 2 pad - K + 1``."""
+        return self._window.out_height
+
+    @property
+    def positions(self):
+        """Output positions (output beats) per frame."""
+        return self.out_width * self.out_height
+
+    @property
+    def in_beats(self):
+        """Input beats per frame, ``H * W * C / in_lanes``."""
+        return self._window.in_beats
+
+    @property
+    def frame_cycles(self):
+        """Padded beats of the window generator per frame, ``(H+2p) (W+2p) C / in_lanes``."""
+        return self._window.frame_cycles
+
+    @property
+    def compute_cycles(self):
+        """MAC steps per frame, ``positions * cycles_per_position``."""
+        return self.positions * self.cycles_per_position
+
+    @property
+    def ideal_ii(self):
+        """Lower bound of :attr:`ii`: ``max(frame_cycles, compute_cycles)``."""
+        return max(self.frame_cycles, self.compute_cycles)
+
+    @property
+    def ii(self):
+        """Cycles per frame in steady state (see the class docstring; from :meth:`timing`)."""
+        return self.timing()[0]
+
+    @property
+    def latency(self):
+        """Cycles from the beat completing the first window to its output (idle engine)."""
+        return self._window.latency + 2 + self.cycles_per_position + self._macs[0].latency
+
+    def timing(self, frames=4):
+        """Cycle model of the engine with the input always valid and the output always ready.
+
+        Returns ``(ii, loads)``: the steady-state cycles per frame and the cycle numbers (counted
+        from the first padded beat, cycle 0) at which each position's window is loaded into the
+        compute bank, over ``frames`` frames (at least 3). Raises ``RuntimeError`` if the last two
+        frames differ in length (not yet periodic).
+        """
+        frames = max(frames, 3)
+        if self._timing is not None and len(self._timing[1]) >= frames * self.positions:
+            return self._timing
+        k, g_count, cpp = self._kernel, self._window.groups, self.cycles_per_position
+        row_beats = self._window.padded_width * g_count
+        t = -1                    # cycle of the previous padded beat
+        taken = -1                # cycle in which the last window was taken by the engine
+        load = -cpp               # cycle of the last load into the compute bank
+        loads = []
+        for _ in range(frames):
+            for y in range(self._window.padded_height):
+                for a in range(row_beats):
+                    t = max(t + 1, taken)          # waits while its last window is not taken
+                    if y >= k - 1 and a >= (k - 1) * g_count:
+                        if a % g_count < g_count - 1:
+                            taken = t + 1          # into the capture bank
+                        else:
+                            taken = load = max(t + 1, load + cpp)
+                            loads.append(load)
+        p = self.positions
+        periods = [loads[(f + 1) * p - 1] - loads[f * p - 1] for f in range(1, frames)]
+        if len(periods) >= 2 and periods[-1] != periods[-2]:
+            raise RuntimeError(f"timing model not periodic after {frames} frames: {periods}")
+        self._timing = (periods[-1], tuple(loads))
+        return self._timing
+
+    # -- hardware ---------------------------------------------------------------------------
+    def _rom_contents(self):
+        """(weight ROM words, slot ROM words) in schedule order."""
+        k, pk = self._kernel, self._taps
+        sched = self._schedule
+        slot_cycles = sched.slot_cycles
+        weight_words, slot_words = [], []
+        for n in range(sched.slots_per_position):
+            lanes = []
+            for l in range(self._out_lanes):
+                oc, ic = sched.slots[l][n]
+                prev = sched.slots[l][n - 1][0] if n else None
+                nxt = sched.slots[l][n + 1][0] if n + 1 < sched.slots_per_position else None
+                lanes.append({"chan": max(ic, 0), "out": oc, "first": int(prev != oc),
+                              "last": int(nxt != oc), "bias": int(self._bias[oc])})
+            slot_words.append(lanes)
+            for j in range(slot_cycles):
+                word = []
+                for l in range(self._out_lanes):
+                    oc, ic = sched.slots[l][n]
+                    taps = (self._weights[oc, ic].reshape(k * k)[j * pk:(j + 1) * pk] if ic >= 0
+                            else np.zeros(pk, np.int64))
+                    word.append([int(v) for v in taps])
+                weight_words.append(word)
+        return weight_words, slot_words
+
+    def elaborate(self, platform):
+        m = Module()
+        k, c, o = self._kernel, self._in_channels, self._out_channels
+        po, pk, g_count = self._out_lanes, self._taps, self._window.groups
+        sched = self._schedule
+        slot_cycles, n_slots, cpp = sched.slot_cycles, sched.slots_per_position, self.cycles_per_position
+        a_shape, w_shape, acc_shape = fmt_shape(self._in_fmt), fmt_shape(self._w_fmt), fmt_shape(self._acc_fmt)
+
+        m.submodules.window = wg = self._window
+        wiring.connect(m, wiring.flipped(self.i), wg.i)
+        for l, mac in enumerate(self._macs):
+            m.submodules[f"mac{l}"] = mac
+
+        # --- window capture (groups 0..G-2) and compute bank (all C channels, taps ky*K+kx) ---
+        # win[c][t][u] = tap t * P_k + u (ky*K + kx order) of channel c; it rotates by one chunk of
+        # P_k taps per step, so that chunk j of the current slot is always win[c][0] (all lanes
+        # step through the chunks j = 0 .. K*K/P_k - 1 together) and a lane only selects a channel.
+        bank_layout = data.ArrayLayout(data.ArrayLayout(data.ArrayLayout(a_shape, pk), slot_cycles), c)
+        win = Signal(bank_layout, reset_less=True)
+        win_last = Signal()                   # the position in `win` is the frame's last
+        cg = Signal(range(max(g_count, 2)))           # channel group expected next from the window generator
+        cap = [Signal(wg.o.payload.data.shape(), name=f"cap{g}", reset_less=True) for g in range(g_count - 1)]
+        groups = [*cap, wg.o.payload.data]    # the last group is taken straight from the generator
+
+        busy = Signal()                       # `win` holds a position being stepped
+        s = Signal(range(max(cpp, 2)))                # step within the position
+        j = Signal(range(max(slot_cycles, 2)))        # tap chunk within the connection slot
+        slot = Signal(range(max(n_slots, 2)))
+        step_valid = Signal()
+        all_ready = Signal()
+        m.d.comb += all_ready.eq(1)
+        for mac in self._macs:
+            all_ready_next = Signal()
+            m.d.comb += all_ready_next.eq(all_ready & mac.i.ready)
+            all_ready = all_ready_next
+        fire = Signal()                       # a step of the position in `win` goes to the step register
+        m.d.comb += fire.eq(busy & (~step_valid | all_ready))
+        finishing = fire & (s == cpp - 1)
+        load = Signal()
+        m.d.comb += [
+            load.eq((cg == g_count - 1) & wg.o.valid & (~busy | finishing)),
+            wg.o.ready.eq((cg != g_count - 1) | load),
+        ]
+        with m.If(wg.o.valid & wg.o.ready):
+            m.d.sync += cg.eq(Mux(cg == g_count - 1, 0, cg + 1))
+            for g in range(g_count - 1):
+                with m.If(cg == g):
+                    m.d.sync += cap[g].eq(wg.o.payload.data)
+        with m.If(load):
+            m.d.sync += [busy.eq(1), win_last.eq(wg.o.payload.last)]
+            for g, group in enumerate(groups):
+                for lane in range(self._in_lanes):
+                    for ky in range(k):
+                        for kx in range(k):
+                            t, u = divmod(ky * k + kx, pk)
+                            m.d.sync += win[g * self._in_lanes + lane][t][u].eq(group[ky][kx][lane])
+        with m.Else():
+            with m.If(finishing):
+                m.d.sync += busy.eq(0)
+            if slot_cycles > 1:
+                with m.If(fire):
+                    m.d.sync += [win[ch][t].eq(win[ch][(t + 1) % slot_cycles])
+                                 for ch in range(c) for t in range(slot_cycles)]
+
+        # --- step counters and ROMs (read one cycle ahead: the data belongs to the current step) ---
+        last_j = j == slot_cycles - 1
+        s_next = Mux(s == cpp - 1, 0, s + 1)
+        slot_next = Mux(last_j, Mux(slot == n_slots - 1, 0, slot + 1), slot)
+        with m.If(fire):
+            m.d.sync += [s.eq(s_next), slot.eq(slot_next), j.eq(Mux(last_j, 0, j + 1))]
+
+        weight_words, slot_words = self._rom_contents()
+        w_layout = data.ArrayLayout(data.ArrayLayout(w_shape, pk), po)
+        slot_layout = data.ArrayLayout(data.StructLayout({
+            "chan": unsigned(bits_for(c - 1)),                 # input channel
+            "out": unsigned(bits_for(o - 1)),
+            "first": 1, "last": 1, "bias": acc_shape}), po)
+        # (at least 2 words: a 1-word memory would have a zero-width address)
+        m.submodules.weight_rom = weight_rom = Memory(shape=w_layout, depth=max(cpp, 2), init=weight_words)
+        m.submodules.slot_rom = slot_rom = Memory(shape=slot_layout, depth=max(n_slots, 2), init=slot_words)
+        w_rd = weight_rom.read_port()
+        slot_rd = slot_rom.read_port()
+        m.d.comb += [w_rd.addr.eq(Mux(fire, s_next, s)), slot_rd.addr.eq(Mux(fire, slot_next, slot))]
+
+        # --- step register: one step for every lane's MAC, offered when all of them are ready ---
+        heads = data.View(data.ArrayLayout(data.ArrayLayout(a_shape, pk), c), Cat(win[ch][0] for ch in range(c)))
+        steps = [Signal(mac.step_layout, name=f"step{l}") for l, mac in enumerate(self._macs)]
+        with m.If(fire):
+            m.d.sync += step_valid.eq(1)
+            for l, step in enumerate(steps):
+                info = slot_rd.data[l]
+                user = Signal(self._user_layout, name=f"user{l}")
+                m.d.comb += [user.out.eq(info.out), user.frame_last.eq(win_last)]
+                m.d.sync += [
+                    step.a[0].eq(heads[info.chan]),
+                    step.w[0].eq(w_rd.data[l]),
+                    step.bias[0].eq(info.bias),
+                    step.first.eq(info.first & (j == 0)),
+                    step.last.eq(info.last & last_j),
+                    step.user.eq(user),
+                ]
+        with m.Elif(all_ready):
+            m.d.sync += step_valid.eq(0)
+        for mac, step in zip(self._macs, steps):
+            m.d.comb += [mac.i.payload.eq(step), mac.i.valid.eq(step_valid & all_ready)]
+
+        # --- results: bank for each lane's channels but its last; finals form the output beat ---
+        out_valid = Signal()
+        out = Signal(self.o.payload.shape())
+        out_free = ~out_valid | self.o.ready
+        results = [data.View(self._user_layout, mac.o.payload.user) for mac in self._macs]
+        finals = [Signal(name=f"final{l}") for l in range(po)]
+        all_final = Signal()
+        m.d.comb += all_final.eq(1)
+        for l, (mac, res) in enumerate(zip(self._macs, results)):
+            all_final_next = Signal()
+            m.d.comb += [finals[l].eq(mac.o.valid & (res.out == sched.lanes[l][-1])),
+                         all_final_next.eq(all_final & finals[l])]
+            all_final = all_final_next
+        take_finals = all_final & out_free
+        bank = {}
+        for l, mac in enumerate(self._macs):
+            m.d.comb += mac.o.ready.eq(~finals[l] | take_finals)
+            for oc in sched.lanes[l][:-1]:
+                bank[oc] = Signal(acc_shape, name=f"bank{oc}", reset_less=True)
+                with m.If(mac.o.valid & (results[l].out == oc)):
+                    m.d.sync += bank[oc].eq(mac.o.payload.data[0])
+        with m.If(take_finals):
+            m.d.sync += [out_valid.eq(1), out.last.eq(results[0].frame_last)]
+            for l, mac in enumerate(self._macs):
+                m.d.sync += out.data[sched.lanes[l][-1]].eq(mac.o.payload.data[0])
+            m.d.sync += [out.data[oc].eq(value) for oc, value in bank.items()]
+        with m.Elif(self.o.ready):
+            m.d.sync += out_valid.eq(0)
+        m.d.comb += [self.o.valid.eq(out_valid), self.o.payload.eq(out)]
+        return m

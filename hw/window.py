@@ -1,0 +1,305 @@
+"""Sliding-window generator: a raster feature-map stream in, KxK windows (stride 1) out.
+
+The front end of a convolution engine. The map is zero-padded in hardware, so a raw 28x28 image
+can feed LeNet-5's C1, a 5x5 convolution of the 32x32 padded map (LeCun et al. 1998, Sec. II-B).
+"""
+
+from amaranth import Const, Module, Mux, Shape, Signal
+from amaranth.lib import data, stream, wiring
+from amaranth.lib.memory import Memory
+from amaranth.lib.wiring import In, Out
+
+from golden.qformat import QFormat
+from hw.requant import beat_layout, check_int, fmt_shape
+
+__all__ = ["WindowGenerator", "window_layout"]
+
+
+def window_layout(elem_shape, kernel: int, lanes: int) -> data.StructLayout:
+    """Window beat: ``data[ky][kx][lane]`` (``kernel`` x ``kernel`` x ``lanes`` elements of
+    *elem_shape*) and the frame's ``last`` flag."""
+    return data.StructLayout({
+        "data": data.ArrayLayout(data.ArrayLayout(data.ArrayLayout(elem_shape, lanes), kernel), kernel),
+        "last": 1,
+    })
+
+
+def elem_shape_of(elem_shape=None, fmt=None):
+    """The element shape from exactly one of *elem_shape* (an Amaranth shape) or *fmt* (QFormat)."""
+    if (elem_shape is None) == (fmt is None):
+        raise TypeError("give exactly one of elem_shape (an Amaranth shape) and fmt (a QFormat), "
+                        f"not elem_shape={elem_shape!r}, fmt={fmt!r}")
+    if fmt is not None:
+        if not isinstance(fmt, QFormat):
+            raise TypeError(f"fmt must be a golden.qformat.QFormat, not {fmt!r}")
+        return Shape.cast(fmt_shape(fmt))
+    try:
+        return Shape.cast(elem_shape)
+    except TypeError:
+        raise TypeError(f"elem_shape must be an Amaranth shape, not {elem_shape!r}") from None
+
+
+def _within(counter, lo, hi):
+    """``lo <= counter < hi`` for a counter of ``range(n)``, without comparisons that are
+    constant (they would trip Verilator's lint)."""
+    terms = []
+    if lo > 0:
+        terms.append(counter >= lo)
+    if hi < 1 << len(counter):
+        terms.append(counter < hi)
+    if not terms:
+        return Const(1)
+    return terms[0] if len(terms) == 1 else terms[0] & terms[1]
+
+
+class WindowGenerator(wiring.Component):
+    """KxK windows, stride 1, of a zero-padded feature map streamed in raster order.
+
+    The input map has ``channels`` channels of ``height`` x ``width`` (the *unpadded* sizes). The
+    generator works on the padded map of ``Hp x Wp = (height + 2 pad) x (width + 2 pad)``
+    positions; the ``pad`` rows and columns of zeros around it are generated in hardware (they are
+    not streamed in). It emits one window per output position and channel group, for the
+    ``(Hp - K + 1) x (Wp - K + 1)`` output positions, in raster order (y, then x) with the
+    ``channels / lanes`` channel groups of a position consecutively, in channel order. The window
+    of output position (y, x) and group ``g`` is
+
+    ``o.payload.data[ky][kx][l] = xpad[g * lanes + l, y + ky, x + kx]``  (``ky, kx`` in ``0..K-1``)
+
+    i.e. exactly ``numpy.lib.stride_tricks.sliding_window_view`` of the padded map.
+    ``o.payload.last`` is high on the last window of each frame. Frames follow back to back.
+
+    Structure: a frame counter walks the padded map one *padded beat* (one position, one channel
+    group) per cycle; a beat inside the map takes the next input beat (waiting for ``i.valid``), a
+    padding beat is a vector of zeros that needs no input. ``K - 1`` line buffers (rows ``y-1 ..
+    y-K+1``) sit side by side in one :class:`amaranth.lib.memory.Memory` of ``Wp * G`` words of
+    ``(K - 1) * lanes`` elements (address = ``x * G + g``), read one cycle ahead with a read port
+    transparent to the write port, and written back (shifted by one row) as the beat is
+    processed. The column ``xpad[y-K+1 .. y, x]`` of the beat enters a shift register of
+    ``(K - 1) * G + 1`` columns of ``K x lanes`` registers: the window of group ``g`` is columns
+    ``0, G, .., (K-1) G`` of it, wired straight to ``o.payload``. The shift register can only move
+    when the output is empty or being accepted, so ``i.ready`` depends combinationally on
+    ``o.ready`` (no skid buffer); ``o.valid`` is a register. The generator waits (takes no beat,
+    padding included) while its window is not taken.
+
+    Resources at LeNet-5 sizes (K = 5, 8 bits, ``lanes = 1``), Yosys: C1 (28x28 padded to 32x32,
+    one channel) has a 32-word x 32-bit line-buffer memory (ECP5: 16 ``TRELLIS_DPR16X4`` LUT RAMs;
+    iCE40: 2 ``SB_RAM40_4K``) and a 25-element window register; C3's input (14x14x6) an 84-word
+    x 32-bit memory (ECP5: 1 ``DP16KD``; iCE40: 2 ``SB_RAM40_4K``) and 21 x 5 elements of shift
+    register.
+
+    Parameters
+    ----------
+    elem_shape : Amaranth shape, optional
+        Shape of one element (e.g. ``unsigned(8)``); give this or ``fmt``.
+    fmt : QFormat, optional
+        Format of the elements (shape ``signed``/``unsigned(fmt.bits)``); give this or ``elem_shape``.
+    channels : int
+        Channels ``C`` of the map, ``>= 1``.
+    width, height : int
+        Unpadded map size ``W``, ``H``, ``>= 1``.
+    kernel : int
+        Window side ``K``, ``>= 1``, with ``K <= W + 2 pad`` and ``K <= H + 2 pad``.
+    pad : int
+        Rows/columns of zeros on each side, ``>= 0``.
+    lanes : int
+        Channels per input and output beat; divides ``channels``.
+
+    Members
+    -------
+    i : ``In(stream.Signature(StructLayout({"data": ArrayLayout(elem_shape, lanes), "last": 1})))``
+        The unpadded map, raster order, ``G = channels / lanes`` beats per position (channel
+        groups in order); ``last`` on the frame's last beat. The generator counts the beats of a
+        frame. After an early ``last`` (a short frame) it reads zeros instead of input for the
+        rest of the frame, so every frame still yields all its windows; a missing ``last`` lets
+        the count run on into the next frame (which then ends early). This only resynchronises
+        after a malformed frame.
+    o : ``Out(stream.Signature(StructLayout({"data": ArrayLayout(ArrayLayout(ArrayLayout(elem_shape, lanes), K), K), "last": 1})))``
+        One window per beat, ``data[ky][kx][lane]`` (see above); ``last`` on the frame's last window.
+
+    Latency
+    -------
+    :attr:`ii` ``= 1``: one padded beat per cycle, i.e. an input beat accepted every cycle while
+    the frame counter is inside the map; each padding beat (``G`` per padded position) costs one
+    cycle without input, so a frame takes :attr:`frame_cycles` ``= Hp * Wp * G`` cycles when the
+    input never waits and the output never stalls.
+
+    :attr:`latency` ``= 1``: from the cycle in which the beat completing a window (its bottom
+    right position, same group) is processed (the input beat accepted, or the padding beat
+    generated) to the cycle in which that window is first valid at ``o``.
+
+    :attr:`tail_latency` ``= 1 + pad * G * (Wp + 1)``: from the acceptance of a frame's last input
+    beat to its last window being valid (the bottom and right padding beats still to generate).
+
+    Raises
+    ------
+    TypeError
+        Non-integer sizes, neither or both of ``elem_shape``/``fmt``, a bad shape or format.
+    ValueError
+        Sizes ``< 1`` (``pad < 0``), ``lanes`` not dividing ``channels``, a kernel larger than
+        the padded map.
+    """
+
+    def __init__(self, *, elem_shape=None, fmt=None, channels, width, height, kernel, pad=0, lanes):
+        self._elem_shape = elem_shape_of(elem_shape, fmt)
+        self._channels = check_int("channels", channels, 1)
+        self._width = check_int("width", width, 1)
+        self._height = check_int("height", height, 1)
+        self._kernel = check_int("kernel", kernel, 1)
+        self._pad = check_int("pad", pad, 0)
+        self._lanes = check_int("lanes", lanes, 1)
+        if self._channels % self._lanes:
+            raise ValueError(f"lanes ({self._lanes}) must divide channels ({self._channels})")
+        for name, size in (("width", self._width), ("height", self._height)):
+            if self._kernel > size + 2 * self._pad:
+                raise ValueError(f"kernel {self._kernel} is larger than the padded {name} "
+                                 f"{size} + 2 * {self._pad}")
+        super().__init__({
+            "i": In(stream.Signature(beat_layout(self._elem_shape, self._lanes))),
+            "o": Out(stream.Signature(window_layout(self._elem_shape, self._kernel, self._lanes))),
+        })
+
+    elem_shape = property(lambda self: self._elem_shape, doc="Shape of one element.")
+    channels = property(lambda self: self._channels, doc="Channels C of the map.")
+    width = property(lambda self: self._width, doc="Unpadded map width W.")
+    height = property(lambda self: self._height, doc="Unpadded map height H.")
+    kernel = property(lambda self: self._kernel, doc="Window side K.")
+    pad = property(lambda self: self._pad, doc="Zero padding on each side.")
+    lanes = property(lambda self: self._lanes, doc="Channels per beat.")
+
+    @property
+    def groups(self):
+        """Channel groups G = channels / lanes (beats per position)."""
+        return self._channels // self._lanes
+
+    @property
+    def padded_width(self):
+        """Wp = width + 2 pad."""
+        return self._width + 2 * self._pad
+
+    @property
+    def padded_height(self):
+        """Hp = height + 2 pad."""
+        return self._height + 2 * self._pad
+
+    @property
+    def out_width(self):
+        """Output positions per row, Wp - K + 1."""
+        return self.padded_width - self._kernel + 1
+
+    @property
+    def out_height(self):
+        """Output rows, Hp - K + 1."""
+        return self.padded_height - self._kernel + 1
+
+    @property
+    def in_beats(self):
+        """Input beats per frame, H * W * G."""
+        return self._height * self._width * self.groups
+
+    @property
+    def out_beats(self):
+        """Windows (output beats) per frame, out_height * out_width * G."""
+        return self.out_height * self.out_width * self.groups
+
+    @property
+    def frame_cycles(self):
+        """Cycles per frame in steady state (padded beats), Hp * Wp * G."""
+        return self.padded_height * self.padded_width * self.groups
+
+    @property
+    def ii(self):
+        """Cycles per padded beat (one input beat per cycle inside the map): 1."""
+        return 1
+
+    @property
+    def latency(self):
+        """Cycles from processing the beat that completes a window to that window being valid."""
+        return 1
+
+    @property
+    def tail_latency(self):
+        """Cycles from a frame's last input beat to its last window: 1 + pad * G * (Wp + 1)."""
+        return 1 + self._pad * self.groups * (self.padded_width + 1)
+
+    @property
+    def line_buffer_bits(self):
+        """Bits of line-buffer memory: (K - 1) rows of Wp * G beats of lanes elements."""
+        return (self._kernel - 1) * self.padded_width * self.groups * self._lanes * self._elem_shape.width
+
+    @property
+    def window_registers(self):
+        """Elements held in the window shift register: ((K - 1) G + 1) K lanes."""
+        return ((self._kernel - 1) * self.groups + 1) * self._kernel * self._lanes
+
+    def elaborate(self, platform):
+        m = Module()
+        k, p, g_count = self._kernel, self._pad, self.groups
+        row_beats = self.padded_width * g_count           # padded beats (line-buffer words) per row
+        hp = self.padded_height
+        vec = data.ArrayLayout(self._elem_shape, self._lanes)
+        column = data.ArrayLayout(vec, k)                 # column[ky], top (oldest row) first
+
+        # Frame counter over the padded map: row y, beat a = x * G + g within the row.
+        y = Signal(range(max(hp, 2)))                          # (never zero-width)
+        a = Signal(range(max(row_beats, 2)))
+        inside = Signal()                                       # beat inside the unpadded map
+        completes = Signal()                                    # beat completes a window
+        m.d.comb += [
+            inside.eq(_within(y, p, p + self._height) & _within(a, p * g_count, (p + self._width) * g_count)),
+            completes.eq(_within(y, k - 1, hp) & _within(a, (k - 1) * g_count, row_beats)),
+        ]
+        frame_end = (y == hp - 1) & (a == row_beats - 1)
+
+        last_input = (y == p + self._height - 1) & (a == (p + self._width) * g_count - 1)
+        flush = Signal()                  # after an early `last`: the rest of the frame reads zeros
+        take = Signal()                   # this beat takes an input beat
+        m.d.comb += take.eq(inside & ~flush)
+
+        out_valid, out_last = Signal(), Signal()
+        out_free = ~out_valid | self.o.ready
+        fire = Signal()
+        m.d.comb += [
+            fire.eq(out_free & (~take | self.i.valid)),
+            self.i.ready.eq(out_free & take),
+        ]
+        pixel = Signal(vec)
+        with m.If(take):
+            m.d.comb += pixel.eq(self.i.payload.data)      # else zeros (padding)
+
+        a_next = Signal.like(a)
+        m.d.comb += a_next.eq(Mux(a == row_beats - 1, 0, a + 1))
+        with m.If(fire):
+            m.d.sync += [a.eq(a_next), out_valid.eq(completes), out_last.eq(frame_end)]
+            with m.If(a == row_beats - 1):
+                m.d.sync += y.eq(Mux(y == hp - 1, 0, y + 1))
+            with m.If(frame_end):
+                m.d.sync += flush.eq(0)
+            with m.Elif(take & self.i.payload.last & ~last_input):
+                m.d.sync += flush.eq(1)
+        with m.Elif(self.o.ready):
+            m.d.sync += out_valid.eq(0)
+
+        # The new column: K - 1 rows from the line buffers, then this beat's pixel vector.
+        col = Signal(column)
+        m.d.comb += col[k - 1].eq(pixel)
+        if k > 1:
+            lines = data.ArrayLayout(vec, k - 1)          # word[j] = row y-1-j (newest first)
+            m.submodules.line_buffers = mem = Memory(shape=lines, depth=row_beats, init=[])
+            wr = mem.write_port()
+            rd = mem.read_port(transparent_for=(wr,))
+            # Read one cycle ahead: the read data always belongs to the beat at the counter.
+            m.d.comb += rd.addr.eq(Mux(fire, a_next, a))
+            m.d.comb += [col[k - 2 - j].eq(rd.data[j]) for j in range(k - 1)]
+            m.d.comb += [wr.addr.eq(a), wr.en.eq(fire), wr.data[0].eq(pixel)]
+            m.d.comb += [wr.data[j].eq(rd.data[j - 1]) for j in range(1, k - 1)]
+
+        # Column shift register; window of the newest beat's group = every G-th column.
+        chain = [Signal(column, name=f"col{j}", reset_less=True) for j in range((k - 1) * g_count + 1)]
+        with m.If(fire):
+            m.d.sync += chain[0].eq(col)
+            m.d.sync += [chain[j].eq(chain[j - 1]) for j in range(1, len(chain))]
+        for ky in range(k):
+            for kx in range(k):
+                m.d.comb += self.o.payload.data[ky][kx].eq(chain[(k - 1 - kx) * g_count][ky])
+        m.d.comb += [self.o.valid.eq(out_valid), self.o.payload.last.eq(out_last)]
+        return m
