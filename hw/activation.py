@@ -9,7 +9,7 @@ from amaranth import Cat, Module, Mux, Signal
 from amaranth.lib import memory, stream, wiring
 from amaranth.lib.wiring import In, Out
 
-from hw.requant import beat_layout, check_fmt, check_int, fmt_shape
+from .common import beat_layout, check_fmt, check_int, fmt_shape
 
 from .timing import pipeline
 

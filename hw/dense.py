@@ -23,7 +23,8 @@ from golden.arith import accumulator_range
 from golden.qformat import QFormat
 from golden.qnet import WIDTH_RANGE
 
-from .mac import ACC_BITS_RANGE, MACArray, check_fmt, check_int, fmt_shape
+from .common import check_fmt, check_int, fmt_shape
+from .mac import ACC_BITS_RANGE, MACArray
 from .timing import Timing
 
 __all__ = ["DenseEngine"]
@@ -148,9 +149,9 @@ class DenseEngine(wiring.Component):
                  acc_fmt: QFormat, weights, bias, out_lanes: int, in_lanes: int, beat_lanes: int = 1):
         self._in_features = check_int("in_features", in_features)
         self._out_features = check_int("out_features", out_features)
-        self._in_fmt = check_fmt("in_fmt", in_fmt, *WIDTH_RANGE)
-        self._w_fmt = check_fmt("w_fmt", w_fmt, *WIDTH_RANGE)
-        self._acc_fmt = check_fmt("acc_fmt", acc_fmt, *ACC_BITS_RANGE)
+        self._in_fmt = check_fmt("in_fmt", in_fmt, WIDTH_RANGE)
+        self._w_fmt = check_fmt("w_fmt", w_fmt, WIDTH_RANGE)
+        self._acc_fmt = check_fmt("acc_fmt", acc_fmt, ACC_BITS_RANGE)
         self._out_lanes = _check_divides("out_lanes", out_lanes, out_features, "out_features")
         self._in_lanes = _check_divides("in_lanes", in_lanes, in_features, "in_features")
         self._beat_lanes = _check_divides("beat_lanes", beat_lanes, in_features, "in_features")

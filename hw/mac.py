@@ -24,38 +24,17 @@ from amaranth.utils import ceil_log2
 from golden.qformat import QFormat
 from golden.qnet import WIDTH_RANGE
 
+from .common import ACC_BITS, check_fmt, check_int, fmt_shape
+
 from .timing import Timing, offers
 
 __all__ = ["MACArray", "ACC_BITS_RANGE", "ADDER_LEVELS_PER_STAGE", "fmt_shape", "check_int", "check_fmt"]
 
 #: Supported accumulator widths (bits).
-ACC_BITS_RANGE = (2, 48)
+ACC_BITS_RANGE = ACC_BITS
 #: Adder levels between two pipeline registers (the accumulate counts as one level). Two 20..30-bit
 #: carry chains in series fit comfortably in 10 ns on an ECP5 (-6 and faster grades).
 ADDER_LEVELS_PER_STAGE = 2
-
-
-def fmt_shape(fmt: QFormat) -> Shape:
-    """Amaranth shape of the integers of ``fmt``: ``signed(bits)`` or ``unsigned(bits)``."""
-    return Shape(fmt.bits, fmt.signed)
-
-
-def check_int(name, value, lo=1, hi=None):
-    """Return ``value`` if it is an int in ``[lo, hi]``; else ``TypeError``/``ValueError`` naming ``name``."""
-    if not isinstance(value, int) or isinstance(value, bool):
-        raise TypeError(f"{name} must be an int, not {value!r}")
-    if value < lo or (hi is not None and value > hi):
-        bound = f">= {lo}" if hi is None else f"in {lo}..{hi}"
-        raise ValueError(f"{name} must be {bound}, not {value!r}")
-    return value
-
-
-def check_fmt(name, fmt, lo, hi):
-    if not isinstance(fmt, QFormat):
-        raise TypeError(f"{name} must be a golden.qformat.QFormat, not {fmt!r}")
-    if not lo <= fmt.bits <= hi:
-        raise ValueError(f"{name} must be {lo}..{hi} bits wide, not {fmt.bits} ({fmt})")
-    return fmt
 
 
 class MACArray(wiring.Component):
@@ -148,9 +127,9 @@ class MACArray(wiring.Component):
                  user_width: int = 0):
         self._lanes = check_int("lanes", lanes)
         self._taps = check_int("taps", taps)
-        self._a_fmt = check_fmt("a_fmt", a_fmt, *WIDTH_RANGE)
-        self._w_fmt = check_fmt("w_fmt", w_fmt, *WIDTH_RANGE)
-        self._acc_fmt = check_fmt("acc_fmt", acc_fmt, *ACC_BITS_RANGE)
+        self._a_fmt = check_fmt("a_fmt", a_fmt, WIDTH_RANGE)
+        self._w_fmt = check_fmt("w_fmt", w_fmt, WIDTH_RANGE)
+        self._acc_fmt = check_fmt("acc_fmt", acc_fmt, ACC_BITS_RANGE)
         self._user_width = check_int("user_width", user_width, lo=0)
 
         acc_shape = fmt_shape(acc_fmt)

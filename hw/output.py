@@ -10,7 +10,7 @@ from amaranth.utils import bits_for
 
 from golden.qformat import QFormat
 
-from .requant import beat_layout, check_fmt, check_int, fmt_shape
+from .common import beat_layout, check_fmt, check_int, fmt_shape
 from .timing import Timing, offers
 
 __all__ = ["ClassifierOutput"]

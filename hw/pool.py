@@ -8,7 +8,7 @@ from amaranth.lib.wiring import In, Out
 
 from golden.arith import accumulator_format, accumulator_range
 from golden.qformat import QFormat
-from hw.requant import ACC_BITS, beat_layout, check_fmt, check_int, fmt_shape
+from .common import ACC_BITS, beat_layout, check_fmt, check_int, fmt_shape
 
 from .timing import Timing, offers
 

@@ -13,12 +13,12 @@ from amaranth.lib.wiring import In, Out
 
 from golden.qformat import QFormat
 
+from .common import ACC_BITS, beat_layout, check_fmt, check_int, fmt_shape
+
 from .timing import pipeline
 
 __all__ = ["Requantizer", "beat_layout", "fmt_shape", "check_fmt", "check_int"]
 
-#: Accumulator widths (bits) the requantizer accepts (``golden.qnet.MAX_ACC_BITS`` is 46).
-ACC_BITS = (2, 48)
 #: Output widths (bits) the requantizer produces (``golden.qnet`` allows activations up to 32).
 OUT_BITS = (2, 32)
 #: Widest multiplier (bits, unsigned), as ``golden.qnet.MAX_MULTIPLIER_BITS``.
@@ -29,42 +29,6 @@ MAX_SHIFT = 62
 #: stays inside the int64 arithmetic of :mod:`golden.arith` (``golden.qnet`` limits accumulators
 #: to 46 bits for the same reason).
 PRODUCT_BITS = 62
-
-
-def fmt_shape(fmt: QFormat):
-    """Amaranth shape of the integers of *fmt*: ``signed(bits)`` or ``unsigned(bits)``."""
-    return signed(fmt.bits) if fmt.signed else unsigned(fmt.bits)
-
-
-def beat_layout(elem_shape, lanes: int) -> data.StructLayout:
-    """Feature-map / vector beat: ``lanes`` elements of *elem_shape* and the frame's ``last`` flag."""
-    return data.StructLayout({"data": data.ArrayLayout(elem_shape, lanes), "last": 1})
-
-
-def check_int(name: str, value, lo: int, hi=None) -> int:
-    """*value* as an int inside ``[lo, hi]`` (``hi=None``: no upper bound).
-
-    Raises ``TypeError`` for a non-integer (or a bool) and ``ValueError`` outside the range; both
-    messages name the parameter and quote the value.
-    """
-    if isinstance(value, bool) or not hasattr(value, "__index__"):
-        raise TypeError(f"{name} must be an int, not {value!r}")
-    value = int(value.__index__())
-    if value < lo or (hi is not None and value > hi):
-        bound = f"{lo}..{hi}" if hi is not None else f">= {lo}"
-        raise ValueError(f"{name} must be {bound}, not {value}")
-    return value
-
-
-def check_fmt(name: str, fmt, bits=None, signed=None) -> QFormat:
-    """*fmt* as a :class:`QFormat` with ``bits`` in the ``(lo, hi)`` range and the given signedness."""
-    if not isinstance(fmt, QFormat):
-        raise TypeError(f"{name} must be a golden.qformat.QFormat, not {fmt!r}")
-    if bits is not None and not bits[0] <= fmt.bits <= bits[1]:
-        raise ValueError(f"{name} {fmt} has {fmt.bits} bits; supported: {bits[0]}..{bits[1]}")
-    if signed is not None and fmt.signed != signed:
-        raise ValueError(f"{name} {fmt} must be {'signed' if signed else 'unsigned'}")
-    return fmt
 
 
 class Requantizer(wiring.Component):

@@ -138,7 +138,7 @@ def test_fold_errors(o, lanes, allowed):
     (dict(out_lanes=0), ValueError, r"out_lanes must be >= 1, not 0"),
     (dict(in_lanes=1.5), TypeError, r"in_lanes must be an int, not 1.5"),
     (dict(in_features=0), ValueError, r"in_features must be >= 1, not 0"),
-    (dict(in_fmt=QFormat(20, 0, True)), ValueError, r"in_fmt must be 2..16 bits wide, not 20"),
+    (dict(in_fmt=QFormat(20, 0, True)), ValueError, r"in_fmt sQ20.0 has 20 bits; supported: 2..16"),
     (dict(w_fmt="s8"), TypeError, r"w_fmt must be a golden.qformat.QFormat, not 's8'"),
     (dict(acc_fmt=QFormat(10, 14, True), bias=np.zeros(6, int)), ValueError,
      r"acc_fmt sQ-4.14 \(10 bits, .* is too narrow"),

@@ -122,9 +122,9 @@ def test_layouts():
     (dict(taps=0), ValueError, r"taps must be >= 1, not 0"),
     (dict(lanes=2.0), TypeError, r"lanes must be an int, not 2.0"),
     (dict(taps=True), TypeError, r"taps must be an int"),
-    (dict(a_fmt=QFormat(17, 0, True)), ValueError, r"a_fmt must be 2..16 bits wide, not 17"),
-    (dict(w_fmt=QFormat(1, 0, False)), ValueError, r"w_fmt must be 2..16 bits wide, not 1"),
-    (dict(acc_fmt=QFormat(1, 0, False)), ValueError, r"acc_fmt must be 2..48 bits wide, not 1"),
+    (dict(a_fmt=QFormat(17, 0, True)), ValueError, r"a_fmt sQ17.0 has 17 bits; supported: 2..16"),
+    (dict(w_fmt=QFormat(1, 0, False)), ValueError, r"w_fmt uQ1.0 has 1 bits; supported: 2..16"),
+    (dict(acc_fmt=QFormat(1, 0, False)), ValueError, r"acc_fmt uQ1.0 has 1 bits; supported: 2..48"),
     (dict(a_fmt=8), TypeError, r"a_fmt must be a golden.qformat.QFormat, not 8"),
     (dict(user_width=-1), ValueError, r"user_width must be >= 0, not -1"),
 ])

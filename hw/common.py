@@ -1,0 +1,54 @@
+"""Helpers shared by the datapath components: shapes of fixed-point formats, the feature-map beat
+layout, and parameter validation with messages that name the parameter and quote the value."""
+
+from amaranth import signed, unsigned
+from amaranth.lib import data
+
+from golden.qformat import QFormat
+from golden.qnet import WIDTH_RANGE
+
+__all__ = ["fmt_shape", "beat_layout", "check_int", "check_fmt", "OPERAND_BITS", "ACC_BITS"]
+
+#: Supported widths (bits) of activations and weights, as the quantized description allows.
+OPERAND_BITS = WIDTH_RANGE
+#: Supported accumulator widths (bits).
+ACC_BITS = (2, 48)
+
+
+def fmt_shape(fmt: QFormat):
+    """Amaranth shape of the integers of *fmt*: ``signed(bits)`` or ``unsigned(bits)``."""
+    return signed(fmt.bits) if fmt.signed else unsigned(fmt.bits)
+
+
+def beat_layout(elem_shape, lanes: int) -> data.StructLayout:
+    """Feature-map / vector beat: ``lanes`` elements of *elem_shape* and the frame's ``last`` flag."""
+    return data.StructLayout({"data": data.ArrayLayout(elem_shape, lanes), "last": 1})
+
+
+def check_int(name: str, value, lo: int = 1, hi=None) -> int:
+    """*value* as an int inside ``[lo, hi]`` (``hi=None``: no upper bound).
+
+    Raises ``TypeError`` for a non-integer (or a bool) and ``ValueError`` outside the range; both
+    messages name the parameter and quote the value.
+    """
+    if isinstance(value, bool) or not hasattr(value, "__index__"):
+        raise TypeError(f"{name} must be an int, not {value!r}")
+    value = int(value.__index__())
+    if value < lo or (hi is not None and value > hi):
+        bound = f"{lo}..{hi}" if hi is not None else f">= {lo}"
+        raise ValueError(f"{name} must be {bound}, not {value}")
+    return value
+
+
+def check_fmt(name: str, fmt, bits=None, signed=None) -> QFormat:
+    """*fmt* as a :class:`QFormat` with ``bits`` in the ``(lo, hi)`` range and the given signedness.
+
+    Raises ``TypeError`` when *fmt* is not a QFormat and ``ValueError`` otherwise.
+    """
+    if not isinstance(fmt, QFormat):
+        raise TypeError(f"{name} must be a golden.qformat.QFormat, not {fmt!r}")
+    if bits is not None and not bits[0] <= fmt.bits <= bits[1]:
+        raise ValueError(f"{name} {fmt} has {fmt.bits} bits; supported: {bits[0]}..{bits[1]} bits")
+    if signed is not None and fmt.signed != signed:
+        raise ValueError(f"{name} {fmt} must be {'signed' if signed else 'unsigned'}")
+    return fmt
