@@ -15,6 +15,7 @@ from dataclasses import dataclass
 import numpy as np
 from amaranth import Cat, Module, Mux, Signal, unsigned
 from amaranth.lib import data, stream, wiring
+from amaranth.lib.fifo import SyncFIFOBuffered
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 from amaranth.utils import bits_for
@@ -25,9 +26,13 @@ from golden.qnet import WIDTH_RANGE
 
 from .mac import ACC_BITS_RANGE, MACArray
 from .requant import beat_layout, check_fmt, check_int, fmt_shape
+from .timing import Timing
 from .window import WindowGenerator
 
-__all__ = ["ConvEngine", "ConvSchedule", "conv_schedule"]
+__all__ = ["ConvEngine", "ConvSchedule", "conv_schedule", "WINDOW_FIFO_LATENCY"]
+
+#: Cycles from a window written into the window FIFO (``SyncFIFOBuffered``) to it being readable.
+WINDOW_FIFO_LATENCY = 2
 
 
 @dataclass(frozen=True)
@@ -204,7 +209,9 @@ class ConvEngine(wiring.Component):
 
     1. A :class:`~hw.window.WindowGenerator` (``lanes = in_lanes``) turns the raster input into
        KxK windows of the padded map, ``G = in_channels / in_lanes`` window beats per output
-       position.
+       position; a window FIFO (:class:`amaranth.lib.fifo.SyncFIFOBuffered`, ``window_fifo``
+       windows, block/LUT RAM) lets the generator run ahead of the MACs through the ``K-1`` rows
+       at the top of a frame and the ``K-1`` columns at the start of a row that produce no window.
     2. A capture bank keeps groups ``0 .. G-2`` of the next position; when the last group is
        presented and the MAC lanes are free (or finishing), the whole ``C x K x K`` window is
        loaded into the compute bank (so the next position's window is gathered while the current
@@ -261,6 +268,12 @@ class ConvEngine(wiring.Component):
         ``P_k``, kernel taps per lane per cycle; divides ``K*K``.
     in_lanes : int
         Channels per input beat; divides ``C``.
+    window_fifo : int or None
+        Depth, in windows, of the window FIFO between the window generator and the capture /
+        compute banks: 0 for none, else ``>= 3`` (a ``SyncFIFOBuffered`` of 2 entries takes a
+        window every other cycle only). ``None`` (default): the smallest depth that gives the best :attr:`ii` any
+        depth up to a frame's windows gives (0 where the generator alone keeps up, e.g. an
+        input-bound C1), found with the timing model; its storage is :attr:`window_fifo_bits`.
 
     Members
     -------
@@ -275,25 +288,43 @@ class ConvEngine(wiring.Component):
 
     Latency
     -------
-    :attr:`latency` ``= window.latency + 2 + cycles_per_position + mac.latency``
-    ``= 3 + cycles_per_position + mac.latency`` cycles: in an idle engine, from the acceptance
-    of the input beat that completes the window of the first position (0, 0) (input position
-    ``(K-1-pad, K-1-pad)``, last channel group) to its output beat being valid: 1 cycle to the
-    window, loading the compute bank, ``cycles_per_position`` steps into the step register,
+    :attr:`latency` ``= window.latency + F + 2 + cycles_per_position + mac.latency``
+    ``= 3 + F + cycles_per_position + mac.latency`` cycles (``F`` = :data:`WINDOW_FIFO_LATENCY`
+    = 2 with a window FIFO, else 0): in an idle engine, from the acceptance of the input beat
+    that completes the window of the first position (0, 0) (input position ``(K-1-pad,
+    K-1-pad)``, last channel group) to its output beat being valid: 1 cycle to the window, the
+    window FIFO, loading the compute bank, ``cycles_per_position`` steps into the step register,
     the MAC latency, and the output register.
 
-    :attr:`ii` (cycles per frame in steady state, input always valid, output always ready) is
-    computed by :meth:`timing` from the exact cycle behaviour of the window generator and the
-    engine: each output position's window is loaded when it is complete and the previous
-    position's ``cycles_per_position`` steps are done; the window generator processes one padded
-    beat per cycle but waits while its window is not taken. It is at least :attr:`ideal_ii` ``=
-    max(frame_cycles, positions * cycles_per_position)`` (``frame_cycles = (H+2p) (W+2p) G``
-    padded beats, padding included). It is larger when the window generator, which can run at
-    most one window ahead of the MACs, must walk the ``K-1`` rows at the top of a frame (and the
-    ``K-1`` columns at the start of a row) that produce no window while the MACs wait for it:
-    e.g. C1 (28x28, pad 2) at ``cycles_per_position`` 1 / 2 / 15: ``ii`` 1024 / 1780 / 11878
-    for ideal 1024 / 1568 / 11760; C3 with ``in_lanes = 2`` at 75: 7608 for 7500; the loss is
-    largest (up to ~40 %) where the two bounds are close.
+    Timing model (:meth:`timing`, conventions in :mod:`hw.timing`), exact for the emitted
+    Verilog with the output always ready: the window generator walks the padded frames from the
+    first cycle out of reset (``start``), one padded beat per cycle, an input beat no earlier than
+    it is offered (:meth:`hw.window.WindowGenerator.walk`), and waits while its window is not
+    taken. With a window FIFO of depth ``D`` (``D - 1`` memory words and an output register),
+    window ``j`` valid at the generator in cycle ``v_j`` is written in cycle ``w_j = max(v_j,
+    m_{j-D+1} + 1)`` (the memory is full until window ``j-D+1`` has moved on to the output
+    register), moves to the output register in cycle ``m_j = max(w_j + 1, r_{j-1})`` (``r``: the
+    cycle the engine takes a window) and is readable from ``m_j + 1``; without a FIFO it is
+    readable from ``v_j`` and ``w_j = r_j``. Groups ``0 .. G-2`` of a position are taken into the
+    capture bank when readable; the last group is taken by the load of the compute bank, in cycle
+    ``load_n = max(readable, load_{n-1} + cycles_per_position)`` (the previous position's last
+    step leaves the bank in cycle ``load_{n-1} + cycles_per_position``). The steps go out one per
+    cycle (the lane MACs never refuse one: their
+    results, the non-final ones into the bank and the final ones, equal in every lane, into the
+    output register, are read as soon as valid), so position ``n``'s output beat is valid in cycle
+    ``load_n + cycles_per_position + 2 + mac.latency``.
+
+    :attr:`ii` ``=`` :attr:`frame_cycles`: cycles per frame in steady state (input offered at full
+    rate, output always ready), the period of the model's frame ends over back-to-back frames. It
+    is at least :attr:`ideal_ii` ``= max(padded_cycles, compute_cycles)`` (``padded_cycles =
+    (H+2p) (W+2p) G`` padded beats, ``compute_cycles = positions * cycles_per_position``). Without
+    a window FIFO (``window_fifo=0``) it is larger where the window generator, which then runs at
+    most one window ahead of the MACs, must walk the rows and columns that produce no window while
+    the MACs wait for it: C1 (28x28, pad 2) at ``cycles_per_position`` 1 / 2 / 5: ``ii`` 1024 /
+    1780 / 4048 for ideal 1024 / 1568 / 3920; C3 (14x14x6, full table, ``in_lanes = 6``) at 6 /
+    12 / 24: 655 / 1249 / 2437 for 600 / 1200 / 2400. The automatic window FIFO reaches the ideal
+    at all of these: depths 0 / 67 / 27 windows (C1, 201 bits each) and 10 / 5 / 3 (C3, 1201 bits
+    each).
 
     Raises
     ------
@@ -304,12 +335,13 @@ class ConvEngine(wiring.Component):
         not dividing ``C`` (the messages list the valid values); operand widths outside 2..16,
         accumulator widths outside 2..48; weights/bias of the wrong shape or outside their formats;
         table rows that are empty, repeat a channel or name a channel outside ``0..C-1``; non-zero
-        weights at a pair absent from the table; ``acc_fmt`` narrower than the worst-case sum.
+        weights at a pair absent from the table; ``acc_fmt`` narrower than the worst-case sum;
+        ``window_fifo`` of 1 or 2.
     """
 
     def __init__(self, *, in_fmt: QFormat, w_fmt: QFormat, acc_fmt: QFormat, in_channels: int,
                  out_channels: int, width: int, height: int, kernel: int, pad: int = 0, weights, bias,
-                 table=None, out_lanes: int, taps: int, in_lanes: int):
+                 table=None, out_lanes: int, taps: int, in_lanes: int, window_fifo=None):
         self._in_fmt = check_fmt("in_fmt", in_fmt, WIDTH_RANGE)
         self._w_fmt = check_fmt("w_fmt", w_fmt, WIDTH_RANGE)
         self._acc_fmt = check_fmt("acc_fmt", acc_fmt, ACC_BITS_RANGE)
@@ -344,14 +376,22 @@ class ConvEngine(wiring.Component):
         self._user_layout = data.StructLayout({"out": unsigned(bits_for(o - 1)), "frame_last": 1})
         self._macs = [MACArray(lanes=1, taps=self._taps, a_fmt=in_fmt, w_fmt=w_fmt, acc_fmt=acc_fmt,
                                user_width=self._user_layout.size) for _ in range(self._out_lanes)]
-        self._timing = None
+        self._frame_cycles = None
+        if window_fifo is None:
+            self._window_fifo = self._auto_window_fifo()
+        else:
+            check_int("window_fifo", window_fifo, 0)
+            if window_fifo in (1, 2):
+                raise ValueError(f"window_fifo must be 0 (no FIFO) or >= 3, not {window_fifo} (a FIFO of "
+                                 f"fewer than 3 entries cannot take a window every cycle)")
+            self._window_fifo = window_fifo
         super().__init__({
             "i": In(stream.Signature(beat_layout(fmt_shape(in_fmt), self._in_lanes))),
             "o": Out(stream.Signature(beat_layout(fmt_shape(acc_fmt), o))),
         })
 
     @classmethod
-    def from_layer(cls, layer, *, out_lanes: int, taps: int, in_lanes: int):
+    def from_layer(cls, layer, *, out_lanes: int, taps: int, in_lanes: int, window_fifo=None):
         """The engine of a conv :class:`golden.qnet.Layer` (stride 1)."""
         if getattr(layer, "kind", None) != "conv":
             raise ValueError(f"ConvEngine.from_layer needs a conv layer, not {layer!r}")
@@ -361,7 +401,7 @@ class ConvEngine(wiring.Component):
         return cls(in_fmt=layer.in_fmt, w_fmt=layer.w_fmt, acc_fmt=layer.acc_fmt, in_channels=c,
                    out_channels=layer.out_shape[0], width=w, height=h, kernel=layer.kernel,
                    pad=layer.pad, weights=layer.weights, bias=layer.bias, table=layer.table,
-                   out_lanes=out_lanes, taps=taps, in_lanes=in_lanes)
+                   out_lanes=out_lanes, taps=taps, in_lanes=in_lanes, window_fifo=window_fifo)
 
     # -- parameters and derived values ------------------------------------------------------
     in_fmt = property(lambda self: self._in_fmt, doc="Input format.")
@@ -382,6 +422,14 @@ class ConvEngine(wiring.Component):
     window = property(lambda self: self._window, doc="The :class:`~hw.window.WindowGenerator`.")
     schedule = property(lambda self: self._schedule, doc="The :class:`ConvSchedule`.")
     macs = property(lambda self: tuple(self._macs), doc="The P_o single-lane :class:`~hw.mac.MACArray`\\ s.")
+    window_fifo = property(lambda self: self._window_fifo,
+                           doc="Depth (windows) of the window FIFO after the window generator; 0: none.")
+
+    @property
+    def window_fifo_bits(self):
+        """Bits of window-FIFO storage: ``window_fifo`` windows of ``K*K*in_lanes`` elements and
+        ``last`` (the ``window_fifo - 1`` memory words and the output register)."""
+        return self._window_fifo * self._window.o.payload.shape().size
 
     @property
     def connections(self):
@@ -419,8 +467,9 @@ class ConvEngine(wiring.Component):
         return self._window.in_beats
 
     @property
-    def frame_cycles(self):
-        """Padded beats of the window generator per frame, ``(H+2p) (W+2p) C / in_lanes``."""
+    def padded_cycles(self):
+        """Padded beats of the window generator per frame, ``(H+2p) (W+2p) C / in_lanes``: the
+        cycles per frame of the input side alone."""
         return self._window.frame_cycles
 
     @property
@@ -430,52 +479,113 @@ class ConvEngine(wiring.Component):
 
     @property
     def ideal_ii(self):
-        """Lower bound of :attr:`ii`: ``max(frame_cycles, compute_cycles)``."""
-        return max(self.frame_cycles, self.compute_cycles)
+        """Lower bound of :attr:`ii`: ``max(padded_cycles, compute_cycles)``."""
+        return max(self.padded_cycles, self.compute_cycles)
+
+    @property
+    def frame_cycles(self):
+        """Cycles per frame in steady state, input offered at full rate and output always ready:
+        the period of the frames' last output beats in :meth:`timing` of back-to-back frames
+        offered at once (see the class docstring)."""
+        if self._frame_cycles is None:
+            self._frame_cycles = self._steady_period()
+        return self._frame_cycles
 
     @property
     def ii(self):
-        """Cycles per frame in steady state (see the class docstring; from :meth:`timing`)."""
-        return self.timing()[0]
+        """Cycles per frame in steady state: :attr:`frame_cycles`."""
+        return self.frame_cycles
 
     @property
     def latency(self):
         """Cycles from the beat completing the first window to its output (idle engine)."""
-        return self._window.latency + 2 + self.cycles_per_position + self._macs[0].latency
+        fifo = WINDOW_FIFO_LATENCY if self._window_fifo else 0
+        return self._window.latency + fifo + 2 + self.cycles_per_position + self._macs[0].latency
 
-    def timing(self, frames=4):
-        """Cycle model of the engine with the input always valid and the output always ready.
+    def timing(self, avail, *, start=0):
+        """Exact cycle timing with the output always ready (see the class docstring, "Timing
+        model", and :mod:`hw.timing`).
 
-        Returns ``(ii, loads)``: the steady-state cycles per frame and the cycle numbers (counted
-        from the first padded beat, cycle 0) at which each position's window is loaded into the
-        compute bank, over ``frames`` frames (at least 3). Raises ``RuntimeError`` if the last two
-        frames differ in length (not yet periodic).
+        Parameters
+        ----------
+        avail : sequence of int
+            Earliest offer cycle of each input beat (non-decreasing): well-formed frames of
+            :attr:`in_beats` beats back to back (``last`` on each frame's final beat); a trailing
+            incomplete frame is walked up to its first missing beat.
+        start : int
+            The first cycle out of reset (same numbering as ``avail``): the window generator
+            walks the top padding rows from then on, input or not.
+
+        Returns
+        -------
+        hw.timing.Timing
+            ``accept``: one cycle per input beat; ``out``: one cycle per output position.
         """
-        frames = max(frames, 3)
-        if self._timing is not None and len(self._timing[1]) >= frames * self.positions:
-            return self._timing
-        k, g_count, cpp = self._kernel, self._window.groups, self.cycles_per_position
-        row_beats = self._window.padded_width * g_count
-        t = -1                    # cycle of the previous padded beat
-        taken = -1                # cycle in which the last window was taken by the engine
-        load = -cpp               # cycle of the last load into the compute bank
+        return self._timing(avail, start, self._window_fifo)
+
+    def _timing(self, avail, start, depth):
+        """:meth:`timing` with a window FIFO of ``depth`` windows (0: none)."""
+        g_count, cpp = self._window.groups, self.cycles_per_position
         loads = []
-        for _ in range(frames):
-            for y in range(self._window.padded_height):
-                for a in range(row_beats):
-                    t = max(t + 1, taken)          # waits while its last window is not taken
-                    if y >= k - 1 and a >= (k - 1) * g_count:
-                        if a % g_count < g_count - 1:
-                            taken = t + 1          # into the capture bank
-                        else:
-                            taken = load = max(t + 1, load + cpp)
-                            loads.append(load)
-        p = self.positions
-        periods = [loads[(f + 1) * p - 1] - loads[f * p - 1] for f in range(1, frames)]
-        if len(periods) >= 2 and periods[-1] != periods[-2]:
-            raise RuntimeError(f"timing model not periodic after {frames} frames: {periods}")
-        self._timing = (periods[-1], tuple(loads))
-        return self._timing
+        free = start                   # first cycle in which the compute bank may be loaded
+        read = start - 1               # cycle in which the consumer took the previous window
+        writes, inner_reads = [], []   # window FIFO: write cycle, cycle of the move into its output register
+
+        def take(valid, group):
+            nonlocal free, read
+            j = len(writes)
+            if depth:
+                # SyncFIFOBuffered: its memory (depth - 1 words) is full until window j-depth+1
+                # moved on to the output register; that register takes the next window in the
+                # cycle the previous one is read, or once empty, the cycle after the write.
+                write = valid if j < depth - 1 else max(valid, inner_reads[j - depth + 1] + 1)
+                inner = max(write + 1, read)
+                writes.append(write)
+                inner_reads.append(inner)
+                ready = inner + 1
+            else:
+                write = ready = valid
+            if group < g_count - 1:
+                read = ready           # into the capture bank
+            else:
+                read = max(ready, free)
+                free = read + cpp
+                loads.append(read)
+            return write if depth else read
+
+        accept, _ = self._window.walk(avail, start, take)
+        tail = cpp + 2 + self._macs[0].latency
+        return Timing(accept, [load + tail for load in loads])
+
+    def _steady_period(self, depth=None, max_frames=12):
+        """Period of the frames' last outputs at full rate, once it repeats (two equal periods)."""
+        depth = self._window_fifo if depth is None else depth
+        frames = 3
+        while True:
+            out = self._timing([0] * (frames * self.in_beats), 0, depth).out
+            ends = out[self.positions - 1::self.positions]
+            periods = [b - a for a, b in zip(ends, ends[1:])]
+            if periods[-1] == periods[-2]:
+                return periods[-1]
+            if frames >= max_frames:
+                raise RuntimeError(f"timing model not periodic after {frames} frames: {periods}")
+            frames += 1
+
+    def _auto_window_fifo(self):
+        """The smallest window-FIFO depth giving the best :attr:`ii` any depth up to a frame's
+        windows (plus 2) gives: 0 if no FIFO is needed, else ``>= 3``."""
+        top = self._window.out_beats + 2
+        best = self._steady_period(top)
+        if self._steady_period(0) == best:
+            return 0
+        lo, hi = 3, top                # the period is non-increasing in the depth from 3 on
+        while lo < hi:
+            mid = (lo + hi) // 2
+            if self._steady_period(mid) == best:
+                hi = mid
+            else:
+                lo = mid + 1
+        return hi
 
     # -- hardware ---------------------------------------------------------------------------
     def _rom_contents(self):
@@ -513,6 +623,17 @@ class ConvEngine(wiring.Component):
 
         m.submodules.window = wg = self._window
         wiring.connect(m, wiring.flipped(self.i), wg.i)
+
+        # --- window source: the generator, or the window FIFO after it ---
+        win_valid, win_ready = Signal(), Signal()
+        win_in = Signal(wg.o.payload.shape())
+        if self._window_fifo:
+            m.submodules.window_fifo = fifo = SyncFIFOBuffered(width=wg.o.payload.shape().size,
+                                                               depth=self._window_fifo)
+            m.d.comb += [fifo.w_data.eq(wg.o.payload), fifo.w_en.eq(wg.o.valid), wg.o.ready.eq(fifo.w_rdy),
+                         win_valid.eq(fifo.r_rdy), win_in.eq(fifo.r_data), fifo.r_en.eq(win_ready)]
+        else:
+            m.d.comb += [win_valid.eq(wg.o.valid), win_in.eq(wg.o.payload), wg.o.ready.eq(win_ready)]
         for l, mac in enumerate(self._macs):
             m.submodules[f"mac{l}"] = mac
 
@@ -524,8 +645,8 @@ class ConvEngine(wiring.Component):
         win = Signal(bank_layout, reset_less=True)
         win_last = Signal()                   # the position in `win` is the frame's last
         cg = Signal(range(max(g_count, 2)))           # channel group expected next from the window generator
-        cap = [Signal(wg.o.payload.data.shape(), name=f"cap{g}", reset_less=True) for g in range(g_count - 1)]
-        groups = [*cap, wg.o.payload.data]    # the last group is taken straight from the generator
+        cap = [Signal(win_in.data.shape(), name=f"cap{g}", reset_less=True) for g in range(g_count - 1)]
+        groups = [*cap, win_in.data]          # the last group is taken straight from the source
 
         busy = Signal()                       # `win` holds a position being stepped
         s = Signal(range(max(cpp, 2)))                # step within the position
@@ -543,16 +664,16 @@ class ConvEngine(wiring.Component):
         finishing = fire & (s == cpp - 1)
         load = Signal()
         m.d.comb += [
-            load.eq((cg == g_count - 1) & wg.o.valid & (~busy | finishing)),
-            wg.o.ready.eq((cg != g_count - 1) | load),
+            load.eq((cg == g_count - 1) & win_valid & (~busy | finishing)),
+            win_ready.eq((cg != g_count - 1) | load),
         ]
-        with m.If(wg.o.valid & wg.o.ready):
+        with m.If(win_valid & win_ready):
             m.d.sync += cg.eq(Mux(cg == g_count - 1, 0, cg + 1))
             for g in range(g_count - 1):
                 with m.If(cg == g):
-                    m.d.sync += cap[g].eq(wg.o.payload.data)
+                    m.d.sync += cap[g].eq(win_in.data)
         with m.If(load):
-            m.d.sync += [busy.eq(1), win_last.eq(wg.o.payload.last)]
+            m.d.sync += [busy.eq(1), win_last.eq(win_in.last)]
             for g, group in enumerate(groups):
                 for lane in range(self._in_lanes):
                     for ky in range(k):

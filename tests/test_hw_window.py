@@ -18,6 +18,7 @@ from golden.qformat import QFormat
 from golden.reference import conv_accumulate
 from hw.emit import emit_verilog, lint_verilog, write_verilog
 from hw.window import WindowGenerator
+from tests.timing_check import measure
 
 TB = "sim.tb.tb_window"
 SEED = 20240613
@@ -206,6 +207,76 @@ def test_early_last_resynchronises():
     assert (got == golden_windows(wg, completed).reshape(got.shape)).all()
 
 
+# ------------------------------------------------------------------ timing model
+
+def schedule(kind, n, rng, long_gap):
+    """An ``avail`` schedule of ``n`` beats: ``full`` (all at cycle 0), ``late`` (all at cycle
+    ``long_gap``), ``trickle`` (one beat every 3 cycles), ``random`` (bursts, short gaps and idle
+    stretches of up to ``long_gap`` cycles)."""
+    if kind == "full":
+        return [0] * n
+    if kind == "late":
+        return [long_gap] * n
+    if kind == "trickle":
+        return [3 * k for k in range(n)]
+    avail, t = [], 0
+    while len(avail) < n:
+        segment = int(rng.integers(3))
+        if segment == 2:
+            t += int(rng.integers(1, long_gap, endpoint=True))
+        for _ in range(int(rng.integers(1, max(4, n // 6), endpoint=True))):
+            if segment == 1:
+                t += int(rng.integers(0, 3, endpoint=True))
+            avail.append(t)
+    return avail[:n]
+
+
+@pytest.mark.parametrize("kind", ["full", "random", "late", "trickle"])
+@pytest.mark.parametrize("fmt, c, lanes, w, h, k, pad", SMALL)
+def test_timing_model(fmt, c, lanes, w, h, k, pad, kind):
+    """:meth:`WindowGenerator.timing` against the Amaranth simulation, exactly: frames back to back
+    (three at full rate, else two) offered on a schedule, output always ready (first differing beat reported); the
+    windows equal the golden ones; at full rate frames every ``frame_cycles``."""
+    seed = SEED + 1000 * c + 100 * lanes + 10 * k + pad + 7
+    print(f"seed {seed}")
+    rng = np.random.default_rng(seed)
+    wg = WindowGenerator(fmt=fmt, channels=c, width=w, height=h, kernel=k, pad=pad, lanes=lanes)
+    frames = 3 if kind == "full" else 2
+    x = make_frames(fmt, (c, h, w), frames, rng)
+    g_count = wg.groups
+    payloads = [{"data": [int(v) for v in frame[g * lanes:(g + 1) * lanes, y, xx]],
+                 "last": int(y == h - 1 and xx == w - 1 and g == g_count - 1)}
+                for frame in x for y in range(h) for xx in range(w) for g in range(g_count)]
+    avail = schedule(kind, len(payloads), rng, 2 * wg.padded_width * g_count)
+    model = wg.timing(avail)
+    accept, out, values = measure(wg, payloads, avail, max_cycles=model.out[-1] + wg.frame_cycles + 10)
+    for what, got, want in (("accept", accept, model.accept), ("output", out, model.out)):
+        for n, (s, m) in enumerate(zip(got, want)):
+            assert s == m, f"{what} beat {n}: simulated cycle {s}, model cycle {m}"
+        assert len(got) == len(want), f"{what}: {len(got)} beats simulated, {len(want)} in the model"
+    windows = np.array([[[[int(v.data[ky][kx][l]) for l in range(lanes)] for kx in range(k)] for ky in range(k)]
+                        for v in values])
+    assert (windows == golden_windows(wg, x).reshape(windows.shape)).all()
+    if kind == "full":
+        ends = out[wg.out_beats - 1::wg.out_beats]
+        assert {b - a for a, b in zip(ends, ends[1:])} == {wg.frame_cycles}
+
+
+def test_timing_model_edges():
+    """Partial trailing frame (the walk stops at its first missing beat), no input, ``start``."""
+    wg = WindowGenerator(fmt=U8, channels=2, width=4, height=3, kernel=3, pad=1, lanes=1)
+    full = wg.timing([0] * wg.in_beats)
+    # Top padding row and left padding column before the first input beat.
+    assert full.accept[0] == (wg.padded_width + 1) * wg.groups
+    assert full.out[-1] - full.accept[-1] == wg.tail_latency
+    part = wg.timing([0] * (wg.in_beats + 3))
+    assert part.accept[:wg.in_beats] == full.accept and len(part.accept) == wg.in_beats + 3
+    assert part.out == full.out
+    assert wg.timing([]).accept == [] and wg.timing([]).out == []
+    late = wg.timing([40] * wg.in_beats, start=30)
+    assert late.accept == [a + 30 for a in full.accept] and late.out == [t + 30 for t in full.out]
+
+
 # ------------------------------------------------------------------ Verilog: lint, determinism, memories
 
 @pytest.mark.parametrize("fmt, c, lanes, w, h, k, pad", [
@@ -275,4 +346,4 @@ def test_cocotb(fmt, c, lanes, w, h, k, pad, frames):
                   seed=SEED + c + w + k, gap_prob=0.3, stall_prob=0.3, latency=wg.latency, ii=wg.ii,
                   frame_cycles=wg.frame_cycles, tail_latency=wg.tail_latency)
     results = simulate_component(wg, "window_gen", TB, params=params)
-    assert sorted(t.name for t in results.tests) == ["latency_and_ii", "windows"]
+    assert sorted(t.name for t in results.tests) == ["latency_and_ii", "timing_full_rate", "timing_random", "windows"]

@@ -5,6 +5,11 @@ Parameters (:func:`sim.streams.tb_params`, set by ``tests/test_hw_window.py``): 
 ``frames``, ``seed``, ``gap_prob``, ``stall_prob``, and the component's ``latency``, ``ii``,
 ``frame_cycles`` and ``tail_latency``.
 
+Expected cycles: the timing tests rebuild the :class:`hw.window.WindowGenerator` from these
+parameters and check its :meth:`~hw.window.WindowGenerator.timing` model cycle for cycle (``start``:
+the first cycle with reset low), frames offered at full rate or on a seeded random ``avail``
+schedule, the output always ready.
+
 Expected windows: :func:`golden.reference.conv_accumulate` with one-hot weights (output channel
 ``(c * K + ky) * K + kx`` has weight 1 at ``[c, ky, kx]``, bias 0), i.e. the padded map's
 ``xpad[c, y + ky, x + kx]`` for every output position.
@@ -16,7 +21,11 @@ from cocotb.triggers import ClockCycles
 
 from golden.qformat import QFormat
 from golden.reference import conv_accumulate
-from sim.streams import StreamSink, StreamSource, clock_and_reset, pack_fields, tb_params, unpack_fields
+from hw.timing import offers
+from hw.window import WindowGenerator
+from sim.streams import (StreamSink, StreamSource, clock_and_reset, cycle_of, pack_fields, tb_params,
+                         unpack_fields)
+from sim.tb.tb_mac import first_mismatch, random_avail
 
 
 class _Point:
@@ -27,6 +36,11 @@ class _Point:
         self.g = self.c // self.lanes
         self.wp, self.hp = self.w + 2 * self.pad, self.h + 2 * self.pad
         self.wo, self.ho = self.wp - self.k + 1, self.hp - self.k + 1
+
+    def component(self):
+        """The :class:`hw.window.WindowGenerator` of this parameter point (for its timing model)."""
+        return WindowGenerator(fmt=self.fmt, channels=self.c, width=self.w, height=self.h, kernel=self.k,
+                               pad=self.pad, lanes=self.lanes)
 
     def frames(self, count, rng):
         """``count`` frames (C, H, W): all max, all min, a min/max checkerboard, then random values
@@ -161,3 +175,57 @@ async def latency_and_ii(dut):
     assert periods == {fc}, f"frame periods {sorted(periods)}, frame_cycles {fc}"
     assert tail == p["tail_latency"], f"tail latency {tail}, property {p['tail_latency']}"
     assert p["ii"] == 1
+
+
+async def _check_timing(dut, full_rate):
+    """Frames back to back offered on a schedule (full rate or seeded random), output always
+    ready: the accept cycle of every input beat and the valid cycle of every window equal
+    :meth:`WindowGenerator.timing`, and the windows equal the golden ones."""
+    p = tb_params()
+    seed = p.get("seed", 1) + (200 if full_rate else 300)
+    dut._log.info("seed %d, %s schedule", seed, "full-rate" if full_rate else "random")
+    point = _Point(p)
+    wg = point.component()
+    rng = np.random.default_rng(seed)
+    count = p.get("frames", 3)
+    x = point.frames(count, rng)
+    words = point.words(x)
+    n_out = count * wg.out_beats
+    source = StreamSource(dut, "i", dut.clk, seed=seed)
+    sink = StreamSink(dut, "o", dut.clk, stall_prob=0.0, seed=seed)
+    await clock_and_reset(dut)
+    base = cycle_of(dut.clk)
+    start = base - 1                  # the first cycle with reset low (clock_and_reset returns after it)
+    rel = [0] * len(words) if full_rate else random_avail(rng, len(words), long_gap=2 * wg.padded_width * wg.groups)
+    avail = [base + a for a in rel]
+    model = wg.timing(avail, start=start)
+    cocotb.start_soon(source.send(words, avail=avail))
+    got = await sink.recv(n_out, timeout_cycles=model.out[-1] - base + 100)
+    await ClockCycles(dut.clk, 5)
+    errors = point.check(x, got)
+    assert not errors, f"{len(errors)} mismatches (seed {seed}):\n" + "\n".join(errors[:20])
+    for problem in (first_mismatch("input (accept)", source.cycles, model.accept),
+                    first_mismatch("output (out)", sink.cycles, model.out)):
+        assert problem is None, f"timing model differs (seed {seed}, start {start}, schedule base {base}): {problem}"
+    frame_ends = sink.cycles[wg.out_beats - 1::wg.out_beats]
+    periods = sorted({b - a for a, b in zip(frame_ends, frame_ends[1:])})
+    refused = sum(a != o for a, o in zip(source.cycles, offers(avail)))
+    dut._log.info("timing model exact: %d frames, %d input beats (%d delayed by padding beats), %d windows, "
+                  "cycles %d..%d, frame periods %s (frame_cycles %d)", count, len(words), refused, n_out,
+                  source.cycles[0], sink.cycles[-1], periods, p["frame_cycles"])
+    if full_rate:
+        assert periods == [p["frame_cycles"]], f"frame periods {periods}, frame_cycles {p['frame_cycles']}"
+
+
+@cocotb.test()
+async def timing_full_rate(dut):
+    """Frames offered at full rate, output always ready: cycles equal the timing model, frames
+    every ``frame_cycles``."""
+    await _check_timing(dut, full_rate=True)
+
+
+@cocotb.test()
+async def timing_random(dut):
+    """Frames offered on a random schedule (bursts, gaps, idle stretches), output always ready:
+    cycles equal the timing model."""
+    await _check_timing(dut, full_rate=False)
