@@ -1,13 +1,15 @@
 """Helpers shared by the datapath components: shapes of fixed-point formats, the feature-map beat
 layout, and parameter validation with messages that name the parameter and quote the value."""
 
+import numpy as np
 from amaranth import signed, unsigned
 from amaranth.lib import data
 
 from golden.qformat import QFormat
 from golden.qnet import WIDTH_RANGE
 
-__all__ = ["fmt_shape", "beat_layout", "check_int", "check_fmt", "OPERAND_BITS", "ACC_BITS"]
+__all__ = ["fmt_shape", "beat_layout", "check_int", "check_fmt", "check_int_array", "check_divides",
+           "OPERAND_BITS", "ACC_BITS"]
 
 #: Supported widths (bits) of activations and weights, as the quantized description allows.
 OPERAND_BITS = WIDTH_RANGE
@@ -52,3 +54,32 @@ def check_fmt(name: str, fmt, bits=None, signed=None) -> QFormat:
     if signed is not None and fmt.signed != signed:
         raise ValueError(f"{name} {fmt} must be {'signed' if signed else 'unsigned'}")
     return fmt
+
+
+def check_int_array(name: str, value, shape, fmt: QFormat):
+    """*value* as a read-only int64 array of *shape* with every element inside *fmt*.
+
+    Raises ``TypeError`` for non-integer elements and ``ValueError`` for a wrong shape or an
+    out-of-range value (quoted, with the format's bounds).
+    """
+    arr = np.asarray(value)
+    if arr.dtype.kind not in "iu" and not (arr.dtype == object and arr.size and
+                                           all(isinstance(v, (int, np.integer)) for v in arr.flat)):
+        raise TypeError(f"{name} must be an array of integers, not dtype {arr.dtype}")
+    if arr.shape != tuple(shape):
+        raise ValueError(f"{name} must have shape {tuple(shape)}, not {arr.shape}")
+    arr = arr.astype(np.int64)
+    if arr.size and (arr.min() < fmt.min or arr.max() > fmt.max):
+        bad = int(arr.min() if arr.min() < fmt.min else arr.max())
+        raise ValueError(f"{name} value {bad} is outside {fmt} [{fmt.min}, {fmt.max}]")
+    arr.flags.writeable = False
+    return arr
+
+
+def check_divides(name: str, value, total: int, what: str) -> int:
+    """*value* as a positive int that divides *total*; the ``ValueError`` lists the valid values."""
+    check_int(name, value, 1)
+    if total % value:
+        ok = [d for d in range(1, total + 1) if total % d == 0]
+        raise ValueError(f"{name}={value} does not divide {what}={total}; possible values: {ok}")
+    return value

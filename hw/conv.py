@@ -25,7 +25,7 @@ from golden.qformat import QFormat
 from golden.qnet import WIDTH_RANGE
 
 from .mac import ACC_BITS_RANGE, MACArray
-from .requant import beat_layout, check_fmt, check_int, fmt_shape
+from .common import beat_layout, check_divides, check_fmt, check_int, check_int_array, fmt_shape
 from .timing import Timing
 from .window import WindowGenerator
 
@@ -156,28 +156,6 @@ def conv_schedule(table, out_lanes: int, slot_cycles: int) -> ConvSchedule:
         lane_slots += [(outs[-1], -1)] * (longest - len(lane_slots))
         slots.append(tuple(lane_slots))
     return ConvSchedule(tuple(tuple(m) for m in members), tuple(slots), slot_cycles)
-
-
-def _int_array(name, value, shape, fmt):
-    arr = np.asarray(value)
-    if arr.dtype.kind not in "iu" and not (arr.dtype == object and arr.size and
-                                           all(isinstance(v, (int, np.integer)) for v in arr.flat)):
-        raise TypeError(f"{name} must be an array of integers, not dtype {arr.dtype}")
-    if arr.shape != shape:
-        raise ValueError(f"{name} must have shape {shape}, not {arr.shape}")
-    arr = arr.astype(np.int64)
-    if arr.size and (arr.min() < fmt.min or arr.max() > fmt.max):
-        bad = int(arr.min() if arr.min() < fmt.min else arr.max())
-        raise ValueError(f"{name} value {bad} is outside {fmt} [{fmt.min}, {fmt.max}]")
-    return arr
-
-
-def _check_divides(name, value, total, what):
-    check_int(name, value, 1)
-    if total % value:
-        ok = [d for d in range(1, total + 1) if total % d == 0]
-        raise ValueError(f"{name}={value} does not divide {what}={total}; possible values: {ok}")
-    return value
 
 
 def _check_table(table, out_channels, in_channels):
@@ -352,11 +330,11 @@ class ConvEngine(wiring.Component):
         k = self._kernel = check_int("kernel", kernel, 1)
         self._pad = check_int("pad", pad, 0)
         self._out_lanes = check_int("out_lanes", out_lanes, 1, o)
-        self._taps = _check_divides("taps", taps, k * k, "kernel*kernel")
-        self._in_lanes = _check_divides("in_lanes", in_lanes, c, "in_channels")
+        self._taps = check_divides("taps", taps, k * k, "kernel*kernel")
+        self._in_lanes = check_divides("in_lanes", in_lanes, c, "in_channels")
         self._table = _check_table(table, o, c)
-        self._weights = _int_array("weights", weights, (o, c, k, k), w_fmt)
-        self._bias = _int_array("bias", bias, (o,), acc_fmt)
+        self._weights = check_int_array("weights", weights, (o, c, k, k), w_fmt)
+        self._bias = check_int_array("bias", bias, (o,), acc_fmt)
         for oc, row in enumerate(self._table):
             for ic in range(c):
                 if ic not in row and np.any(self._weights[oc, ic]):

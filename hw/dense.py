@@ -23,33 +23,11 @@ from golden.arith import accumulator_range
 from golden.qformat import QFormat
 from golden.qnet import WIDTH_RANGE
 
-from .common import check_fmt, check_int, fmt_shape
+from .common import check_divides, check_fmt, check_int, check_int_array, fmt_shape
 from .mac import ACC_BITS_RANGE, MACArray
 from .timing import Timing
 
 __all__ = ["DenseEngine"]
-
-
-def _int_array(name, value, shape, fmt):
-    arr = np.asarray(value)
-    if arr.dtype.kind not in "iu" and not (arr.dtype == object and arr.size and
-                                           all(isinstance(v, (int, np.integer)) for v in arr.flat)):
-        raise TypeError(f"{name} must be an array of integers, not dtype {arr.dtype}")
-    if arr.shape != shape:
-        raise ValueError(f"{name} must have shape {shape}, not {arr.shape}")
-    arr = arr.astype(np.int64)
-    if arr.size and (arr.min() < fmt.min or arr.max() > fmt.max):
-        bad = int(arr.min() if arr.min() < fmt.min else arr.max())
-        raise ValueError(f"{name} value {bad} is outside {fmt} [{fmt.min}, {fmt.max}]")
-    return arr
-
-
-def _check_divides(name, lanes, total, what):
-    check_int(name, lanes)
-    if total % lanes:
-        ok = [d for d in range(1, total + 1) if total % d == 0]
-        raise ValueError(f"{name}={lanes} does not divide {what}={total}; possible values: {ok}")
-    return lanes
 
 
 class DenseEngine(wiring.Component):
@@ -152,11 +130,11 @@ class DenseEngine(wiring.Component):
         self._in_fmt = check_fmt("in_fmt", in_fmt, WIDTH_RANGE)
         self._w_fmt = check_fmt("w_fmt", w_fmt, WIDTH_RANGE)
         self._acc_fmt = check_fmt("acc_fmt", acc_fmt, ACC_BITS_RANGE)
-        self._out_lanes = _check_divides("out_lanes", out_lanes, out_features, "out_features")
-        self._in_lanes = _check_divides("in_lanes", in_lanes, in_features, "in_features")
-        self._beat_lanes = _check_divides("beat_lanes", beat_lanes, in_features, "in_features")
-        self._weights = _int_array("weights", weights, (out_features, in_features), w_fmt)
-        self._bias = _int_array("bias", bias, (out_features,), acc_fmt)
+        self._out_lanes = check_divides("out_lanes", out_lanes, out_features, "out_features")
+        self._in_lanes = check_divides("in_lanes", in_lanes, in_features, "in_features")
+        self._beat_lanes = check_divides("beat_lanes", beat_lanes, in_features, "in_features")
+        self._weights = check_int_array("weights", weights, (out_features, in_features), w_fmt)
+        self._bias = check_int_array("bias", bias, (out_features,), acc_fmt)
         lo, hi = accumulator_range(self._weights, self._bias, in_fmt)
         if not acc_fmt.contains(lo, hi):
             raise ValueError(f"acc_fmt {acc_fmt} ({acc_fmt.bits} bits, [{acc_fmt.min}, {acc_fmt.max}]) is too "
