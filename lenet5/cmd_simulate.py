@@ -1,0 +1,168 @@
+"""Simulate the generated Verilog on MNIST digits and compare it bit for bit with the golden model.
+
+Generates the accelerator (as `lenet5 generate`, into --out), builds it with Verilator (once per
+design; cached under build/sim/), streams the images back to back through its AXI4-Stream ports
+in cocotb, and compares every image's 10 logits and class index with the integer reference
+(golden.reference). The images are split over --jobs simulator processes running in parallel.
+
+--images takes a count of MNIST test images, `all` (the 10,000), a .npy file of uint8
+(N, 28, 28) or (28, 28), or a folder of 28x28 8-bit grayscale PNG files.
+
+With --stall P each cycle has an input gap with probability P and the output withholds
+tready with probability P (cocotbext-axi drivers); without it a lean driver runs at full rate,
+and the cycles per image (II: interval between consecutive images' last output beats) and the
+latency (first pixel accepted to last output beat of the first image) are measured and compared
+with the manifest's predictions.
+
+On a mismatch the first mismatching image is re-run with every stage's output stream recorded
+and the first layer, channel and position that differ are reported, with both values. The
+exit status is 1 when any image mismatches (or the reset test fails), else 0.
+"""
+
+import argparse
+
+from lenet5 import DEFAULT_MODEL, REPO_ROOT
+
+HELP = "simulate the generated Verilog on MNIST (cocotb + Verilator), bit-exact against golden"
+
+
+def _probability(text):
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a probability, got {text!r}") from None
+    if not 0.0 <= value < 1.0:
+        raise argparse.ArgumentTypeError(f"must be in [0, 1), got {value}")
+    return value
+
+
+def _positive_int(text):
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
+    return value
+
+
+def default_jobs():
+    import os
+    try:
+        cores = len(os.sched_getaffinity(0))
+    except AttributeError:
+        cores = os.cpu_count() or 1
+    return max(1, min(2, cores))
+
+
+def add_arguments(parser, images_default="100"):
+    parser.add_argument("--model", metavar="JSON", default=str(DEFAULT_MODEL), help="quantized description")
+    parser.add_argument("--images", metavar="N|all|PATH", default=images_default,
+                        help="first N MNIST test images, all 10,000, a .npy file or a folder of PNG files")
+    parser.add_argument("--fold", metavar="SPEC", help="per-layer folding: C1=3x25,C3=8x25,... or a JSON file")
+    parser.add_argument("--stall", type=_probability, default=0.0, metavar="P",
+                        help="probability per cycle of an input gap and of output backpressure")
+    parser.add_argument("--seed", type=int, default=0, metavar="S", help="seed of the stall patterns")
+    parser.add_argument("--jobs", type=_positive_int, default=default_jobs(), metavar="N",
+                        help="simulator processes in parallel (image shards)")
+    parser.add_argument("--waves", action="store_true",
+                        help="record waveforms (FST/VCD per shard; large: use with few images)")
+    parser.add_argument("--out", metavar="DIR",
+                        help="folder for the generated Verilog (default: build/simulate/<model>-<fold>)")
+    parser.add_argument("--data", metavar="DIR", help="MNIST folder (default: $LENET5_MNIST, ../shared/mnist, cache)")
+    parser.add_argument("--reset-test", action="store_true",
+                        help="also check recovery from a synchronous reset in the middle of an image")
+    parser.add_argument("--no-diagnose", action="store_true", help="do not locate the first mismatch layer by layer")
+    parser.add_argument("--json", metavar="PATH", help="write the report as JSON")
+    parser.add_argument("--quiet", action="store_true", help="no progress bar")
+
+
+def default_out(model, fold):
+    import hashlib
+    from pathlib import Path
+
+    tag = "default" if fold is None else hashlib.sha256(str(fold).encode()).hexdigest()[:10]
+    return REPO_ROOT / "build" / "simulate" / f"{Path(model).stem}-{tag}"
+
+
+def simulate_with_progress(gen, images, *, stall=0.0, seed=0, jobs=2, waves=False, diagnose=True,
+                           quiet=False, desc="simulating"):
+    """:func:`sim.accel.simulate` with a tqdm progress bar (images checked)."""
+    from tqdm import tqdm
+
+    from sim.accel import simulate
+
+    with tqdm(total=len(images), unit="img", desc=desc, disable=quiet, leave=False,
+              dynamic_ncols=True) as bar:
+        def progress(done):
+            bar.update(min(done, len(images)) - bar.n)
+
+        def status(text):
+            bar.set_description(text)
+
+        return simulate(gen, images, stall=stall, seed=seed, jobs=jobs, waves=waves, progress=progress,
+                        status=status, diagnose_first=diagnose)
+
+
+def _pct(x):
+    return "n/a" if x is None else f"{100 * x:.2f} %"
+
+
+def print_report(rep):
+    n = rep["images"]
+    print(f"{rep['variant']}: {n} images ({rep['image_source']}), {rep['mismatches']} mismatches, "
+          f"RTL accuracy {_pct(rep['rtl_accuracy'])}, golden {_pct(rep['golden_accuracy'])}")
+    if rep["stall"]:
+        print(f"  stall {rep['stall']}: {rep['cycles_per_image']:.1f} cycles per image with gaps and backpressure "
+              f"(predicted II without stalls {rep['predicted_ii_cycles']})")
+    elif rep["ii_cycles"] is not None:
+        print(f"  cycles per image (II) {rep['ii_cycles']} measured, {rep['predicted_ii_cycles']} predicted; "
+              f"latency {rep['latency_cycles']} measured, {rep['predicted_latency_cycles']} predicted")
+    else:
+        print(f"  latency {rep['latency_cycles']} cycles measured, {rep['predicted_latency_cycles']} predicted "
+              f"(one image: no II)")
+    print(f"  {rep['wall_s']:.1f} s simulation on {rep['jobs']} process(es) ({rep['images_per_wall_s']:.1f} images/s)"
+          + (f", {rep['build_s']:.0f} s Verilator build" if rep["built"] else ""))
+    for shard in rep["shards"]:
+        if shard.get("waves"):
+            print(f"  waves: {shard['waves']}")
+    for m in rep["mismatch_list"][:5]:
+        print(f"  image {m['image']}: {m['reason']}")
+        d = m.get("diagnosis")
+        if d and d.get("first_difference"):
+            f = d["first_difference"]
+            where = f"position (y={f['position'][0]}, x={f['position'][1]})" if f["position"] else "output"
+            print(f"    first difference: layer {f['layer']} ({f['stage']}), channel {f['channel']}, {where}: "
+                  f"got {f['got']}, expected {f['expected']}")
+        elif d:
+            print(f"    diagnosis: {d.get('note') or d.get('error')}")
+    if rep["mismatches"] > 5:
+        print(f"  ... {rep['mismatches'] - 5} more")
+
+
+def run(args):
+    import json
+
+    from hw.generate import generate
+    from sim.accel import load_images, reset_test
+
+    images = load_images(args.images, data=args.data)
+    out = args.out or default_out(args.model, args.fold)
+    gen = generate(args.model, out, args.fold, lint=False)
+    rep = simulate_with_progress(gen, images, stall=args.stall, seed=args.seed, jobs=args.jobs,
+                                 waves=args.waves, diagnose=not args.no_diagnose, quiet=args.quiet)
+    rep["model"] = gen.manifest["model"]
+    ok = rep["mismatches"] == 0
+    if args.reset_test:
+        source = images if len(images) >= 7 else load_images(7, data=args.data)
+        rep["reset_test"] = reset_test(gen, source)
+        ok = ok and rep["reset_test"]["passed"]
+    print_report(rep)
+    if args.reset_test:
+        r = rep["reset_test"]
+        print(f"  reset test: {'passed' if r['passed'] else 'FAILED: ' + str(r['message'])}")
+    if args.json:
+        with open(args.json, "w") as f:
+            json.dump(rep, f, indent=1, sort_keys=True)
+            f.write("\n")
+    return 0 if ok else 1
