@@ -383,7 +383,7 @@ def qat_finetune(model, qnet: QNet, images, labels, epochs=3, lr=2e-4, batch_siz
     steps = epochs * math.ceil(len(images) / batch_size)
     sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, steps)
     x_all = torch.tensor(np.asarray(images))
-    y_all = torch.as_tensor(np.asarray(labels), dtype=torch.long)
+    y_all = torch.tensor(np.asarray(labels), dtype=torch.long)
     log = {"epochs": []}
     model.train()
     for epoch in range(epochs):
