@@ -1,0 +1,70 @@
+"""Folding sweep: synthesise the accelerator at several folds and plot resources against throughput.
+
+One Yosys + nextpnr run per fold (see `lenet5 synth`), given explicitly with --folds or taken
+from --preset: folds from fully serial (one multiplier per layer) to line rate, chosen by the
+accelerator's fold search at cycle-per-image targets spaced geometrically in between. Writes
+<out>/sweep.csv and <out>/sweep.json (one row per fold: fold, multipliers, cycles per image,
+LUT/FF/DSP/BRAM used and total, fmax, images/s, fits, exhausted resources, run times), and
+<out>/pareto.png (LUTs and DSP blocks against images/s; the Pareto front of the designs that fit).
+Each run keeps its build folder and logs under <out>/runs/.
+
+Place and route of a large fold takes tens of minutes; --jobs runs several at once (each uses
+one core and 1-2 GB of memory).
+"""
+
+from lenet5.cmd_synth import add_common_arguments
+
+HELP = "synthesise several folds, write a CSV/JSON table and a Pareto plot (LUTs, DSPs vs images/s)"
+
+
+def _positive_int(text):
+    import argparse
+
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}")
+    return value
+
+
+def add_arguments(parser):
+    add_common_arguments(parser)
+    which = parser.add_mutually_exclusive_group(required=True)
+    which.add_argument("--folds", nargs="+", metavar="FOLD",
+                       help="folds to build, each LAYER=LANESxTAPS,... (layers left out get the default)")
+    which.add_argument("--preset", action="store_true",
+                       help="folds from fully serial to line rate from the accelerator's fold search")
+    parser.add_argument("--points", type=_positive_int, default=7, metavar="N",
+                        help="with --preset: at most N folds")
+    parser.add_argument("--jobs", type=_positive_int, default=1, metavar="N", help="syntheses at the same time")
+    parser.add_argument("--out", required=True, metavar="DIR", help="output folder")
+    parser.add_argument("--dry-run", action="store_true",
+                        help="list the folds with their multipliers and predicted cycles per image, build nothing")
+
+
+def run(args):
+    from hw.accelerator import Fold, LeNet5Accelerator
+    from hw.sweep import preset_folds, run_sweep
+    from lenet5.cmd_synth import load_qnet
+
+    qnet = load_qnet(args.model)
+    if args.preset:
+        if args.points < 2:
+            raise ValueError(f"--points must be at least 2, got {args.points}")
+        folds = preset_folds(qnet, args.points)
+    else:
+        folds = [Fold.parse(f) for f in args.folds]
+    print(f"{len(folds)} folds of the {qnet.variant} model for {args.target}:")
+    for fold in folds:
+        accel = LeNet5Accelerator(qnet, fold)
+        m = accel.manifest()
+        print(f"  {accel.fold}: {m['multipliers']} multipliers, {m['predicted_ii_cycles']} cycles/image")
+    if args.dry_run:
+        return 0
+    run_sweep(qnet, folds, target=args.target, out_dir=args.out, jobs=args.jobs, seed=args.seed,
+              freq_mhz=args.freq, use_system_tools=args.system_tools, progress=not args.quiet,
+              max_dsps=getattr(args, "max_dsps", None))
+    print(f"wrote {args.out}/sweep.csv, sweep.json, pareto.png")
+    return 0

@@ -1,0 +1,122 @@
+"""Synthesise the accelerator with the open toolchain (Yosys + nextpnr) and report resources and fmax.
+
+Generates the accelerator's Verilog from a quantized description (hw.accelerator + hw.emit),
+runs Yosys and nextpnr for the target in a build folder (full logs kept there: yosys.log,
+nextpnr.log), and prints one line: target, fold, LUT/FF/DSP/BRAM used/total, fmax, images/s
+(fmax / predicted cycles per image) and whether the design fits. A design that does not fit
+is a result, not an error: the line names the exhausted resources and by how much.
+
+Targets: ecp5-25k, ecp5-45k, ecp5-85k (Lattice LFE5U-25F/45F/85F, CABGA381, speed grade 6) and
+ice40-up5k (iCE40UP5K, SG48). The YoWASP tools are used unless --system-tools is given. Place and
+route of the whole accelerator takes a long time (tens of minutes for tens of thousands of LUTs).
+
+Exit status: 0 when the design fits, 1 when it does not (the JSON is written either way).
+"""
+
+import argparse
+import re
+
+from lenet5 import DEFAULT_MODEL, REPO_ROOT
+
+HELP = "synthesise the accelerator for an FPGA (Yosys + nextpnr): resources, fmax, images/s"
+
+#: Target names, repeated from hw.synth.TARGETS so that `lenet5 --help` imports nothing heavy.
+TARGET_NAMES = ("ecp5-25k", "ecp5-45k", "ecp5-85k", "ice40-up5k")
+
+
+def _dsp_limit(text):
+    if text == "auto":
+        return text
+    try:
+        value = int(text)
+    except ValueError:
+        value = -1
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"expected a number of DSP blocks or 'auto', got {text!r}")
+    return value
+
+
+def add_common_arguments(parser):
+    """Options shared with `lenet5 sweep`."""
+    parser.add_argument("--model", metavar="JSON", default=str(DEFAULT_MODEL), help="quantized description")
+    parser.add_argument("--target", required=True, choices=TARGET_NAMES,
+                        help="FPGA: ECP5 LFE5U-25F/45F/85F-6BG381C or iCE40UP5K-SG48")
+    parser.add_argument("--seed", type=int, default=1, metavar="S", help="nextpnr placement seed")
+    parser.add_argument("--freq", type=float, default=100.0, metavar="MHZ",
+                        help="nextpnr frequency target (the achieved fmax is reported either way)")
+    parser.add_argument("--system-tools", action="store_true",
+                        help="use yosys/nextpnr/ecppack/icepack from PATH instead of the YoWASP packages")
+    parser.add_argument("--max-dsps", type=_dsp_limit, metavar="N|auto", default=argparse.SUPPRESS,
+                        help="build multipliers beyond N DSP blocks (auto: the target's count) from LUTs "
+                             "(default: every multiplier goes into a DSP block, as Yosys infers)")
+    parser.add_argument("--quiet", action="store_true", help="no status line while the tools run")
+
+
+def add_arguments(parser):
+    add_common_arguments(parser)
+    parser.add_argument("--fold", metavar="FOLD",
+                        help="per-layer folding LAYER=LANESxTAPS,... (e.g. C1=3x25,C3=6x25) or a JSON "
+                             "file; layers left out get the default fold's choice")
+    parser.add_argument("--target-ii", type=int, metavar="CYCLES", default=argparse.SUPPRESS,
+                        help="cycles per image the default fold aims at (default: "
+                             "hw.accelerator.DEFAULT_TARGET_II, 2048)")
+    parser.add_argument("--bitstream", action="store_true", help="also pack a bitstream (.bit / .bin)")
+    parser.add_argument("--build-dir", metavar="DIR", default=argparse.SUPPRESS,
+                        help="working folder (default: build/synth/<model>-<target>-<fold>)")
+    parser.add_argument("--json", metavar="PATH", help="write the report as JSON")
+
+
+def fold_slug(fold) -> str:
+    """A file-name-safe form of a fold: ``C1-3x25_C3-6x25_...``."""
+    return re.sub(r"[^A-Za-z0-9x_-]", "", str(fold).replace("=", "-").replace(",", "_"))
+
+
+def load_qnet(path):
+    """The quantized description at *path*, with a hint when the file is missing."""
+    from pathlib import Path
+
+    from golden.qnet import QNet
+
+    if not Path(path).is_file():
+        raise FileNotFoundError(f"model {path} not found: pass --model, or create it with `lenet5 quantize`")
+    return QNet.load(path)
+
+
+def build_accelerator(qnet, fold=None, target_ii=None):
+    """``LeNet5Accelerator(qnet, fold)`` (raises FoldError, a ValueError, for a bad fold)."""
+    from hw.accelerator import LeNet5Accelerator
+
+    kwargs = {} if target_ii is None else {"target_ii": target_ii}
+    return LeNet5Accelerator(qnet, fold, **kwargs)
+
+
+def run(args):
+    import json
+    from pathlib import Path
+
+    from hw.synth import summary_line, synthesize
+
+    qnet = load_qnet(args.model)
+    accel = build_accelerator(qnet, args.fold, getattr(args, "target_ii", None))
+    manifest = accel.manifest()
+    build_dir = Path(args.build_dir) if hasattr(args, "build_dir") else (
+        REPO_ROOT / "build" / "synth" / f"{Path(args.model).stem}-{args.target}-{fold_slug(accel.fold)}")
+    print(f"{qnet.variant} model {args.model}, fold {accel.fold}: {manifest['multipliers']} multipliers, "
+          f"{manifest['predicted_ii_cycles']} cycles/image predicted; building in {build_dir}")
+    report = synthesize(accel, top=manifest.get("top", "lenet5_accel"), target=args.target,
+                        build_dir=build_dir, seed=args.seed, bitstream=args.bitstream,
+                        freq_mhz=args.freq, use_system_tools=args.system_tools,
+                        progress=not args.quiet, manifest=manifest,
+                        max_dsps=getattr(args, "max_dsps", None))
+    report["model"] = str(args.model)
+    print(summary_line(report))
+    for warning in report["inference_warnings"]:
+        print(f"  note: {warning}")
+    print(f"  yosys {report['synth_s']:.0f} s, nextpnr {report['pnr_s']:.0f} s; logs in {build_dir}")
+    if report.get("bitstream"):
+        print(f"  bitstream {build_dir / report['bitstream']}")
+    if args.json:
+        Path(args.json).parent.mkdir(parents=True, exist_ok=True)
+        Path(args.json).write_text(json.dumps(report, indent=2, sort_keys=True) + "\n")
+        print(f"wrote {args.json}")
+    return 0 if report["fits"] else 1
