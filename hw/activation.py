@@ -11,7 +11,7 @@ from amaranth.lib.wiring import In, Out
 
 from .common import beat_layout, check_fmt, check_int, fmt_shape
 
-from .timing import pipeline
+from .timing import PointwisePipeline
 
 __all__ = ["TanhLUT", "ReLU"]
 
@@ -21,7 +21,7 @@ LUT_IN_BITS = (2, 16)
 LUT_OUT_BITS = (2, 32)
 
 
-class TanhLUT(wiring.Component):
+class TanhLUT(PointwisePipeline, wiring.Component):
     """Per-lane table lookup ``lut[x - in_fmt.min]`` (:func:`golden.arith.lut_lookup`).
 
     The table is an :class:`amaranth.lib.memory.Memory` of ``2**in_fmt.bits`` words of
@@ -117,16 +117,6 @@ class TanhLUT(wiring.Component):
         """Cycles from an accepted input beat to its output beat being valid: the read register."""
         return 1
 
-    @property
-    def ii(self):
-        """Cycles between accepted input beats in steady state."""
-        return 1
-
-    def timing(self, avail):
-        """Exact timing (:mod:`hw.timing`): never stalls while its output is ready, so every beat
-        is accepted when offered and leaves :attr:`latency` cycles later."""
-        return pipeline(avail, self.latency)
-
     def elaborate(self, platform):
         m = Module()
         advance = Signal()
@@ -147,7 +137,7 @@ class TanhLUT(wiring.Component):
         return m
 
 
-class ReLU(wiring.Component):
+class ReLU(PointwisePipeline, wiring.Component):
     """Per-lane ``max(x, 0)`` (:func:`golden.arith.relu`) on a stream, format unchanged.
 
     One register stage with the clock enable ``advance = ~o.valid | o.ready`` (``i.ready =
@@ -189,16 +179,6 @@ class ReLU(wiring.Component):
     def latency(self):
         """Cycles from an accepted input beat to its output beat being valid."""
         return 1
-
-    @property
-    def ii(self):
-        """Cycles between accepted input beats in steady state."""
-        return 1
-
-    def timing(self, avail):
-        """Exact timing (:mod:`hw.timing`): never stalls while its output is ready, so every beat
-        is accepted when offered and leaves :attr:`latency` cycles later."""
-        return pipeline(avail, self.latency)
 
     def elaborate(self, platform):
         m = Module()

@@ -15,7 +15,7 @@ from golden.qformat import QFormat
 
 from .common import ACC_BITS, beat_layout, check_fmt, check_int, fmt_shape
 
-from .timing import pipeline
+from .timing import PointwisePipeline
 
 __all__ = ["Requantizer", "beat_layout", "fmt_shape", "check_fmt", "check_int"]
 
@@ -31,7 +31,7 @@ MAX_SHIFT = 62
 PRODUCT_BITS = 62
 
 
-class Requantizer(wiring.Component):
+class Requantizer(PointwisePipeline, wiring.Component):
     """Per-lane requantization of a stream of accumulators (optionally followed by ReLU).
 
     Each lane computes exactly :func:`golden.arith.requantize` (``relu`` of it when ``relu``):
@@ -132,16 +132,6 @@ class Requantizer(wiring.Component):
     def latency(self):
         """Cycles from an accepted input beat to its output beat being valid (no backpressure)."""
         return self.stages
-
-    @property
-    def ii(self):
-        """Cycles between accepted input beats (and between output beats) in steady state."""
-        return 1
-
-    def timing(self, avail):
-        """Exact timing (:mod:`hw.timing`): never stalls while its output is ready, so every beat
-        is accepted when offered and leaves :attr:`latency` cycles later."""
-        return pipeline(avail, self.latency)
 
     @property
     def product_bits(self):
