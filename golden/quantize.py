@@ -18,7 +18,6 @@ straight-through gradients it is the forward pass of quantization-aware training
 """
 
 import math
-import time
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -369,44 +368,23 @@ def _fq_forward(model, qnet, pixels, dtype, exact):
 # -- quantization-aware training ------------------------------------------------------------
 
 def qat_finetune(model, qnet: QNet, images, labels, epochs=3, lr=2e-4, batch_size=128, seed=0,
-                 progress=True):
+                 augment=True, progress=True):
     """Quantization-aware training: fine-tune ``model`` through :func:`fake_quant_forward`.
 
     The formats of ``qnet`` stay fixed; gradients pass the rounding by the straight-through
-    estimator. Deterministic for a given seed. Returns a log dict (per-epoch loss, seconds).
+    estimator. Uses the training loop of :func:`golden.train.fit` (Adam, one-cycle schedule
+    peaking at ``lr``, seeded shuffling and shifts), deterministic for a given seed.
+    Returns a log dict (per-epoch loss, train accuracy, seconds).
     """
-    from tqdm import tqdm
+    from .train import deterministic, fit
 
-    torch.manual_seed(seed)
-    rng = np.random.default_rng(seed)
-    opt = torch.optim.Adam(model.parameters(), lr=lr)
-    steps = epochs * math.ceil(len(images) / batch_size)
-    sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, steps)
     x_all = torch.tensor(np.asarray(images))
     y_all = torch.tensor(np.asarray(labels), dtype=torch.long)
-    log = {"epochs": []}
-    model.train()
-    for epoch in range(epochs):
-        t0 = time.time()
-        order = torch.as_tensor(rng.permutation(len(images)))
-        total, n = 0.0, 0
-        bar = tqdm(range(0, len(order), batch_size), desc=f"QAT epoch {epoch + 1}/{epochs}",
-                   disable=not progress, leave=False)
-        for start in bar:
-            idx = order[start:start + batch_size]
-            logits = fake_quant_forward(model, qnet, x_all[idx])
-            loss = F.cross_entropy(logits, y_all[idx])
-            opt.zero_grad()
-            loss.backward()
-            opt.step()
-            sched.step()
-            model.apply_masks_()
-            total += float(loss) * len(idx)
-            n += len(idx)
-            bar.set_postfix(loss=f"{total / n:.4f}")
-        log["epochs"].append({"epoch": epoch + 1, "loss": total / n, "seconds": time.time() - t0})
-    model.eval()
-    return log
+    with deterministic(seed):
+        epochs_log = fit(model, x_all, y_all, epochs=epochs, batch_size=batch_size, lr=lr, augment=augment,
+                         seed=seed, progress=progress, desc="QAT",
+                         forward=lambda x: fake_quant_forward(model, qnet, x * 256.0))
+    return {"epochs": epochs_log}
 
 
 # -- the whole flow (used by `lenet5 quantize`) ---------------------------------------------
@@ -478,7 +456,7 @@ def quantize_with_options(checkpoint, config: QuantConfig, out=None, data=None, 
                                         "seed": seed})
         qnet = quantize_model(model, calib, config, formats=layer_formats(qnet))
         meta.update(checkpoint=os.path.relpath(qat_ck, out.parent), checkpoint_sha256=sha256(qat_ck),
-                    method=meta["method"] + f"; QAT {qat_epochs} epochs (Adam, lr {qat_lr}, cosine, seed {seed}) "
+                    method=meta["method"] + f"; QAT {qat_epochs} epochs (Adam, one-cycle peak lr {qat_lr}, shifts, seed {seed}) "
                                             f"from {checkpoint.name}")
         report.update(checkpoint=qat_ck, qat=log)
     qnet = QNet(qnet.variant, qnet.input_shape, qnet.input_fmt, qnet.layers, meta)
