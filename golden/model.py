@@ -330,9 +330,8 @@ def load_checkpoint(path):
     try:
         blob = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:  # pickle, zip and torch errors all mean "not a checkpoint"
-        raise ValueError(f"{path} is not a LeNet-5 checkpoint (torch.load failed: "
-                         f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''})"
-                         ) from exc
+        raise ValueError(f"{path} is not a LeNet-5 checkpoint (not a weights-only torch file: "
+                         f"{type(exc).__name__}); write one with `lenet5 train`") from exc
     if not isinstance(blob, dict) or blob.get("format") != CHECKPOINT_FORMAT:
         raise ValueError(f"{path} is not a LeNet-5 checkpoint (no format "
                          f"{CHECKPOINT_FORMAT!r} field)")
