@@ -8,7 +8,6 @@ import re
 
 import numpy as np
 import pytest
-from amaranth.sim import Simulator
 
 from golden.arith import accumulator_format
 from golden.paper import C3_TABLE
@@ -17,6 +16,7 @@ from golden.qnet import Activation, Layer, Requant
 from golden.reference import conv_accumulate
 from hw.conv import ConvEngine, conv_schedule
 from hw.emit import emit_verilog, lint_verilog, write_verilog
+from tests.stream_sim import raster_beats, run_stream
 from tests.timing_check import measure
 
 TB = "sim.tb.tb_conv"
@@ -62,38 +62,10 @@ def make_frames(fmt, shape, count, rng):
 def simulate(conv, x, *, gap=0.0, stall=0.0, seed=0):
     """Stream frames ``x`` (N, C, H, W) through ``conv`` (Amaranth simulator). Returns accumulators
     (N, O, Ho, Wo), last flags, input and output accept cycles."""
-    lanes, g_count = conv.in_lanes, conv.in_channels // conv.in_lanes
-    h, w = conv.height, conv.width
-    beats = [([int(v) for v in frame[g * lanes:(g + 1) * lanes, y, xx]], int(y == h - 1 and xx == w - 1 and g == g_count - 1))
-             for frame in x for y in range(h) for xx in range(w) for g in range(g_count)]
-    n_out = len(x) * conv.positions
-    rng = np.random.default_rng(seed)
-    got, lasts, in_cycles, out_cycles = [], [], [], []
-
-    async def testbench(ctx):
-        index, cycle, pending = 0, 0, False
-        while len(got) < n_out:
-            if not pending and index < len(beats) and rng.random() >= gap:
-                ctx.set(conv.i.payload, {"data": beats[index][0], "last": beats[index][1]})
-                pending = True
-            ctx.set(conv.i.valid, pending)
-            ctx.set(conv.o.ready, rng.random() >= stall)
-            _, _, i_valid, i_ready, o_valid, o_ready, o_payload = await ctx.tick().sample(
-                conv.i.valid, conv.i.ready, conv.o.valid, conv.o.ready, conv.o.payload)
-            if i_valid and i_ready:
-                in_cycles.append(cycle)
-                index, pending = index + 1, False
-            if o_valid and o_ready:
-                got.append([int(v) for v in o_payload.data])
-                lasts.append(int(o_payload.last))
-                out_cycles.append(cycle)
-            cycle += 1
-            assert cycle < 20 * len(x) * (conv.ii + conv.latency) + 500, "simulation hangs"
-
-    sim = Simulator(conv)
-    sim.add_clock(1e-8)
-    sim.add_testbench(testbench)
-    sim.run()
+    got, lasts, in_cycles, out_cycles = run_stream(
+        conv, raster_beats(x, conv.in_lanes), len(x) * conv.positions,
+        lambda p: [int(v) for v in p.data], gap=gap, stall=stall, seed=seed,
+        max_cycles=20 * len(x) * (conv.ii + conv.latency) + 500)
     got = np.array(got).reshape(len(x), conv.out_height, conv.out_width, -1).transpose(0, 3, 1, 2)
     return got, lasts, in_cycles, out_cycles
 

@@ -12,12 +12,12 @@ import sys
 import numpy as np
 import pytest
 from amaranth import signed, unsigned
-from amaranth.sim import Simulator
 
 from golden.qformat import QFormat
 from golden.reference import conv_accumulate
 from hw.emit import emit_verilog, lint_verilog, write_verilog
 from hw.window import WindowGenerator
+from tests.stream_sim import raster_beats, run_stream
 from tests.timing_check import measure
 
 TB = "sim.tb.tb_window"
@@ -48,40 +48,16 @@ def golden_windows(wg, x):
 def simulate(wg, x, *, gap=0.0, stall=0.0, seed=0, beats=None):
     """Stream frames ``x`` (N, C, H, W) through ``wg`` in the Amaranth simulator. Returns the
     windows (N*Ho*Wo*G, K, K, lanes), their last flags, the input and output accept cycles."""
-    g_count, lanes, k = wg.groups, wg.lanes, wg.kernel
+    lanes, k = wg.lanes, wg.kernel
     if beats is None:
-        beats = [([int(v) for v in frame[g * lanes:(g + 1) * lanes, y, xx]],
-                  int(y == wg.height - 1 and xx == wg.width - 1 and g == g_count - 1))
-                 for frame in x for y in range(wg.height) for xx in range(wg.width) for g in range(g_count)]
-    n_out = len(x) * wg.out_beats
-    rng = np.random.default_rng(seed)
-    got, lasts, in_cycles, out_cycles = [], [], [], []
+        beats = raster_beats(x, lanes)
 
-    async def testbench(ctx):
-        index, cycle, pending = 0, 0, False
-        while len(got) < n_out:
-            if not pending and index < len(beats) and rng.random() >= gap:
-                ctx.set(wg.i.payload, {"data": beats[index][0], "last": beats[index][1]})
-                pending = True
-            ctx.set(wg.i.valid, pending)
-            ctx.set(wg.o.ready, rng.random() >= stall)
-            _, _, i_valid, i_ready, o_valid, o_ready, o_payload = await ctx.tick().sample(
-                wg.i.valid, wg.i.ready, wg.o.valid, wg.o.ready, wg.o.payload)
-            if i_valid and i_ready:
-                in_cycles.append(cycle)
-                index, pending = index + 1, False
-            if o_valid and o_ready:
-                got.append([[[int(o_payload.data[ky][kx][l]) for l in range(lanes)] for kx in range(k)]
-                            for ky in range(k)])
-                lasts.append(int(o_payload.last))
-                out_cycles.append(cycle)
-            cycle += 1
-            assert cycle < 20 * len(x) * wg.frame_cycles + 200, "simulation hangs"
+    def decode(p):
+        return [[[int(p.data[ky][kx][l]) for l in range(lanes)] for kx in range(k)] for ky in range(k)]
 
-    sim = Simulator(wg)
-    sim.add_clock(1e-8)
-    sim.add_testbench(testbench)
-    sim.run()
+    got, lasts, in_cycles, out_cycles = run_stream(
+        wg, beats, len(x) * wg.out_beats, decode, gap=gap, stall=stall, seed=seed,
+        max_cycles=20 * len(x) * wg.frame_cycles + 200)
     return np.array(got), lasts, in_cycles, out_cycles
 
 
