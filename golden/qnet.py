@@ -43,6 +43,8 @@ FORMAT_NAME = "lenet5-qnet"
 VERSION = 1
 LAYER_KINDS = ("conv", "pool", "dense")
 ACTIVATIONS = ("none", "relu", "tanh")
+#: LeNet-5 variants a description may be made from (see golden.model.LeNet5).
+VARIANTS = ("modern", "classic")
 #: Supported widths (bits) of weights and activations.
 WIDTH_RANGE = (2, 16)
 #: Widest multiplier of a requantization (bits, unsigned).
@@ -419,6 +421,9 @@ class QNet:
         raise KeyError(f"no layer {name!r}; layers are {[l.name for l in self.layers]}")
 
     def validate(self):
+        if self.variant not in VARIANTS:
+            raise QNetError(f"variant: {self.variant!r} is not a known LeNet-5 variant; expected one of "
+                            f"{', '.join(VARIANTS)}")
         if not self.layers:
             raise QNetError("layers: empty")
         shape, fmt = self.input_shape, self.input_fmt

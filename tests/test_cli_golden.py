@@ -72,3 +72,15 @@ def test_bad_width_is_refused_by_the_parser(capsys):
     with pytest.raises(SystemExit):
         main(["quantize", "--w-bits", "17"])
     assert "2..16" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("command", ["evaluate", "generate"])
+def test_unknown_variant_is_refused(tmp_path, capsys, command):
+    d = json.loads((MODELS_DIR / "modern_int8.json").read_text())
+    d["variant"] = "resnet"
+    bad = tmp_path / "bad.json"
+    bad.write_text(json.dumps(d))
+    argv = [command, "--model", str(bad)] + (["--out", str(tmp_path / "out")] if command == "generate" else [])
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert "variant" in err and "resnet" in err and "modern, classic" in err

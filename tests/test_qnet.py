@@ -46,6 +46,7 @@ def _narrow_acc(layer):
 CASES = [
     ("format", lambda d: d.update(format="something-else")),
     ("version", lambda d: d.update(version=99)),
+    ("variant", lambda d: d.update(variant="resnet")),
     ("layers", lambda d: d.pop("layers")),
     ("layers\\[0\\] \\(C1\\).weights", lambda d: _layer(d, "C1")["weights"].__setitem__(0, 10**6)),
     ("weights", lambda d: _layer(d, "C1")["weights"].pop()),
