@@ -37,6 +37,7 @@ from .dense import DenseEngine
 from .output import ClassifierOutput
 from .pool import Pool2x2
 from .requant import Requantizer
+from .slice import RegisterSlice
 from .timing import Timing
 
 __all__ = ["Fold", "FoldError", "LayerFold", "LeNet5Accelerator", "default_fold", "FIFO_LATENCY",
@@ -148,6 +149,11 @@ class Stage:
     fifo_depth: int = 0
 
     @property
+    def is_slice(self):
+        """A :class:`~hw.slice.RegisterSlice` the generator put between two datapath stages."""
+        return self.role.endswith("slice")
+
+    @property
     def out_lanes(self):
         return len(self.component.o.payload.data) if hasattr(self.component.o.payload, "data") else 1
 
@@ -187,7 +193,13 @@ def build_stages(qnet: QNet, fold: Fold):
     stages.append(Stage("OUT", "output", ClassifierOutput(
         logit_fmt=logit_fmt, classes=qnet.num_classes, lanes=lanes,
         out_width=8 * math.ceil(logit_fmt.bits / 8))))
-    return stages
+    # A register slice after every stage but the last: no combinational valid/ready path runs
+    # through more than one stage, which keeps the backpressure logic off the critical path.
+    sliced = []
+    for stage in stages[:-1]:
+        sliced += [stage, Stage(stage.layer, f"{stage.role}_slice",
+                                RegisterSlice(stage.component.o.payload.shape()))]
+    return sliced + stages[-1:]
 
 
 def _fifo_timing(writes, reader, depth_margin=2):

@@ -599,6 +599,8 @@ def stream_taps(verilog_text: str, stages, top: str = "lenet5_accel") -> list:
 
     taps = []
     for index, stage in enumerate(stages):
+        if stage.is_slice:
+            continue                         # a register slice repeats its predecessor's stream
         inst = f"{stage.layer.lower()}_{stage.role}"
         if inst not in instances:
             raise ValueError(f"stage instance {inst!r} not found in module {top}")

@@ -1,0 +1,74 @@
+"""Register slice (skid buffer): a stream stage whose outputs *and* ``i.ready`` are registers.
+
+The accelerator's stages pass backpressure combinationally (a pointwise pipeline's ``i.ready``
+is ``~o.valid | o.ready``, an engine's ``i.ready`` comes from its schedule), so without slices
+the ready path of a whole chain of stages is one combinational path, with a high-fanout clock
+enable at every stage, across the die. A :class:`RegisterSlice` between two stages cuts every
+combinational path through it: ``o.valid`` and ``o.payload`` come from the main register and
+``i.ready`` from the skid register's valid bit, so neither side sees the other's logic.
+"""
+
+from amaranth import Module, Signal, Value
+from amaranth.lib import stream, wiring
+from amaranth.lib.wiring import In, Out
+
+from .timing import PointwisePipeline
+
+__all__ = ["RegisterSlice"]
+
+
+class RegisterSlice(PointwisePipeline, wiring.Component):
+    """Two-entry skid buffer: a fully registered stream stage of latency 1 and II 1.
+
+    A main register drives ``o``; a skid register catches the one beat that arrives in the
+    cycle ``o`` is stalled (``i.ready`` was high, being a register, before the stall was
+    seen). ``i.ready = ~skid_valid``. When the main register is free (``~o.valid | o.ready``)
+    it loads the skid register if that is full, else the input beat. Beats leave in order,
+    none is lost or duplicated under any ``valid``/``ready`` pattern, and throughput is one beat
+    per cycle while ``o`` is ready.
+
+    Parameters
+    ----------
+    layout : ShapeLike or data.Layout
+        Payload shape of both streams (e.g. a stage's ``o.payload`` layout). Any width >= 0.
+
+    Members
+    -------
+    i : ``In(stream.Signature(layout))``
+    o : ``Out(stream.Signature(layout))``
+
+    Latency
+    -------
+    :attr:`latency` ``= 1`` cycle from an accepted beat to ``o.valid`` (without backpressure);
+    :attr:`ii` ``= 1``. Timing model (:meth:`timing`, from :class:`hw.timing.PointwisePipeline`):
+    with ``o`` always ready the slice never refuses a beat, ``out[k] = accept[k] + 1``.
+
+    Resources: ``2 * width + 2`` flip-flops and a 2:1 multiplexer per payload bit.
+    """
+
+    latency = 1
+
+    def __init__(self, layout):
+        self._layout = layout
+        super().__init__({"i": In(stream.Signature(layout)), "o": Out(stream.Signature(layout))})
+
+    layout = property(lambda self: self._layout, doc="Payload layout of ``i`` and ``o``.")
+
+    def elaborate(self, platform):
+        m = Module()
+        i_bits, o_bits = Value.cast(self.i.payload), Value.cast(self.o.payload)
+        width = len(i_bits)
+        skid_valid = Signal()
+        skid = Signal(width)
+        main_valid = Signal()
+        main = Signal(width)
+
+        m.d.comb += [self.i.ready.eq(~skid_valid), self.o.valid.eq(main_valid), o_bits.eq(main)]
+        with m.If(~main_valid | self.o.ready):
+            with m.If(skid_valid):
+                m.d.sync += [main.eq(skid), main_valid.eq(1), skid_valid.eq(0)]
+            with m.Else():
+                m.d.sync += [main.eq(i_bits), main_valid.eq(self.i.valid)]
+        with m.Elif(self.i.valid & ~skid_valid):
+            m.d.sync += [skid.eq(i_bits), skid_valid.eq(1)]
+        return m
