@@ -35,14 +35,21 @@ ACC_BITS_RANGE = ACC_BITS
 #: Adder levels between two pipeline registers (the accumulate counts as one level). Two 20..30-bit
 #: carry chains in series fit comfortably in 10 ns on an ECP5 (-6 and faster grades).
 ADDER_LEVELS_PER_STAGE = 2
+#: Registers from the step to the adder tree: the operands, the product, the product again. The
+#: multipliers sit in DSP blocks at fixed places on the die; with a register on each side that
+#: belongs to this multiplier alone, the placer puts both next to the block, and no route from or to
+#: the shared step register or the adder tree is in series with the multiplier's own delay (on
+#: an LFE5U-25F, -6, registered operands straight into the product register gave 74.7 MHz: 4 ns
+#: to the DSP, 3.9 ns in it, 5 ns back).
+MUL_STAGES = 3
 
 
 class MACArray(wiring.Component):
     """``lanes`` parallel multiply-accumulators, each adding ``taps`` products per cycle.
 
     Datapath of lane ``l`` for an accepted step: ``taps`` multipliers ``a[l][t] * w[l][t]``
-    (operand signedness from the formats: signed x signed, unsigned x signed, ... all work),
-    registered; an adder tree of ``ceil(log2(taps))`` levels, registered every
+    (operand signedness from the formats: signed x signed, unsigned x signed, ... all work)
+    between an operand register and two product registers (:data:`MUL_STAGES`); an adder tree of ``ceil(log2(taps))`` levels, registered every
     :data:`ADDER_LEVELS_PER_STAGE` levels; the accumulate ``(first ? bias[l] : acc[l]) + tree``.
     Intermediate sums are kept at most ``acc_fmt.bits`` wide: all arithmetic is modulo
     ``2**acc_fmt.bits`` (the accumulator wraps, it never saturates; see the module docstring).
@@ -52,9 +59,9 @@ class MACArray(wiring.Component):
     combinationally, and sums can be back to back (a ``first`` step right after a ``last``
     step) at one step per cycle.
 
-    The multipliers are combinational from ``i.payload``: drive it from registers or a
-    synchronous memory read port (as stream sources do anyway). Implementation result (yowasp
-    nextpnr-ecp5, LFE5U-85F, out of context): lanes 4, taps 25, u8 x s8, 152 MHz, 100 MULT18X18D.
+    The operands are registered inside the array, so ``i.payload`` may come from any logic.
+    Implementation result (yowasp nextpnr-ecp5, LFE5U-85F, out of context, with one product
+    register): lanes 4, taps 25, u8 x s8, 152 MHz, 100 MULT18X18D.
 
     Parameters
     ----------
@@ -99,11 +106,12 @@ class MACArray(wiring.Component):
 
     Latency
     -------
-    :attr:`latency` ``= 1 + tree_stages + 2`` cycles, with ``tree_stages =
+    :attr:`latency` ``= MUL_STAGES + tree_stages + 2`` cycles, with ``tree_stages =
     ceil((ceil(log2(taps)) + 1) / ADDER_LEVELS_PER_STAGE) - 1``: a ``last`` step accepted in
     cycle ``c`` (``i.valid & i.ready`` at the end of ``c``) gives ``o.valid`` in cycle
-    ``c + latency`` (1 product register, the tree registers, the accumulate written into the
-    FIFO, and the FIFO's 2-cycle latency). For taps 1, 5, 25: latency 3, 4, 5.
+    ``c + latency`` (the :data:`MUL_STAGES` = 3 multiplier registers: operands, product, product;
+    the tree registers, the accumulate written into the FIFO, and the FIFO's 2-cycle latency).
+    For taps 1, 5, 25: latency 5, 6, 7.
     :attr:`ii` ``= 1``: one step per cycle while ``o`` is read at full rate.
 
     Timing model (:meth:`timing`, conventions in :mod:`hw.timing`): with ``o`` always ready the
@@ -173,7 +181,7 @@ class MACArray(wiring.Component):
     @property
     def latency(self):
         """Cycles from the accepted ``last`` step to ``o.valid`` (see the class docstring)."""
-        return 1 + self.tree_stages + 2
+        return MUL_STAGES + self.tree_stages + 2
 
     @property
     def ii(self):
@@ -229,6 +237,15 @@ class MACArray(wiring.Component):
             regs.append(reg)
         return regs
 
+    def _delay(self, m, valid, ctrl, bias, suffix):
+        """``valid``, the control fields and the biases, one cycle later."""
+        nvalid = Signal(name=f"valid_{suffix}")
+        nctrl = {f: Signal(v.shape(), name=f"{f}_{suffix}") for f, v in ctrl.items()}
+        nbias = Signal(bias.shape(), name=f"bias_{suffix}")
+        m.d.sync += [nvalid.eq(valid), nbias.eq(bias)]
+        m.d.sync += [nctrl[f].eq(v) for f, v in ctrl.items()]
+        return nvalid, nctrl, nbias
+
     def elaborate(self, platform):
         m = Module()
         lanes, taps = self._lanes, self._taps
@@ -249,15 +266,20 @@ class MACArray(wiring.Component):
         with m.Elif(read & ~take):
             m.d.sync += reserved.eq(reserved - 1)
 
-        # Stage 1: products (registered), with the step's control fields.
+        # The multipliers: operands registered, product registered MUL_STAGES - 1 times, with the
+        # step's control fields alongside.
         ctrl_fields = ["first", "last"] + (["user"] if self._user_width else [])
         valid = Signal(name="valid_p")
         ctrl = {f: Signal(self._step_layout.members[f], name=f"{f}_p") for f in ctrl_fields}
         bias = Signal(data.ArrayLayout(acc_shape, lanes), name="bias_p")
         m.d.sync += [valid.eq(accept), bias.eq(p.bias)]
         m.d.sync += [ctrl[f].eq(p[f]) for f in ctrl_fields]
-        terms = [self._register(m, [self._fit(p.a[l][t] * p.w[l][t]) for t in range(taps)], f"prod_{l}")
-                 for l in range(lanes)]
+        a_r = [self._register(m, [p.a[l][t] for t in range(taps)], f"a_{l}") for l in range(lanes)]
+        w_r = [self._register(m, [p.w[l][t] for t in range(taps)], f"w_{l}") for l in range(lanes)]
+        terms = [[self._fit(a * w) for a, w in zip(a_r[l], w_r[l])] for l in range(lanes)]
+        for k in range(1, MUL_STAGES):
+            terms = [self._register(m, ts, f"prod{k}_{l}") for l, ts in enumerate(terms)]
+            valid, ctrl, bias = self._delay(m, valid, ctrl, bias, f"m{k}")
 
         # Adder tree: ADDER_LEVELS_PER_STAGE levels per stage, the accumulate being the last level.
         levels_left = self.adder_levels - 1
@@ -269,12 +291,7 @@ class MACArray(wiring.Component):
                           for k in range(0, len(ts), 2)] for ts in terms]
             if stage < self.tree_stages:
                 terms = [self._register(m, ts, f"sum{stage}_{l}") for l, ts in enumerate(terms)]
-                nvalid = Signal(name=f"valid_s{stage}")
-                nctrl = {f: Signal(s.shape(), name=f"{f}_s{stage}") for f, s in ctrl.items()}
-                nbias = Signal(bias.shape(), name=f"bias_s{stage}")
-                m.d.sync += [nvalid.eq(valid), nbias.eq(bias)]
-                m.d.sync += [nctrl[f].eq(ctrl[f]) for f in ctrl_fields]
-                valid, ctrl, bias = nvalid, nctrl, nbias
+                valid, ctrl, bias = self._delay(m, valid, ctrl, bias, f"s{stage}")
         assert levels_left == 0 and all(len(ts) == 1 for ts in terms)
 
         # Accumulate; a finished sum goes straight into the FIFO (the accumulator is free for the
