@@ -207,11 +207,13 @@ class ConvEngine(wiring.Component):
        slot: per lane the input channel, output channel, first/last flags, bias) give each lane
        its weights. The compute bank rotates each channel's taps by ``P_k`` per step (the lanes
        go through the tap chunks of their connections in lockstep), so a lane's ``P_k``
-       activations come from a ``C : 1`` multiplexer on the input channel (not ``C*K*K/P_k : 1``). A registered step feeds ``P_o`` :class:`~hw.mac.MACArray`\\ s of one
+       activations come from a ``C : 1`` multiplexer on the input channel (not ``C*K*K/P_k : 1``).
+       The step goes straight into ``P_o`` :class:`~hw.mac.MACArray`\\ s (whose operand registers
+       are the step register: no wide register here, so no wide clock enable) of one
        lane and ``taps`` products each, stepped together: one ``MACArray`` per lane because
        ``MACArray``'s ``first``/``last`` flags are shared by its lanes, while here the lanes'
        channel boundaries differ (a balanced schedule needs them per lane). The step is offered
-       to the lane MACs only when all of them are ready (their ``i.ready`` is a registered
+       to the lane MACs only when all of them are ready (their ``i.ready`` is a flip-flop, a
        credit that does not depend on ``i.valid``), so they accept it together.
     5. Results (the MAC ``user`` field carries the output channel and the frame's ``last``) are
        collected into a bank; a lane's last channel of a position ends on the position's last
@@ -266,13 +268,13 @@ class ConvEngine(wiring.Component):
 
     Latency
     -------
-    :attr:`latency` ``= window.latency + F + 2 + cycles_per_position + mac.latency``
-    ``= 3 + F + cycles_per_position + mac.latency`` cycles (``F`` = :data:`WINDOW_FIFO_LATENCY`
+    :attr:`latency` ``= window.latency + F + 1 + cycles_per_position + mac.latency``
+    ``= 2 + F + cycles_per_position + mac.latency`` cycles (``F`` = :data:`WINDOW_FIFO_LATENCY`
     = 2 with a window FIFO, else 0): in an idle engine, from the acceptance of the input beat
     that completes the window of the first position (0, 0) (input position ``(K-1-pad,
     K-1-pad)``, last channel group) to its output beat being valid: 1 cycle to the window, the
-    window FIFO, loading the compute bank, ``cycles_per_position`` steps into the step register,
-    the MAC latency, and the output register.
+    window FIFO, loading the compute bank, ``cycles_per_position`` steps into the MACs, the MAC
+    latency (its operand register included), and the output register.
 
     Timing model (:meth:`timing`, conventions in :mod:`hw.timing`), exact for the emitted
     Verilog with the output always ready: the window generator walks the padded frames from the
@@ -290,7 +292,7 @@ class ConvEngine(wiring.Component):
     cycle (the lane MACs never refuse one: their
     results, the non-final ones into the bank and the final ones, equal in every lane, into the
     output register, are read as soon as valid), so position ``n``'s output beat is valid in cycle
-    ``load_n + cycles_per_position + 2 + mac.latency``.
+    ``load_n + cycles_per_position + 1 + mac.latency``.
 
     :attr:`ii` ``=`` :attr:`frame_cycles`: cycles per frame in steady state (input offered at full
     rate, output always ready), the period of the model's frame ends over back-to-back frames. It
@@ -478,7 +480,7 @@ class ConvEngine(wiring.Component):
     def latency(self):
         """Cycles from the beat completing the first window to its output (idle engine)."""
         fifo = WINDOW_FIFO_LATENCY if self._window_fifo else 0
-        return self._window.latency + fifo + 2 + self.cycles_per_position + self._macs[0].latency
+        return self._window.latency + fifo + 1 + self.cycles_per_position + self._macs[0].latency
 
     def timing(self, avail, *, start=0):
         """Exact cycle timing with the output always ready (see the class docstring, "Timing
@@ -532,7 +534,7 @@ class ConvEngine(wiring.Component):
             return write if depth else read
 
         accept, _ = self._window.walk(avail, start, take)
-        tail = cpp + 2 + self._macs[0].latency
+        tail = cpp + 1 + self._macs[0].latency
         return Timing(accept, [load + tail for load in loads])
 
     def _steady_period(self, depth=None, max_frames=12):
@@ -630,15 +632,14 @@ class ConvEngine(wiring.Component):
         s = Signal(range(max(cpp, 2)))                # step within the position
         j = Signal(range(max(slot_cycles, 2)))        # tap chunk within the connection slot
         slot = Signal(range(max(n_slots, 2)))
-        step_valid = Signal()
         all_ready = Signal()
         m.d.comb += all_ready.eq(1)
         for mac in self._macs:
             all_ready_next = Signal()
             m.d.comb += all_ready_next.eq(all_ready & mac.i.ready)
             all_ready = all_ready_next
-        fire = Signal()                       # a step of the position in `win` goes to the step register
-        m.d.comb += fire.eq(busy & (~step_valid | all_ready))
+        fire = Signal()                       # a step of the position in `win` goes to the MACs
+        m.d.comb += fire.eq(busy & all_ready)
         finishing = fire & (s == cpp - 1)
         load = Signal()
         m.d.comb += [
@@ -686,27 +687,22 @@ class ConvEngine(wiring.Component):
         slot_rd = slot_rom.read_port()
         m.d.comb += [w_rd.addr.eq(Mux(fire, s_next, s)), slot_rd.addr.eq(Mux(fire, slot_next, slot))]
 
-        # --- step register: one step for every lane's MAC, offered when all of them are ready ---
+        # --- the step: straight into every lane's MAC (whose operand registers are the step
+        # register), offered to all of them at once when all are ready ---
         heads = data.View(data.ArrayLayout(data.ArrayLayout(a_shape, pk), c), Cat(win[ch][0] for ch in range(c)))
-        steps = [Signal(mac.step_layout, name=f"step{l}") for l, mac in enumerate(self._macs)]
-        with m.If(fire):
-            m.d.sync += step_valid.eq(1)
-            for l, step in enumerate(steps):
-                info = slot_rd.data[l]
-                user = Signal(self._user_layout, name=f"user{l}")
-                m.d.comb += [user.out.eq(info.out), user.frame_last.eq(win_last)]
-                m.d.sync += [
-                    step.a[0].eq(heads[info.chan]),
-                    step.w[0].eq(w_rd.data[l]),
-                    step.bias[0].eq(info.bias),
-                    step.first.eq(info.first & (j == 0)),
-                    step.last.eq(info.last & last_j),
-                    step.user.eq(user),
-                ]
-        with m.Elif(all_ready):
-            m.d.sync += step_valid.eq(0)
-        for mac, step in zip(self._macs, steps):
-            m.d.comb += [mac.i.payload.eq(step), mac.i.valid.eq(step_valid & all_ready)]
+        for l, mac in enumerate(self._macs):
+            info = slot_rd.data[l]
+            user = Signal(self._user_layout, name=f"user{l}")
+            m.d.comb += [
+                user.out.eq(info.out), user.frame_last.eq(win_last),
+                mac.i.valid.eq(fire),
+                mac.i.payload.a[0].eq(heads[info.chan]),
+                mac.i.payload.w[0].eq(w_rd.data[l]),
+                mac.i.payload.bias[0].eq(info.bias),
+                mac.i.payload.first.eq(info.first & (j == 0)),
+                mac.i.payload.last.eq(info.last & last_j),
+                mac.i.payload.user.eq(user),
+            ]
 
         # --- results: bank for each lane's channels but its last; finals form the output beat ---
         out_valid = Signal()

@@ -27,7 +27,12 @@ from .common import check_divides, check_fmt, check_int, check_int_array, fmt_sh
 from .mac import ACC_BITS_RANGE, MACArray
 from .timing import Timing
 
-__all__ = ["DenseEngine"]
+__all__ = ["DenseEngine", "READ_STAGES"]
+
+#: Registers from a memory read's issue to the MAC array's input: the memories' output
+#: registers, a hold register (a block RAM output drives nothing but a register), the step
+#: register.
+READ_STAGES = 3
 
 
 class DenseEngine(wiring.Component):
@@ -86,12 +91,12 @@ class DenseEngine(wiring.Component):
     at full rate, output always ready): compute-bound or input-bound, with no lost cycle between
     vectors (the reader goes on with the other buffer half in the cycle after its last read, the
     writer in the cycle after the last beat).
-    :attr:`latency` ``= C + 2 + mac.latency`` cycles: when the engine is idle, the last input
+    :attr:`latency` ``= C + READ_STAGES + mac.latency`` cycles: when the engine is idle, the last input
     beat of a vector accepted in cycle ``c`` gives the vector's last output beat valid in cycle
     ``c + latency``: the memory reads are issued in cycles ``c + 1 .. c + C``, the last one
-    reaches the memory output register and then the step register (2 cycles), and the MAC array
-    adds its own :attr:`~hw.mac.MACArray.latency`. For F6 at ``P_o = 4, P_i = 6``: ``420 + 2 + 4
-    = 426``. While the engine is still busy with the previous vector the wait for it comes on
+    reaches the memory output register, the hold register and the step register
+    (:data:`READ_STAGES` = 3 cycles), and the MAC array adds its own
+    :attr:`~hw.mac.MACArray.latency`. For F6 at ``P_o = 4, P_i = 6``: ``420 + 3 + 6 = 429``. While the engine is still busy with the previous vector the wait for it comes on
     top (a complete vector waits in the other buffer half).
 
     Timing model (:meth:`timing`, exact for the emitted Verilog; conventions in
@@ -105,8 +110,8 @@ class DenseEngine(wiring.Component):
     * The reads of vector ``n`` start in cycle ``S[n] = max(c_n + 1, S[n-1] + C)`` (``c_n``: its
       last beat's accept cycle; ``S[-1] + C = -inf``) and take ``C`` consecutive cycles; read
       ``q = g*(I/P_i) + k`` (group ``g``, chunk ``k``) is accepted by the MAC array in cycle
-      ``S[n] + 2 + q``.
-    * Output beat ``g`` of vector ``n`` is valid in cycle ``S[n] + 1 + (g+1)*(I/P_i) +
+      ``S[n] + 3 + q``.
+    * Output beat ``g`` of vector ``n`` is valid in cycle ``S[n] + 2 + (g+1)*(I/P_i) +
       mac.latency`` (:meth:`hw.mac.MACArray.timing` of those steps).
 
     :attr:`latency` is ``out - accept`` of the last beats of one vector in an idle engine, and
@@ -216,7 +221,7 @@ class DenseEngine(wiring.Component):
     @property
     def latency(self):
         """Cycles from the accepted last input beat (idle engine) to the last output beat being valid."""
-        return self.compute_cycles + 2 + self._mac.latency
+        return self.compute_cycles + READ_STAGES + self._mac.latency
 
     def timing(self, avail):
         """Exact cycle timing with the output always ready (see the class docstring, "Timing
@@ -239,7 +244,7 @@ class DenseEngine(wiring.Component):
             accept.append(t)
             if j == beats - 1:
                 starts.append(t + 1 if n == 0 else max(t + 1, starts[n - 1] + c))
-        steps = [s + 2 + q for s in starts for q in range(c)]
+        steps = [s + READ_STAGES + q for s in starts for q in range(c)]
         return Timing(accept, self._mac.timing(steps, last=self.chunks).out)
 
     @property
@@ -298,7 +303,7 @@ class DenseEngine(wiring.Component):
                 with m.Else():
                     m.d.sync += wslot.eq(wslot + 1)
 
-        # Reader / sequencer: issue (memory reads) -> read stage (memory outputs) -> step register.
+        # Reader / sequencer: issue (memory reads) -> read stage (memory outputs) -> hold -> step register.
         rbuf = Signal()
         k = Signal(range(max(chunks, 2)))           # input chunk
         g = Signal(range(max(groups, 2)))           # output group
@@ -312,8 +317,16 @@ class DenseEngine(wiring.Component):
                                          "first": 1, "last": 1, "vlast": 1}))
         rd_valid, rd_first, rd_last, rd_vlast = Signal(), Signal(), Signal(), Signal()
         rd_sub = Signal.like(rsub)
+        # hold stage: the memory outputs registered as they are (a block RAM's output is slow;
+        # nothing but a register may follow it), then the chunk multiplexer into the step register.
+        h_valid, h_first, h_last, h_vlast = Signal(), Signal(), Signal(), Signal()
+        h_sub = Signal.like(rsub)
+        h_x = Signal.like(x_rd.data)
+        h_w = Signal.like(w_port.data)
+        h_b = Signal.like(b_port.data)
         adv_s = ~step_valid | mac.i.ready
-        adv_r = ~rd_valid | adv_s
+        adv_h = ~h_valid | adv_s
+        adv_r = ~rd_valid | adv_h
         issue = adv_r & have
         m.d.comb += [
             w_port.addr.eq(waddr), w_port.en.eq(adv_r),
@@ -337,13 +350,17 @@ class DenseEngine(wiring.Component):
                 with m.Else():
                     m.d.sync += rsub.eq(rsub + 1)
 
+        with m.If(adv_h):
+            m.d.sync += [h_valid.eq(rd_valid), h_first.eq(rd_first), h_last.eq(rd_last),
+                         h_vlast.eq(rd_vlast), h_sub.eq(rd_sub), h_x.eq(x_rd.data), h_w.eq(w_port.data),
+                         h_b.eq(b_port.data)]
         with m.If(adv_s):
-            m.d.sync += [step_valid.eq(rd_valid), step.first.eq(rd_first), step.last.eq(rd_last),
-                         step.vlast.eq(rd_vlast), step.w.eq(w_port.data), step.bias.eq(b_port.data)]
-            with m.Switch(rd_sub):
+            m.d.sync += [step_valid.eq(h_valid), step.first.eq(h_first), step.last.eq(h_last),
+                         step.vlast.eq(h_vlast), step.w.eq(h_w), step.bias.eq(h_b)]
+            with m.Switch(h_sub):
                 for s in range(word // pi):
                     with m.Case(s):
-                        m.d.sync += [step.x[t].eq(x_rd.data[s * pi + t]) for t in range(pi)]
+                        m.d.sync += [step.x[t].eq(h_x[s * pi + t]) for t in range(pi)]
         m.d.comb += [mac.i.payload.a[l][t].eq(step.x[t]) for l in range(po) for t in range(pi)]
         m.d.comb += [
             mac.i.valid.eq(step_valid),

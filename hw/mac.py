@@ -255,16 +255,22 @@ class MACArray(wiring.Component):
         # Output FIFO and reservation: a `last` step is accepted only when a FIFO entry is free
         # for its result, counting results in flight; so the pipeline below never stalls.
         m.submodules.fifo = fifo = SyncFIFOBuffered(width=self._result_layout.size, depth=self.fifo_depth)
+        # `i.ready` is a register holding `reserved < fifo_depth` (computed from the next value
+        # of `reserved`), so that it reaches the producer's logic straight from a flip-flop.
         reserved = Signal(range(self.fifo_depth + 1))
-        m.d.comb += self.i.ready.eq(reserved < self.fifo_depth)
+        reserved_next = Signal(range(self.fifo_depth + 1))
+        ready = Signal(init=1)
+        m.d.comb += self.i.ready.eq(ready)
         accept = self.i.valid & self.i.ready
         take = Signal()
         m.d.comb += take.eq(accept & p.last)
         read = self.o.valid & self.o.ready
+        m.d.comb += reserved_next.eq(reserved)
         with m.If(take & ~read):
-            m.d.sync += reserved.eq(reserved + 1)
+            m.d.comb += reserved_next.eq(reserved + 1)
         with m.Elif(read & ~take):
-            m.d.sync += reserved.eq(reserved - 1)
+            m.d.comb += reserved_next.eq(reserved - 1)
+        m.d.sync += [reserved.eq(reserved_next), ready.eq(reserved_next < self.fifo_depth)]
 
         # The multipliers: operands registered, product registered MUL_STAGES - 1 times, with the
         # step's control fields alongside.
