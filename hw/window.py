@@ -306,18 +306,31 @@ class WindowGenerator(wiring.Component):
         vec = data.ArrayLayout(self._elem_shape, self._lanes)
         column = data.ArrayLayout(vec, k)                 # column[ky], top (oldest row) first
 
-        # Frame counter over the padded map: row y, beat a = x * G + g within the row.
+        # Frame counter over the padded map: row y, beat a = x * G + g within the row. The flags
+        # of the beat at the counter are registers, computed from the counter's next value when
+        # it advances, so that `fire` (the clock enable of the whole column chain) is one level
+        # of logic from flip-flops.
         y = Signal(range(max(hp, 2)))                          # (never zero-width)
         a = Signal(range(max(row_beats, 2)))
-        inside = Signal()                                       # beat inside the unpadded map
-        completes = Signal()                                    # beat completes a window
-        m.d.comb += [
-            inside.eq(_within(y, p, p + self._height) & _within(a, p * g_count, (p + self._width) * g_count)),
-            completes.eq(_within(y, k - 1, hp) & _within(a, (k - 1) * g_count, row_beats)),
-        ]
-        frame_end = (y == hp - 1) & (a == row_beats - 1)
+        w_lo, w_hi = p * g_count, (p + self._width) * g_count
 
-        last_input = (y == p + self._height - 1) & (a == (p + self._width) * g_count - 1)
+        def flags(yv, av):
+            return {
+                # beat inside the unpadded map
+                "inside": _within(yv, p, p + self._height) & _within(av, w_lo, w_hi),
+                # beat completes a window
+                "completes": _within(yv, k - 1, hp) & _within(av, (k - 1) * g_count, row_beats),
+                "frame_end": (yv == hp - 1) & (av == row_beats - 1),
+                "last_input": (yv == p + self._height - 1) & (av == w_hi - 1),
+                "row_end": av == row_beats - 1,
+            }
+
+        def flags_at_origin():             # flags(0, 0), as Python bools (the reset values)
+            return {"inside": p == 0, "completes": k == 1, "frame_end": hp == 1 and row_beats == 1,
+                    "last_input": p + self._height == 1 and w_hi == 1, "row_end": row_beats == 1}
+
+        f = {name: Signal(name=name, init=int(v)) for name, v in flags_at_origin().items()}
+        inside, completes, frame_end, last_input = f["inside"], f["completes"], f["frame_end"], f["last_input"]
         flush = Signal()                  # after an early `last`: the rest of the frame reads zeros
         take = Signal()                   # this beat takes an input beat
         m.d.comb += take.eq(inside & ~flush)
@@ -333,12 +346,12 @@ class WindowGenerator(wiring.Component):
         with m.If(take):
             m.d.comb += pixel.eq(self.i.payload.data)      # else zeros (padding)
 
-        a_next = Signal.like(a)
-        m.d.comb += a_next.eq(Mux(a == row_beats - 1, 0, a + 1))
+        a_next, y_next = Signal.like(a), Signal.like(y)
+        m.d.comb += [a_next.eq(Mux(f["row_end"], 0, a + 1)),
+                     y_next.eq(Mux(f["row_end"], Mux(y == hp - 1, 0, y + 1), y))]
         with m.If(fire):
-            m.d.sync += [a.eq(a_next), out_valid.eq(completes), out_last.eq(frame_end)]
-            with m.If(a == row_beats - 1):
-                m.d.sync += y.eq(Mux(y == hp - 1, 0, y + 1))
+            m.d.sync += [a.eq(a_next), y.eq(y_next), out_valid.eq(completes), out_last.eq(frame_end)]
+            m.d.sync += [f[name].eq(value) for name, value in flags(y_next, a_next).items()]
             with m.If(frame_end):
                 m.d.sync += flush.eq(0)
             with m.Elif(take & self.i.payload.last & ~last_input):
