@@ -377,7 +377,7 @@ def multiplier_scan_script(family: str, top: str, sources: Iterable[str]) -> str
 
 
 def yosys_script(family: str, top: str, sources: Iterable[str], netlist: str, *,
-                 booth: int = 0, plain: int = 0) -> str:
+                 booth: int = 0, plain: int = 0, lut_mapper: str = "abc9") -> str:
     """The Yosys script of the flow (relative paths only).
 
     ``synth_<family>`` is run in three parts so that statistics can be taken in between:
@@ -405,21 +405,28 @@ write_json -selected {CELLS_MID}
 select -clear
 design -load lenet5_mid
 tee -q -o {STAT_MID} stat -json
-{_map_end(family, synth, netlist)}tee -q -o {STAT_POST} stat -json
+{_map_end(family, synth, netlist, lut_mapper)}tee -q -o {STAT_POST} stat -json
 """
 
 
-def _map_end(family, synth, netlist):
-    """The rest of ``synth_<family>`` from memory mapping on. ECP5: its LUT mapping step
-    (``abc9``) is replaced by ``abc -dress -lut 4:7`` (LUT4 plus the PFU multiplexers, Yosys's
-    classic ECP5 mapping): Yosys 0.70's ``abc9`` aborts on the accelerator in its
-    ``abc_ops_reintegrate`` step (``Assert GetSize(conn.first) == GetSize(conn.second)
-    failed``). On the 26-multiplier fold for the LFE5U-25F the classic mapper gave 74.7 MHz
-    where ``abc9`` had given 73.7 MHz (before the register slices that made ``abc9`` abort)."""
-    if family != "ecp5":
+#: The Yosys error of its ``abc9`` LUT mapping step that :func:`synthesize` works around.
+ABC9_ABORT = "Assert `GetSize(conn.first) == GetSize(conn.second)' failed"
+
+
+def _map_end(family, synth, netlist, lut_mapper="abc9"):
+    """The rest of ``synth_<family>`` from memory mapping on, with its own LUT mapping
+    (``abc9``) or, for ECP5 with ``lut_mapper="abc"``, Yosys's classic ``abc -dress -lut 4``
+    instead. Yosys 0.70's ``abc9`` aborts on some of the accelerator's netlists in its
+    ``abc_ops_reintegrate`` step (:data:`ABC9_ABORT`); :func:`synthesize` then runs the script
+    again with ``abc``. ``abc9`` is the better mapper where it works: on the 26-multiplier fold
+    for the LFE5U-25F, 5,859 LUT4 and 78.0 MHz against 5,852 LUT4 and 62.2 MHz with ``abc``
+    (``abc -lut 4:7``, the wide-LUT variant, blew the whole accelerator up to 160k LUT4)."""
+    if lut_mapper == "abc9" or family != "ecp5":
         return f"{synth} -run map_ram: -json {netlist}\n"
+    if lut_mapper != "abc":
+        raise ValueError(f"unknown LUT mapper {lut_mapper!r}; valid: abc9, abc")
     return (f"{synth} -run map_ram:map_luts\ntechmap -map +/lattice/latches_map.v\n"
-            f"abc -dress -lut 4:7\nclean\n{synth} -run map_cells: -json {netlist}\n")
+            f"abc -dress -lut 4\nclean\n{synth} -run map_cells: -json {netlist}\n")
 
 
 #: DSP block operand widths (Yosys's mul2dsp limits) and the narrowest product put in one.
@@ -901,11 +908,20 @@ def synthesize(component_or_verilog, *, top: str, target: str, build_dir, seed: 
         (build / SOFT_BOOTH).write_text("".join(f"{sel}\n" for sel in plan["booth"]))
         (build / SOFT_PLAIN).write_text("".join(f"{sel}\n" for sel in plan["plain"]))
 
-    # 1. Yosys
-    (build / "yosys.ys").write_text(yosys_script(
-        family, top, sources, netlist, booth=len(plan["booth"]) if plan else 0,
-        plain=len(plan["plain"]) if plan else 0))
-    yosys("yosys", f"yosys {tgt.name}", [netlist, STAT_PRE, STAT_MID, STAT_POST, CELLS_MID])
+    # 1. Yosys (ECP5: once more with the classic LUT mapper if abc9 hits the known Yosys abort)
+    lut_mapper = "abc9"
+    while True:
+        (build / "yosys.ys").write_text(yosys_script(
+            family, top, sources, netlist, booth=len(plan["booth"]) if plan else 0,
+            plain=len(plan["plain"]) if plan else 0, lut_mapper=lut_mapper))
+        try:
+            yosys("yosys", f"yosys {tgt.name}", [netlist, STAT_PRE, STAT_MID, STAT_POST, CELLS_MID])
+            break
+        except SynthError as exc:
+            if family != "ecp5" or lut_mapper != "abc9" or ABC9_ABORT not in str(exc):
+                raise
+            (build / "yosys.log").replace(build / "yosys_abc9_abort.log")
+            lut_mapper = "abc"
     ylog = (build / "yosys.log").read_text(errors="replace")
     pre = parse_yosys_stat((build / STAT_PRE).read_text())
     mid = parse_yosys_stat((build / STAT_MID).read_text())
@@ -951,7 +967,7 @@ def synthesize(component_or_verilog, *, top: str, target: str, build_dir, seed: 
 
     report = {
         "target": tgt.name, "device": tgt.part, "family": family, "top": top, "seed": int(seed),
-        "freq_target_mhz": freq_mhz,
+        "freq_target_mhz": freq_mhz, "lut_mapper": lut_mapper,
         **{REPORT_KEYS[r]: resources[r] for r in RESOURCE_NAMES},
         "fmax_mhz": round(fmax, 2) if fmax is not None else None,
         "timing_met": fmax is not None and fmax >= freq_mhz,

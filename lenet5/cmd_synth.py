@@ -94,7 +94,8 @@ def run(args):
     import json
     from pathlib import Path
 
-    from hw.synth import summary_line, synthesize
+    from hw.synth import SynthError, summary_line, synthesize
+    from lenet5.cli import CliError
 
     qnet = load_qnet(args.model)
     accel = build_accelerator(qnet, args.fold, getattr(args, "target_ii", None))
@@ -103,11 +104,14 @@ def run(args):
         REPO_ROOT / "build" / "synth" / f"{Path(args.model).stem}-{args.target}-{fold_slug(accel.fold)}")
     print(f"{qnet.variant} model {args.model}, fold {accel.fold}: {manifest['multipliers']} multipliers, "
           f"{manifest['predicted_ii_cycles']} cycles/image predicted; building in {build_dir}")
-    report = synthesize(accel, top=manifest.get("top", "lenet5_accel"), target=args.target,
-                        build_dir=build_dir, seed=args.seed, bitstream=args.bitstream,
-                        freq_mhz=args.freq, use_system_tools=args.system_tools,
-                        progress=not args.quiet, manifest=manifest,
-                        max_dsps=getattr(args, "max_dsps", None))
+    try:
+        report = synthesize(accel, top=manifest.get("top", "lenet5_accel"), target=args.target,
+                            build_dir=build_dir, seed=args.seed, bitstream=args.bitstream,
+                            freq_mhz=args.freq, use_system_tools=args.system_tools,
+                            progress=not args.quiet, manifest=manifest,
+                            max_dsps=getattr(args, "max_dsps", None))
+    except SynthError as exc:              # a tool failed: its message and log, no traceback
+        raise CliError(str(exc)) from None
     report["model"] = str(args.model)
     print(summary_line(report))
     for warning in report["inference_warnings"]:

@@ -177,6 +177,19 @@ def test_yosys_script_relative_and_staged():
         yosys_script("xilinx", "top", ["top.v"], "top.json")
 
 
+def test_yosys_script_lut_mappers():
+    """abc9 (Yosys's own ECP5 flow) by default; the classic abc LUT4 mapping as the fallback."""
+    default = synth.yosys_script("ecp5", "top", ["a.v"], "n.json")
+    assert "synth_ecp5 -top top -run map_ram: -json n.json" in default and "abc -dress" not in default
+    classic = synth.yosys_script("ecp5", "top", ["a.v"], "n.json", lut_mapper="abc")
+    assert "synth_ecp5 -top top -run map_ram:map_luts\n" in classic and "abc -dress -lut 4\n" in classic
+    assert classic.index("abc -dress") < classic.index("-run map_cells: -json n.json")
+    assert "abc -dress" not in synth.yosys_script("ice40", "top", ["a.v"], "n.json", lut_mapper="abc")
+    with pytest.raises(ValueError, match="unknown LUT mapper"):
+        synth.yosys_script("ecp5", "top", ["a.v"], "n.json", lut_mapper="vpr")
+    assert synth.ABC9_ABORT in (DATA / "abc9_abort.log").read_text()
+
+
 def test_summary_line_names_exhausted_resource():
     rep = {"target": "ice40-up5k", "luts": {"used": 10, "total": 5280}, "ffs": {"used": 5, "total": 5280},
            "dsps": {"used": 12, "total": 8}, "brams": {"used": 0, "total": 30}, "fmax_mhz": None,
@@ -448,6 +461,23 @@ def test_cli_synth_prints_summary_and_writes_json(tmp_path, capsys, monkeypatch)
     assert seen["seed"] == 3 and seen["max_dsps"] == "auto" and seen["progress"] is False
     assert seen["top"] == "lenet5_accel" and Path(seen["build_dir"]) == tmp_path / "b"
     assert json.loads(out.read_text())["fold_str"].startswith("C1=1x1")
+
+
+def test_cli_synth_tool_failure_is_a_clean_error(tmp_path, capsys, monkeypatch):
+    """A tool that fails (here a stand-in raising SynthError, as for a Yosys abort) gives
+    `lenet5 synth: error: ...` with the message and exit status 2, not a traceback."""
+    from lenet5.cli import main
+    model = tmp_path / "m.json"
+    modern_qnet().save(model)
+
+    def fake(*args, **kwargs):
+        raise synth.SynthError("yosys failed (exit 1); see b/yosys.log:\nERROR: Assert failed")
+
+    monkeypatch.setattr(synth, "synthesize", fake)
+    assert main(["synth", "--model", str(model), "--target", "ecp5-25k", "--fold", "C1=1x1",
+                 "--build-dir", str(tmp_path / "b"), "--quiet"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("lenet5 synth: error: yosys failed (exit 1)") and "Traceback" not in err
 
 
 def test_cli_sweep_dry_run(tmp_path, capsys):
