@@ -960,9 +960,14 @@ def synthesize(component_or_verilog, *, top: str, target: str, build_dir, seed: 
         status, fits = "pnr_failed", False
 
     resources = _generic(family, util)
+    named = {e["resource"] for e in exhausted}
     for res, total in tgt.totals.items():
         if res not in resources:
+            # not in nextpnr's table (an iCE40's FFs live in its logic cells): Yosys's count
             resources[res] = {"used": estimate[res], "total": total}
+            if rc != 0 and estimate[res] > total and RESOURCE_NAMES[res] not in named:
+                exhausted.append({"resource": RESOURCE_NAMES[res], "bel": BELS[family][res] or res,
+                                  "used": estimate[res], "total": total, "over_by": estimate[res] - total})
     fmax = prep["fmax_mhz"] if prep else None
 
     report = {
