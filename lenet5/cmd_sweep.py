@@ -65,6 +65,6 @@ def run(args):
         return 0
     run_sweep(qnet, folds, target=args.target, out_dir=args.out, jobs=args.jobs, seed=args.seed,
               freq_mhz=args.freq, use_system_tools=args.system_tools, progress=not args.quiet,
-              max_dsps=getattr(args, "max_dsps", None))
+              max_dsps=args.max_dsps)
     print(f"wrote {args.out}/sweep.csv, sweep.json, pareto.png")
     return 0

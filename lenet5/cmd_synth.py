@@ -25,6 +25,8 @@ TARGET_NAMES = ("ecp5-25k", "ecp5-45k", "ecp5-85k", "ice40-up5k")
 
 
 def _dsp_limit(text):
+    if text == "none":
+        return None
     if text == "auto":
         return text
     try:
@@ -46,9 +48,10 @@ def add_common_arguments(parser):
                         help="nextpnr frequency target (the achieved fmax is reported either way)")
     parser.add_argument("--system-tools", action="store_true",
                         help="use yosys/nextpnr/ecppack/icepack from PATH instead of the YoWASP packages")
-    parser.add_argument("--max-dsps", type=_dsp_limit, metavar="N|auto", default=argparse.SUPPRESS,
-                        help="build multipliers beyond N DSP blocks (auto: the target's count) from LUTs "
-                             "(default: every multiplier goes into a DSP block, as Yosys infers)")
+    parser.add_argument("--max-dsps", type=_dsp_limit, metavar="N|auto|none", default="auto",
+                        help="build the multipliers beyond N DSP blocks from LUTs (auto: the target's "
+                             "count of DSP blocks; none: every multiplier into a DSP block, as Yosys "
+                             "infers, so a design with more multipliers than blocks does not fit)")
     parser.add_argument("--quiet", action="store_true", help="no status line while the tools run")
 
 
@@ -109,7 +112,7 @@ def run(args):
                             build_dir=build_dir, seed=args.seed, bitstream=args.bitstream,
                             freq_mhz=args.freq, use_system_tools=args.system_tools,
                             progress=not args.quiet, manifest=manifest,
-                            max_dsps=getattr(args, "max_dsps", None))
+                            max_dsps=args.max_dsps)
     except SynthError as exc:              # a tool failed: its message and log, no traceback
         raise CliError(str(exc)) from None
     report["model"] = str(args.model)

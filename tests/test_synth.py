@@ -495,3 +495,18 @@ def test_bad_max_dsps(tmp_path):
     with pytest.raises(ValueError, match="max_dsps"):
         synthesize("module top(); endmodule\n", top="top", target="ecp5-25k", build_dir=tmp_path, max_dsps=-1)
     assert list(tmp_path.iterdir()) == []
+
+
+def test_cli_max_dsps_default_and_choices():
+    """`lenet5 synth` budgets the DSP blocks by default (a fold with more multipliers than blocks
+    still fits where LUTs allow); `none` leaves every multiplier to Yosys's DSP inference."""
+    from lenet5.cli import build_parser
+
+    parser = build_parser()
+    base = ["synth", "--target", "ecp5-25k"]
+    assert parser.parse_args(base).max_dsps == "auto"
+    assert parser.parse_args(base + ["--max-dsps", "none"]).max_dsps is None
+    assert parser.parse_args(base + ["--max-dsps", "12"]).max_dsps == 12
+    assert parser.parse_args(["sweep", "--target", "ecp5-25k", "--preset", "--out", "x"]).max_dsps == "auto"
+    with pytest.raises(SystemExit):
+        parser.parse_args(base + ["--max-dsps", "-1"])
