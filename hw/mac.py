@@ -35,13 +35,18 @@ ACC_BITS_RANGE = ACC_BITS
 #: Adder levels between two pipeline registers (the accumulate counts as one level). Two 20..30-bit
 #: carry chains in series fit comfortably in 10 ns on an ECP5 (-6 and faster grades).
 ADDER_LEVELS_PER_STAGE = 2
-#: Registers from the step to the adder tree: the operands, the product, the product again. The
-#: multipliers sit in DSP blocks at fixed places on the die; with a register on each side that
-#: belongs to this multiplier alone, the placer puts both next to the block, and no route from or to
-#: the shared step register or the adder tree is in series with the multiplier's own delay (on
-#: an LFE5U-25F, -6, registered operands straight into the product register gave 74.7 MHz: 4 ns
-#: to the DSP, 3.9 ns in it, 5 ns back).
-MUL_STAGES = 3
+#: Operand registers in front of each multiplier: the first takes the step wherever its source
+#: is (a wide window bank, a memory), the second sits next to the multiplier. With one register
+#: only, the window bank of C3 had to reach registers next to DSP blocks all over the die and its
+#: load enable became the critical path (11.5 ns of routing on the LFE5U-85F).
+OPERAND_STAGES = 2
+#: Registers from the step to the adder tree: the operand registers, the product, the product
+#: again. The multipliers sit in DSP blocks at fixed places on the die; with a register on each
+#: side that belongs to this multiplier alone, the placer can put both next to the block, so no
+#: route from the step's source or to the adder tree is in series with the multiplier's own
+#: delay (on an LFE5U-25F, -6, registered operands straight into the product register gave
+#: 74.7 MHz: 4 ns to the DSP, 3.9 ns in it, 5 ns back).
+MUL_STAGES = OPERAND_STAGES + 2
 
 
 class MACArray(wiring.Component):
@@ -49,7 +54,8 @@ class MACArray(wiring.Component):
 
     Datapath of lane ``l`` for an accepted step: ``taps`` multipliers ``a[l][t] * w[l][t]``
     (operand signedness from the formats: signed x signed, unsigned x signed, ... all work)
-    between an operand register and two product registers (:data:`MUL_STAGES`); an adder tree of ``ceil(log2(taps))`` levels, registered every
+    between two operand registers and two product registers (:data:`MUL_STAGES`); an adder
+    tree of ``ceil(log2(taps))`` levels, registered every
     :data:`ADDER_LEVELS_PER_STAGE` levels; the accumulate ``(first ? bias[l] : acc[l]) + tree``.
     Intermediate sums are kept at most ``acc_fmt.bits`` wide: all arithmetic is modulo
     ``2**acc_fmt.bits`` (the accumulator wraps, it never saturates; see the module docstring).
@@ -109,9 +115,9 @@ class MACArray(wiring.Component):
     :attr:`latency` ``= MUL_STAGES + tree_stages + 2`` cycles, with ``tree_stages =
     ceil((ceil(log2(taps)) + 1) / ADDER_LEVELS_PER_STAGE) - 1``: a ``last`` step accepted in
     cycle ``c`` (``i.valid & i.ready`` at the end of ``c``) gives ``o.valid`` in cycle
-    ``c + latency`` (the :data:`MUL_STAGES` = 3 multiplier registers: operands, product, product;
+    ``c + latency`` (the :data:`MUL_STAGES` = 4 multiplier registers: operands twice, product twice;
     the tree registers, the accumulate written into the FIFO, and the FIFO's 2-cycle latency).
-    For taps 1, 5, 25: latency 5, 6, 7.
+    For taps 1, 5, 25: latency 6, 7, 8.
     :attr:`ii` ``= 1``: one step per cycle while ``o`` is read at full rate.
 
     Timing model (:meth:`timing`, conventions in :mod:`hw.timing`): with ``o`` always ready the
@@ -282,8 +288,12 @@ class MACArray(wiring.Component):
         m.d.sync += [ctrl[f].eq(p[f]) for f in ctrl_fields]
         a_r = [self._register(m, [p.a[l][t] for t in range(taps)], f"a_{l}") for l in range(lanes)]
         w_r = [self._register(m, [p.w[l][t] for t in range(taps)], f"w_{l}") for l in range(lanes)]
+        for k in range(1, OPERAND_STAGES):
+            a_r = [self._register(m, a_r[l], f"a{k}_{l}") for l in range(lanes)]
+            w_r = [self._register(m, w_r[l], f"w{k}_{l}") for l in range(lanes)]
+            valid, ctrl, bias = self._delay(m, valid, ctrl, bias, f"o{k}")
         terms = [[self._fit(a * w) for a, w in zip(a_r[l], w_r[l])] for l in range(lanes)]
-        for k in range(1, MUL_STAGES):
+        for k in range(OPERAND_STAGES, MUL_STAGES):
             terms = [self._register(m, ts, f"prod{k}_{l}") for l, ts in enumerate(terms)]
             valid, ctrl, bias = self._delay(m, valid, ctrl, bias, f"m{k}")
 

@@ -101,7 +101,7 @@ def simulate(dut, sums, *, gap=0.0, stall=0.0, seed=0, user=None, avail=None):
 # ------------------------------------------------------------------ parameters and properties
 
 def test_latency_formula():
-    for taps, tree, latency in ((1, 0, 5), (2, 0, 5), (3, 1, 6), (5, 1, 6), (8, 1, 6), (9, 2, 7), (25, 2, 7)):
+    for taps, tree, latency in ((1, 0, 6), (2, 0, 6), (3, 1, 7), (5, 1, 7), (8, 1, 7), (9, 2, 8), (25, 2, 8)):
         mac = MACArray(lanes=1, taps=taps, a_fmt=U8, w_fmt=S8, acc_fmt=QFormat(24, 15, True))
         assert (mac.tree_stages, mac.latency, mac.ii, mac.fifo_depth) == (tree, latency, 1, latency + 1)
 
