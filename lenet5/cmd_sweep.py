@@ -1,3 +1,4 @@
+# amaranth: UnusedElaboratable=no
 """Folding sweep: synthesise the accelerator at several folds and plot resources against throughput.
 
 One Yosys + nextpnr run per fold (see `lenet5 synth`), given explicitly with --folds or taken
