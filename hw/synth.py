@@ -368,7 +368,15 @@ def _front(family, top, sources) -> str:
         raise ValueError(f"unknown family {family!r}; valid: {', '.join(FAMILY_TOOLS)}")
     reads = "".join(f"read_verilog -sv {s}\n" for s in sources)
     return (f"{reads}{_synth_command(family, top)} -run :coarse\n"
-            "proc -latches error\nflatten\nwreduce t:$mul\n")
+            "proc -latches error\nflatten\nwreduce t:$mul\n"
+            f"setattr -set keep 1 {KEEP_REGISTERS} %ci1 t:$dff %i\n")
+
+
+#: Registers Yosys must not merge with their equals (``opt_merge`` keeps cells marked ``keep``):
+#: the MAC arrays' second operand registers (:data:`hw.mac.OPERAND_STAGES`), one per multiplier
+#: so that each can sit next to its DSP block. Merged (the weight bits of several lanes can be
+#: equal logic), one register fed DSP blocks far apart: 15 ns of routing on the LFE5U-85F.
+KEEP_REGISTERS = "w:a1_* w:*.a1_* %u w:w1_* %u w:*.w1_* %u"
 
 
 def multiplier_scan_script(family: str, top: str, sources: Iterable[str]) -> str:
