@@ -8,3 +8,16 @@ REPO_ROOT = Path(__file__).resolve().parent.parent
 MODELS_DIR = REPO_ROOT / "models"
 #: The model every ``--model`` option defaults to: the shipped modern int8 description.
 DEFAULT_MODEL = MODELS_DIR / "modern_int8.json"
+
+
+def positive_int(text):
+    """argparse type: an integer of at least 1, or a usage error naming the bad value."""
+    import argparse
+
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
+    return value

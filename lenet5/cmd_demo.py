@@ -12,19 +12,19 @@ The first run builds the Verilator model (about half a minute; cached under buil
 Exit status 0 when the Verilog is lint-clean and every image matches bit for bit.
 """
 
-from lenet5 import DEFAULT_MODEL, REPO_ROOT
+from lenet5 import DEFAULT_MODEL, REPO_ROOT, positive_int
 
 HELP = "main job: generate the shipped int8 model's Verilog and prove it on 100 MNIST images"
 
 
 def add_arguments(parser):
-    from lenet5.cmd_simulate import _positive_int, default_jobs
+    from lenet5.cmd_simulate import default_jobs
 
     parser.add_argument("--model", metavar="JSON", default=str(DEFAULT_MODEL), help="quantized description")
-    parser.add_argument("--images", type=_positive_int, default=100, metavar="N", help="MNIST test images to simulate")
+    parser.add_argument("--images", type=positive_int, default=100, metavar="N", help="MNIST test images to simulate")
     parser.add_argument("--out", metavar="DIR", default=str(REPO_ROOT / "build" / "demo"),
                         help="folder for the generated Verilog and manifest")
-    parser.add_argument("--jobs", type=_positive_int, default=default_jobs(), metavar="N",
+    parser.add_argument("--jobs", type=positive_int, default=default_jobs(), metavar="N",
                         help="simulator processes in parallel")
     parser.add_argument("--data", metavar="DIR", help="MNIST folder (default: $LENET5_MNIST, ../shared/mnist, cache)")
     parser.add_argument("--json", metavar="PATH", help="write the simulation report as JSON")

@@ -21,7 +21,7 @@ exit status is 1 when any image mismatches (or the reset test fails), else 0.
 
 import argparse
 
-from lenet5 import DEFAULT_MODEL, REPO_ROOT
+from lenet5 import DEFAULT_MODEL, REPO_ROOT, positive_int
 
 HELP = "simulate the generated Verilog on MNIST (cocotb + Verilator), bit-exact against golden"
 
@@ -33,16 +33,6 @@ def _probability(text):
         raise argparse.ArgumentTypeError(f"expected a probability, got {text!r}") from None
     if not 0.0 <= value < 1.0:
         raise argparse.ArgumentTypeError(f"must be in [0, 1), got {value}")
-    return value
-
-
-def _positive_int(text):
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
     return value
 
 
@@ -63,7 +53,7 @@ def add_arguments(parser, images_default="100"):
     parser.add_argument("--stall", type=_probability, default=0.0, metavar="P",
                         help="probability per cycle of an input gap and of output backpressure")
     parser.add_argument("--seed", type=int, default=0, metavar="S", help="seed of the stall patterns")
-    parser.add_argument("--jobs", type=_positive_int, default=default_jobs(), metavar="N",
+    parser.add_argument("--jobs", type=positive_int, default=default_jobs(), metavar="N",
                         help="simulator processes in parallel (image shards)")
     parser.add_argument("--waves", action="store_true",
                         help="record waveforms (FST/VCD per shard; large: use with few images)")

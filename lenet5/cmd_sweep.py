@@ -13,21 +13,10 @@ Place and route of a large fold takes tens of minutes; --jobs runs several at on
 one core and 1-2 GB of memory).
 """
 
+from lenet5 import positive_int
 from lenet5.cmd_synth import add_common_arguments
 
 HELP = "synthesise several folds, write a CSV/JSON table and a Pareto plot (LUTs, DSPs vs images/s)"
-
-
-def _positive_int(text):
-    import argparse
-
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}")
-    return value
 
 
 def add_arguments(parser):
@@ -37,9 +26,9 @@ def add_arguments(parser):
                        help="folds to build, each LAYER=LANESxTAPS,... (layers left out get the default)")
     which.add_argument("--preset", action="store_true",
                        help="folds from fully serial to line rate from the accelerator's fold search")
-    parser.add_argument("--points", type=_positive_int, default=7, metavar="N",
+    parser.add_argument("--points", type=positive_int, default=7, metavar="N",
                         help="with --preset: at most N folds")
-    parser.add_argument("--jobs", type=_positive_int, default=1, metavar="N", help="syntheses at the same time")
+    parser.add_argument("--jobs", type=positive_int, default=1, metavar="N", help="syntheses at the same time")
     parser.add_argument("--out", required=True, metavar="DIR", help="output folder")
     parser.add_argument("--dry-run", action="store_true",
                         help="list the folds with their multipliers and predicted cycles per image, build nothing")

@@ -8,7 +8,7 @@ models/modern.log.json. Options left out take the variant's defaults (golden.tra
 
 import argparse
 
-from lenet5 import MODELS_DIR
+from lenet5 import MODELS_DIR, positive_int
 
 HELP = "train the float LeNet-5 on MNIST (writes models/<variant>.pt and .log.json)"
 
@@ -16,13 +16,6 @@ HELP = "train the float LeNet-5 on MNIST (writes models/<variant>.pt and .log.js
 # would import torch, which `lenet5 --help` must not do); run() passes None for options left out.
 _DEFAULT_HELP = {"epochs": "15 for modern, 20 for classic",
                  "batch_size": "128", "lr": "0.003"}
-
-
-def _positive_int(text):
-    value = int(text)
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be a positive integer, got {text}")
-    return value
 
 
 def _positive_float(text):
@@ -36,7 +29,7 @@ def add_arguments(parser):
     parser.add_argument("--variant", choices=("modern", "classic"), default="modern",
                         help="modern: ReLU, max pooling, full C3; classic: the 1998 paper's "
                              "scaled tanh, trainable sub-sampling and sparse C3 (Table I)")
-    parser.add_argument("--epochs", type=_positive_int, metavar="N", default=argparse.SUPPRESS,
+    parser.add_argument("--epochs", type=positive_int, metavar="N", default=argparse.SUPPRESS,
                         help=f"passes over the 60,000 training images "
                              f"(default: {_DEFAULT_HELP['epochs']})")
     parser.add_argument("--seed", type=int, metavar="S", default=0,
@@ -48,7 +41,7 @@ def add_arguments(parser):
     parser.add_argument("--out", metavar="PATH", default=argparse.SUPPRESS,
                         help=f"checkpoint to write; the log goes next to it as <stem>.log.json "
                              f"(default: {MODELS_DIR}/<variant>.pt)")
-    parser.add_argument("--batch-size", type=_positive_int, metavar="B",
+    parser.add_argument("--batch-size", type=positive_int, metavar="B",
                         default=argparse.SUPPRESS,
                         help=f"mini-batch size (default: {_DEFAULT_HELP['batch_size']})")
     parser.add_argument("--lr", type=_positive_float, metavar="LR", default=argparse.SUPPRESS,
