@@ -22,8 +22,6 @@ END = "<!-- synth-results:end -->"
 RESULT_RUNS = (
     {"name": "ecp5-85k-int8-default", "target": "ecp5-85k", "model": "models/modern_int8.json",
      "fold": None, "max_dsps": "auto"},
-    {"name": "ecp5-85k-int8-ii1260", "target": "ecp5-85k", "model": "models/modern_int8.json",
-     "fold": "C1=6x25,C3=8x25,C5=40x1,F6=4x2,OUT=1x1", "max_dsps": "auto"},
     {"name": "ecp5-25k-int8-ii19600", "target": "ecp5-25k", "model": "models/modern_int8.json",
      "fold": "C1=6x1,C3=3x5,C5=3x1,F6=1x1,OUT=1x1", "max_dsps": "auto"},
     {"name": "ice40-up5k-int8-serial", "target": "ice40-up5k", "model": "models/modern_int8.json",
