@@ -204,17 +204,26 @@ class ConvEngine(wiring.Component):
        slots at the end of their last channel.
     4. Per cycle ``s``: a weight ROM (:class:`amaranth.lib.memory.Memory`, ``cycles_per_position``
        words of ``P_o x P_k`` weights in schedule order) and a slot ROM (one word per connection
-       slot: per lane the input channel, output channel, first/last flags, bias) give each lane
-       its weights. The compute bank rotates each channel's taps by ``P_k`` per step (the lanes
-       go through the tap chunks of their connections in lockstep), so a lane's ``P_k``
-       activations come from a ``C : 1`` multiplexer on the input channel (not ``C*K*K/P_k : 1``).
-       The step goes straight into ``P_o`` :class:`~hw.mac.MACArray`\\ s (whose operand registers
-       are the step register: no wide register here, so no wide clock enable) of one
-       lane and ``taps`` products each, stepped together: one ``MACArray`` per lane because
-       ``MACArray``'s ``first``/``last`` flags are shared by its lanes, while here the lanes'
-       channel boundaries differ (a balanced schedule needs them per lane). The step is offered
-       to the lane MACs only when all of them are ready (their ``i.ready`` is a flip-flop, a
-       credit that does not depend on ``i.valid``), so they accept it together.
+       slot: per lane the input channel one-hot, output channel, first/last flags, bias) give
+       each lane its weights. The compute bank rotates each channel's taps by ``P_k`` per step
+       (the lanes go through the tap chunks of their connections in lockstep), so a lane's
+       ``P_k`` activations come from a ``C : 1`` AND-OR multiplexer on the one-hot input channel
+       (not ``C*K*K/P_k : 1``, and no index arithmetic). The step goes straight into ``P_o``
+       :class:`~hw.mac.MACArray`\\ s (whose operand registers are the step register: no wide
+       register here, so no wide clock enable) of one lane and ``taps`` products each, stepped
+       together: one ``MACArray`` per lane because ``MACArray``'s ``first``/``last`` flags are
+       shared by its lanes, while here the lanes' channel boundaries differ (a balanced schedule
+       needs them per lane).
+
+       Flow control is per position, not per step: a loaded position steps once per cycle to
+       its end, with no path from the MACs (placed next to their DSP blocks all over the die)
+       back to the step logic. A position is loaded only while fewer than ``pending_limit =
+       floor(mac.latency / cycles_per_position) + 2`` positions are loaded and not yet taken into
+       the output register (a registered flag), and each lane MAC's output FIFO holds
+       ``pending_limit`` positions of its results (``MACArray(fifo_depth=...)``), so the MACs never
+       refuse a step and their ``i.ready`` is left unconnected. With the output always ready at
+       most ``floor(mac.latency / cycles_per_position) + 1`` positions are pending at a load, so the
+       limit costs no cycle there.
     5. Results (the MAC ``user`` field carries the output channel and the frame's ``last``) are
        collected into a bank; a lane's last channel of a position ends on the position's last
        step in every lane, and those final sums, with the bank, form the output beat.
@@ -354,8 +363,16 @@ class ConvEngine(wiring.Component):
                                        pad=pad, lanes=in_lanes)
         self._schedule = conv_schedule(self._table, self._out_lanes, k * k // self._taps)
         self._user_layout = data.StructLayout({"out": unsigned(bits_for(o - 1)), "frame_last": 1})
-        self._macs = [MACArray(lanes=1, taps=self._taps, a_fmt=in_fmt, w_fmt=w_fmt, acc_fmt=acc_fmt,
-                               user_width=self._user_layout.size) for _ in range(self._out_lanes)]
+        mac_args = dict(lanes=1, taps=self._taps, a_fmt=in_fmt, w_fmt=w_fmt, acc_fmt=acc_fmt,
+                        user_width=self._user_layout.size)
+        mac_latency = MACArray(**mac_args).latency
+        # Positions loaded and not yet taken: at most floor(latency / cpp) + 1 with the output
+        # always ready (loads are cpp cycles apart, a position is taken cpp + latency cycles after
+        # its load), so this limit never delays a load then; a lane's MAC FIFO holds the results
+        # of that many positions, so the MACs never refuse a step.
+        self._pending_limit = mac_latency // self._schedule.cycles_per_position + 2
+        depth = max(mac_latency + 1, self._pending_limit * max(len(lane) for lane in self._schedule.lanes))
+        self._macs = [MACArray(**mac_args, fifo_depth=depth) for _ in range(self._out_lanes)]
         self._frame_cycles = None
         if window_fifo is None:
             self._window_fifo = self._auto_window_fifo()
@@ -404,6 +421,12 @@ class ConvEngine(wiring.Component):
     macs = property(lambda self: tuple(self._macs), doc="The P_o single-lane :class:`~hw.mac.MACArray`\\ s.")
     window_fifo = property(lambda self: self._window_fifo,
                            doc="Depth (windows) of the window FIFO after the window generator; 0: none.")
+
+    @property
+    def pending_limit(self):
+        """Positions that may be loaded and not yet in the output register (see the class
+        docstring, step 4): ``floor(mac.latency / cycles_per_position) + 2``."""
+        return self._pending_limit
 
     @property
     def window_fifo_bits(self):
@@ -580,7 +603,7 @@ class ConvEngine(wiring.Component):
                 oc, ic = sched.slots[l][n]
                 prev = sched.slots[l][n - 1][0] if n else None
                 nxt = sched.slots[l][n + 1][0] if n + 1 < sched.slots_per_position else None
-                lanes.append({"chan": max(ic, 0), "out": oc, "first": int(prev != oc),
+                lanes.append({"chan": 1 << ic if ic >= 0 else 0, "out": oc, "first": int(prev != oc),
                               "last": int(nxt != oc), "bias": int(self._bias[oc])})
             slot_words.append(lanes)
             for j in range(slot_cycles):
@@ -632,20 +655,24 @@ class ConvEngine(wiring.Component):
         s = Signal(range(max(cpp, 2)))                # step within the position
         j = Signal(range(max(slot_cycles, 2)))        # tap chunk within the connection slot
         slot = Signal(range(max(n_slots, 2)))
-        all_ready = Signal()
-        m.d.comb += all_ready.eq(1)
-        for mac in self._macs:
-            all_ready_next = Signal()
-            m.d.comb += all_ready_next.eq(all_ready & mac.i.ready)
-            all_ready = all_ready_next
-        fire = Signal()                       # a step of the position in `win` goes to the MACs
-        m.d.comb += fire.eq(busy & all_ready)
-        finishing = fire & (s == cpp - 1)
+        # Flow control per position, not per step: a position is loaded only while fewer than
+        # `pending_limit` positions are loaded and not yet taken into the output register; the
+        # MAC FIFOs hold all their results (`fifo_depth`), so the MACs are always ready and the
+        # steps of a loaded position go out one per cycle. `fire` is the flip-flop `busy`, with
+        # no path from the MACs (spread over the die next to their DSP blocks) back to the step.
+        pending = Signal(range(self._pending_limit + 1))
+        room = Signal(init=1)                 # pending < pending_limit, registered
+        fire = busy
+        finishing = busy & (s == cpp - 1)
         load = Signal()
+        take_finals = Signal()
         m.d.comb += [
-            load.eq((cg == g_count - 1) & win_valid & (~busy | finishing)),
+            load.eq((cg == g_count - 1) & win_valid & (~busy | finishing) & room),
             win_ready.eq((cg != g_count - 1) | load),
         ]
+        pending_next = Signal.like(pending)
+        m.d.comb += pending_next.eq(pending + load - take_finals)
+        m.d.sync += [pending.eq(pending_next), room.eq(pending_next < self._pending_limit)]
         with m.If(win_valid & win_ready):
             m.d.sync += cg.eq(Mux(cg == g_count - 1, 0, cg + 1))
             for g in range(g_count - 1):
@@ -677,7 +704,7 @@ class ConvEngine(wiring.Component):
         weight_words, slot_words = self._rom_contents()
         w_layout = data.ArrayLayout(data.ArrayLayout(w_shape, pk), po)
         slot_layout = data.ArrayLayout(data.StructLayout({
-            "chan": unsigned(bits_for(c - 1)),                 # input channel
+            "chan": c,                                         # input channel, one-hot
             "out": unsigned(bits_for(o - 1)),
             "first": 1, "last": 1, "bias": acc_shape}), po)
         # (at least 2 words: a 1-word memory would have a zero-width address)
@@ -689,14 +716,19 @@ class ConvEngine(wiring.Component):
 
         # --- the step: straight into every lane's MAC (whose operand registers are the step
         # register), offered to all of them at once when all are ready ---
-        heads = data.View(data.ArrayLayout(data.ArrayLayout(a_shape, pk), c), Cat(win[ch][0] for ch in range(c)))
+        heads = [win[ch][0].as_value() for ch in range(c)]
         for l, mac in enumerate(self._macs):
             info = slot_rd.data[l]
             user = Signal(self._user_layout, name=f"user{l}")
+            # The slot ROM gives the input channel one-hot: an AND-OR multiplexer (two LUT levels
+            # for C3's six channels), no index arithmetic.
+            a_sel = 0
+            for ch in range(c):
+                a_sel = a_sel | Mux(info.chan[ch], heads[ch], 0)
             m.d.comb += [
                 user.out.eq(info.out), user.frame_last.eq(win_last),
                 mac.i.valid.eq(fire),
-                mac.i.payload.a[0].eq(heads[info.chan]),
+                mac.i.payload.a[0].eq(a_sel),
                 mac.i.payload.w[0].eq(w_rd.data[l]),
                 mac.i.payload.bias[0].eq(info.bias),
                 mac.i.payload.first.eq(info.first & (j == 0)),
@@ -717,7 +749,7 @@ class ConvEngine(wiring.Component):
             m.d.comb += [finals[l].eq(mac.o.valid & (res.out == sched.lanes[l][-1])),
                          all_final_next.eq(all_final & finals[l])]
             all_final = all_final_next
-        take_finals = all_final & out_free
+        m.d.comb += take_finals.eq(all_final & out_free)
         bank = {}
         for l, mac in enumerate(self._macs):
             m.d.comb += mac.o.ready.eq(~finals[l] | take_finals)

@@ -85,6 +85,12 @@ class MACArray(wiring.Component):
     user_width : int
         Width of an optional side-band field ``user`` carried from each ``last`` step to its
         result (e.g. frame markers). ``0`` (default): no ``user`` field in either layout.
+    fifo_depth : int or None
+        Entries of the output FIFO (results accepted but not yet read); ``None`` (default):
+        ``latency + 1``, the fewest that take a result every cycle. A caller that bounds the
+        results it has outstanding (issued ``last`` steps not yet read) by ``fifo_depth`` may
+        rely on ``i.ready`` staying high and leave it unconnected, as
+        :class:`hw.conv.ConvEngine` does.
 
     Members
     -------
@@ -134,17 +140,20 @@ class MACArray(wiring.Component):
         A parameter of the wrong type (not an int / not a QFormat).
     ValueError
         ``lanes`` or ``taps`` below 1, operand widths outside 2..16, accumulator width outside
-        2..48, ``user_width`` negative.
+        2..48, ``user_width`` negative, ``fifo_depth`` below ``latency + 1``.
     """
 
     def __init__(self, *, lanes: int, taps: int, a_fmt: QFormat, w_fmt: QFormat, acc_fmt: QFormat,
-                 user_width: int = 0):
+                 user_width: int = 0, fifo_depth=None):
         self._lanes = check_int("lanes", lanes)
         self._taps = check_int("taps", taps)
         self._a_fmt = check_fmt("a_fmt", a_fmt, WIDTH_RANGE)
         self._w_fmt = check_fmt("w_fmt", w_fmt, WIDTH_RANGE)
         self._acc_fmt = check_fmt("acc_fmt", acc_fmt, ACC_BITS_RANGE)
         self._user_width = check_int("user_width", user_width, lo=0)
+        self._fifo_depth = self.latency + 1
+        if fifo_depth is not None:
+            self._fifo_depth = check_int("fifo_depth", fifo_depth, lo=self.latency + 1)
 
         acc_shape = fmt_shape(acc_fmt)
         step = {
@@ -223,8 +232,9 @@ class MACArray(wiring.Component):
 
     @property
     def fifo_depth(self):
-        """Output FIFO entries: ``latency + 1``, enough for one result per cycle at full rate."""
-        return self.latency + 1
+        """Output FIFO entries: ``latency + 1`` (enough for one result per cycle at full rate)
+        unless set larger."""
+        return self._fifo_depth
 
     # -- hardware ---------------------------------------------------------------------------
     def _fit(self, value):

@@ -14,9 +14,10 @@ def raster_beats(x, lanes):
             for frame in x for y in range(h) for xx in range(w) for g in range(groups)]
 
 
-def run_stream(dut, beats, n_out, decode, *, gap=0.0, stall=0.0, seed=0, max_cycles):
+def run_stream(dut, beats, n_out, decode, *, gap=0.0, stall=0.0, seed=0, max_cycles, monitors=()):
     """Offer ``beats`` (data, last) on ``dut.i`` (an idle cycle before a beat with probability
     ``gap``), accept ``n_out`` output beats (``o.ready`` low with probability ``stall``).
+    ``monitors``: async testbench functions ``f(ctx)`` run in the background alongside.
 
     Returns (decoded outputs, their last flags, input accept cycles, output accept cycles);
     ``decode(payload)`` turns an output payload into a Python value. Fails after ``max_cycles``.
@@ -47,5 +48,7 @@ def run_stream(dut, beats, n_out, decode, *, gap=0.0, stall=0.0, seed=0, max_cyc
     sim = Simulator(dut)
     sim.add_clock(1e-8)
     sim.add_testbench(testbench)
+    for monitor in monitors:
+        sim.add_testbench(monitor, background=True)
     sim.run()
     return got, lasts, in_cycles, out_cycles

@@ -59,13 +59,13 @@ def make_frames(fmt, shape, count, rng):
     return np.array(frames[:count], dtype=np.int64)
 
 
-def simulate(conv, x, *, gap=0.0, stall=0.0, seed=0):
+def simulate(conv, x, *, gap=0.0, stall=0.0, seed=0, monitors=()):
     """Stream frames ``x`` (N, C, H, W) through ``conv`` (Amaranth simulator). Returns accumulators
     (N, O, Ho, Wo), last flags, input and output accept cycles."""
     got, lasts, in_cycles, out_cycles = run_stream(
         conv, raster_beats(x, conv.in_lanes), len(x) * conv.positions,
         lambda p: [int(v) for v in p.data], gap=gap, stall=stall, seed=seed,
-        max_cycles=20 * len(x) * (conv.ii + conv.latency) + 500)
+        max_cycles=40 * len(x) * (conv.ii + conv.latency) + 500, monitors=monitors)
     got = np.array(got).reshape(len(x), conv.out_height, conv.out_width, -1).transpose(0, 3, 1, 2)
     return got, lasts, in_cycles, out_cycles
 
@@ -229,6 +229,33 @@ def test_c3_table_small_map(po, pk, il):
     in_cycles, out_cycles = check(conv, x[[0, 2]])
     check_timing(conv, in_cycles, out_cycles, 2)
     check(conv, x[[1, 3]], gap=0.3, stall=0.3, seed=seed)
+
+
+@pytest.mark.parametrize("po, pk, table", [(6, 25, C3_TABLE), (1, 25, C3_TABLE), (16, 5, C3_TABLE), (16, 25, None)])
+def test_output_stall_stops_at_position_boundaries(po, pk, table):
+    """Output ready one cycle in fifty: exact results, and no lane MAC is ever offered a step
+    it refuses (the engine's per-position flow control keeps every MAC FIFO from filling; the MACs'
+    ``i.ready`` is left unconnected)."""
+    seed = SEED + po + pk
+    print(f"seed {seed}")
+    conv = ConvEngine(**conv_params(6, 16, 5, U8, S8, seed, table=table), width=6, height=6, out_lanes=po,
+                      taps=pk, in_lanes=6)
+    refused = []
+
+    async def watch(ctx):
+        cycle = 0
+        async for values in ctx.tick().sample(*(s for mac in conv.macs for s in (mac.i.valid, mac.i.ready))):
+            pairs = values[2:]
+            refused.extend((cycle, lane) for lane in range(po) if pairs[2 * lane] and not pairs[2 * lane + 1])
+            cycle += 1
+
+    x = make_frames(U8, (6, 6, 6), 3, np.random.default_rng(seed))
+    got, _, _, _ = simulate(conv, x, stall=0.98, seed=seed, monitors=[watch])
+    expected = conv_accumulate(x, conv.weights, conv.bias, 1, conv.pad)
+    bad = np.argwhere(got != expected)
+    assert not len(bad), "; ".join(f"frame {n} output channel {o} (y={y}, x={xx}): expected {expected[n, o, y, xx]}, "
+                                   f"got {got[n, o, y, xx]}" for n, o, y, xx in bad[:10])
+    assert not refused, f"(cycle, lane) with a step offered while the lane MAC was not ready: {refused[:10]}"
 
 
 def schedule(kind, n, rng, long_gap):

@@ -127,6 +127,8 @@ def test_layouts():
     (dict(acc_fmt=QFormat(1, 0, False)), ValueError, r"acc_fmt uQ1.0 has 1 bits; supported: 2..48"),
     (dict(a_fmt=8), TypeError, r"a_fmt must be a golden.qformat.QFormat, not 8"),
     (dict(user_width=-1), ValueError, r"user_width must be >= 0, not -1"),
+    (dict(fifo_depth=6), ValueError, r"fifo_depth must be >= 7, not 6"),
+    (dict(fifo_depth=7.0), TypeError, r"fifo_depth must be an int, not 7.0"),
 ])
 def test_parameter_errors(kw, error, match):
     params = {**dict(lanes=1, taps=1, a_fmt=S8, w_fmt=S8, acc_fmt=QFormat(16, 14, True)), **kw}
@@ -216,6 +218,39 @@ def test_timing_model_amaranth(lanes, taps, a_fmt, w_fmt, schedule):
     flags = [k == len(a) - 1 for a, _, _ in sums for k in range(len(a))]
     model = mac.timing(avail, flags)
     assert accept_cycles == model.accept and out_cycles == model.out
+
+
+@pytest.mark.parametrize("depth", [None, 20])
+def test_fifo_depth_results_outstanding(depth):
+    """With ``o`` never ready, the array takes exactly ``fifo_depth`` one-step sums, then holds
+    ``i.ready`` low; reading them gives them back in order."""
+    mac = MACArray(lanes=1, taps=1, a_fmt=S8, w_fmt=S8, acc_fmt=QFormat(16, 14, True), fifo_depth=depth)
+    assert mac.fifo_depth == (mac.latency + 1 if depth is None else depth)
+    taken, got = [], []
+
+    async def testbench(ctx):
+        ctx.set(mac.i.valid, 1)
+        ctx.set(mac.i.payload.first, 1)
+        ctx.set(mac.i.payload.last, 1)
+        ctx.set(mac.i.payload.w[0][0], 1)
+        for cycle in range(3 * mac.fifo_depth):
+            ctx.set(mac.i.payload.a[0][0], len(taken) + 1)
+            _, _, ready = await ctx.tick().sample(mac.i.ready)
+            if ready:
+                taken.append(cycle)
+        ctx.set(mac.i.valid, 0)
+        ctx.set(mac.o.ready, 1)
+        for _ in range(3 * mac.fifo_depth):
+            _, _, valid, payload = await ctx.tick().sample(mac.o.valid, mac.o.payload)
+            if valid:
+                got.append(payload.data[0])
+
+    sim = Simulator(mac)
+    sim.add_clock(1e-8)
+    sim.add_testbench(testbench)
+    sim.run()
+    assert taken == list(range(mac.fifo_depth))
+    assert got == list(range(1, mac.fifo_depth + 1))
 
 
 def test_accumulator_wraps():
