@@ -84,6 +84,12 @@ class DenseEngine(wiring.Component):
         Accumulators, ``O/P_o`` beats per vector; lane ``l`` of beat ``g`` is ``acc[g*P_o + l]``;
         ``last`` on the final beat of each vector. ``acc_shape`` is ``signed/unsigned(acc_fmt.bits)``.
 
+    Flow control is per output group: a group starts only while fewer than
+    :attr:`pending_limit` groups are started and not yet read from the MAC array, whose output
+    FIFO holds that many results; the array never refuses a step, and the read pipeline (block
+    RAM outputs, hold and step registers) has no clock enable. With the output always ready the
+    limit costs no cycle.
+
     Latency
     -------
     :attr:`compute_cycles` ``C = (O/P_o) * (I/P_i)`` MAC steps per vector.
@@ -148,8 +154,16 @@ class DenseEngine(wiring.Component):
                              f"(golden.arith.accumulator_format gives the right width)")
         self._weights.flags.writeable = False
         self._bias.flags.writeable = False
-        self._mac = MACArray(lanes=out_lanes, taps=in_lanes, a_fmt=in_fmt, w_fmt=w_fmt, acc_fmt=acc_fmt,
-                             user_width=1)
+        mac_args = dict(lanes=out_lanes, taps=in_lanes, a_fmt=in_fmt, w_fmt=w_fmt, acc_fmt=acc_fmt,
+                        user_width=1)
+        mac_latency = MACArray(**mac_args).latency
+        # Output groups started (first read issued) and not yet read from the MAC array: with the
+        # output always ready at most (READ_STAGES + latency - 1) // chunks + 1 at a group's start
+        # (starts are `chunks` cycles apart, a group is read chunks - 1 + READ_STAGES + latency
+        # cycles after its start), so this limit costs no cycle then; the MAC FIFO holds that many
+        # results, so the array never refuses a step.
+        self._pending_limit = (READ_STAGES + mac_latency) // (in_features // in_lanes) + 2
+        self._mac = MACArray(**mac_args, fifo_depth=max(mac_latency + 1, self._pending_limit))
         super().__init__({
             "i": In(stream.Signature(data.StructLayout({
                 "data": data.ArrayLayout(fmt_shape(in_fmt), beat_lanes), "last": 1}))),
@@ -249,6 +263,12 @@ class DenseEngine(wiring.Component):
         return Timing(accept, self._mac.timing(steps, last=self.chunks).out)
 
     @property
+    def pending_limit(self):
+        """Output groups that may be started and not yet read from the MAC array:
+        ``(READ_STAGES + mac.latency) // (I/P_i) + 2`` (see the hardware comments)."""
+        return self._pending_limit
+
+    @property
     def buffer_word(self):
         """Elements per input-buffer word: ``lcm(B, P_i)``."""
         return lcm(self._beat_lanes, self._in_lanes)
@@ -325,18 +345,25 @@ class DenseEngine(wiring.Component):
         h_x = Signal.like(x_rd.data)
         h_w = Signal.like(w_port.data)
         h_b = Signal.like(b_port.data)
-        adv_s = ~step_valid | mac.i.ready
-        adv_h = ~h_valid | adv_s
-        adv_r = ~rd_valid | adv_h
-        issue = adv_r & have
+        # Flow control per output group, not per step: a group starts (its first read) only while
+        # fewer than `pending_limit` groups are started and not yet read from the MAC array,
+        # whose FIFO holds that many results; so the array never refuses a step, its `i.ready`
+        # is unused and the read pipeline below has no clock enable (no path from the MAC
+        # array's flip-flops back to the block RAMs and the wide step registers).
+        pending = Signal(range(self._pending_limit + 1))
+        room = Signal(init=1)                       # pending < pending_limit, registered
+        issue = Signal()
+        m.d.comb += issue.eq(have & (room | (k != 0)))
+        pending_next = Signal.like(pending)
+        m.d.comb += pending_next.eq(pending + (issue & (k == 0)) - (mac.o.valid & mac.o.ready))
+        m.d.sync += [pending.eq(pending_next), room.eq(pending_next < self._pending_limit)]
         m.d.comb += [
-            w_port.addr.eq(waddr), w_port.en.eq(adv_r),
-            b_port.addr.eq(g), b_port.en.eq(adv_r),
-            x_rd.addr.eq(Mux(rbuf, words, 0) + rword), x_rd.en.eq(adv_r),
+            w_port.addr.eq(waddr),
+            b_port.addr.eq(g),
+            x_rd.addr.eq(Mux(rbuf, words, 0) + rword),
         ]
-        with m.If(adv_r):
-            m.d.sync += [rd_valid.eq(have), rd_first.eq(k == 0), rd_last.eq(k == chunks - 1),
-                         rd_vlast.eq((k == chunks - 1) & (g == groups - 1)), rd_sub.eq(rsub)]
+        m.d.sync += [rd_valid.eq(issue), rd_first.eq(k == 0), rd_last.eq(k == chunks - 1),
+                     rd_vlast.eq((k == chunks - 1) & (g == groups - 1)), rd_sub.eq(rsub)]
         with m.If(issue):
             with m.If(k == chunks - 1):
                 m.d.sync += [k.eq(0), rword.eq(0), rsub.eq(0)]
@@ -351,17 +378,15 @@ class DenseEngine(wiring.Component):
                 with m.Else():
                     m.d.sync += rsub.eq(rsub + 1)
 
-        with m.If(adv_h):
-            m.d.sync += [h_valid.eq(rd_valid), h_first.eq(rd_first), h_last.eq(rd_last),
-                         h_vlast.eq(rd_vlast), h_sub.eq(rd_sub), h_x.eq(x_rd.data), h_w.eq(w_port.data),
-                         h_b.eq(b_port.data)]
-        with m.If(adv_s):
-            m.d.sync += [step_valid.eq(h_valid), step.first.eq(h_first), step.last.eq(h_last),
-                         step.vlast.eq(h_vlast), step.w.eq(h_w), step.bias.eq(h_b)]
-            with m.Switch(h_sub):
-                for s in range(word // pi):
-                    with m.Case(s):
-                        m.d.sync += [step.x[t].eq(h_x[s * pi + t]) for t in range(pi)]
+        m.d.sync += [h_valid.eq(rd_valid), h_first.eq(rd_first), h_last.eq(rd_last),
+                     h_vlast.eq(rd_vlast), h_sub.eq(rd_sub), h_x.eq(x_rd.data), h_w.eq(w_port.data),
+                     h_b.eq(b_port.data)]
+        m.d.sync += [step_valid.eq(h_valid), step.first.eq(h_first), step.last.eq(h_last),
+                     step.vlast.eq(h_vlast), step.w.eq(h_w), step.bias.eq(h_b)]
+        with m.Switch(h_sub):
+            for s in range(word // pi):
+                with m.Case(s):
+                    m.d.sync += [step.x[t].eq(h_x[s * pi + t]) for t in range(pi)]
         m.d.comb += [mac.i.payload.a[l][t].eq(step.x[t]) for l in range(po) for t in range(pi)]
         m.d.comb += [
             mac.i.valid.eq(step_valid),

@@ -50,12 +50,12 @@ def make_vectors(dut_params, count, rng):
     return np.array(rows[:count], dtype=np.int64)
 
 
-def simulate(dut, x, *, gap=0.0, stall=0.0, seed=0, avail=None, cycles=False):
+def simulate(dut, x, *, gap=0.0, stall=0.0, seed=0, avail=None, cycles=False, monitors=()):
     """Stream the vectors ``x`` (N, I) through ``dut`` (Amaranth simulator) with random input gaps
     and output stalls, or (``avail``) input beat ``k`` offered from cycle ``avail[k]`` on. Returns
     (accumulators (N, O), last flags, cycles of the accepted last input beats, cycles of the last
     output beats), and with ``cycles`` also (accept cycles of all input beats, cycles of all
-    output beats)."""
+    output beats). ``monitors``: async testbench functions run in the background alongside."""
     bl, po = dut.beat_lanes, dut.out_lanes
     beats = [(row[j * bl:(j + 1) * bl].tolist(), int(j == len(row) // bl - 1))
              for row in x for j in range(len(row) // bl)]
@@ -92,6 +92,8 @@ def simulate(dut, x, *, gap=0.0, stall=0.0, seed=0, avail=None, cycles=False):
     sim = Simulator(dut)
     sim.add_clock(1e-8)
     sim.add_testbench(testbench)
+    for monitor in monitors:
+        sim.add_testbench(monitor, background=True)
     sim.run()
     result = np.array(got).reshape(len(x), -1), lasts, in_last, out_last
     return result + (accept, out) if cycles else result
@@ -170,6 +172,30 @@ def test_small_folds(po, pi, bl, in_fmt, w_fmt):
     assert out_last[0] - in_last[0] == dense.latency
     assert set(np.diff(out_last)) == {dense.ii}
     check(dense, x, gap=0.3, stall=0.3, seed=seed)
+
+
+@pytest.mark.parametrize("po, pi", [(1, 12), (1, 6), (2, 1)])
+def test_output_stall_stops_at_group_boundaries(po, pi):
+    """Output ready one cycle in fifty: exact sums, and the MAC array is never offered a step it
+    refuses (the engine starts an output group only while the MAC FIFO has room for it)."""
+    p = layer_params(12, 6, U8, S8, SEED + po)
+    dense = DenseEngine(**p, out_lanes=po, in_lanes=pi)
+    refused = []
+
+    async def watch(ctx):
+        cycle = 0
+        async for _, _, valid, ready in ctx.tick().sample(dense.mac.i.valid, dense.mac.i.ready):
+            if valid and not ready:
+                refused.append(cycle)
+            cycle += 1
+
+    x = make_vectors(p, 6, np.random.default_rng(SEED + po))
+    got, _, _, _ = simulate(dense, x, stall=0.98, seed=SEED + po, monitors=[watch])
+    expected = dense_accumulate(x, dense.weights, dense.bias)
+    bad = np.argwhere(got != expected)
+    assert not len(bad), "; ".join(f"vector {v} output {o}: got {got[v, o]}, expected {expected[v, o]}"
+                                   for v, o in bad[:10])
+    assert not refused, f"cycles with a step offered while the MAC array was not ready: {refused[:10]}"
 
 
 def test_output_layer_84_to_10():
