@@ -25,10 +25,12 @@ from golden.qformat import QFormat
 from golden.qnet import WIDTH_RANGE
 
 from .common import ACC_BITS, check_fmt, check_int, fmt_shape
+from .ecp5 import DSP_LATENCY, mult18x18d
 
 from .timing import Timing, offers
 
-__all__ = ["MACArray", "ACC_BITS_RANGE", "ADDER_LEVELS_PER_STAGE", "fmt_shape", "check_int", "check_fmt"]
+__all__ = ["MACArray", "ACC_BITS_RANGE", "ADDER_LEVELS_PER_STAGE", "DSP_PRIMITIVES", "fmt_shape", "check_int",
+           "check_fmt"]
 
 #: Supported accumulator widths (bits).
 ACC_BITS_RANGE = ACC_BITS
@@ -47,6 +49,10 @@ OPERAND_STAGES = 2
 #: delay (on an LFE5U-25F, -6, registered operands straight into the product register gave
 #: 74.7 MHz: 4 ns to the DSP, 3.9 ns in it, 5 ns back).
 MUL_STAGES = OPERAND_STAGES + 2
+#: DSP primitives a MAC array can instantiate itself (``dsp_primitive``): ``"ecp5"``, the Lattice
+#: ECP5 ``MULT18X18D`` with its input and output registers (:func:`hw.ecp5.mult18x18d`).
+DSP_PRIMITIVES = ("ecp5",)
+assert DSP_LATENCY == MUL_STAGES - OPERAND_STAGES        # the block's registers replace two stages
 
 
 class MACArray(wiring.Component):
@@ -85,6 +91,21 @@ class MACArray(wiring.Component):
     user_width : int
         Width of an optional side-band field ``user`` carried from each ``last`` step to its
         result (e.g. frame markers). ``0`` (default): no ``user`` field in either layout.
+    dsp_multipliers : int or None
+        How the products are built. ``None`` (default): every product is an Amaranth ``a * w``
+        between the registers, and the synthesis tool decides where it goes. An int ``n``
+        (``0 .. lanes * taps``): the first ``n`` products in lane-major order (lane 0's taps
+        first) are *DSP products* (as with ``None``, or instances of ``dsp_primitive``); the
+        others are *LUT products*, split for speed: the weight ``w = lo + hi * 2**h`` (``h =
+        w_bits // 2``, ``lo`` unsigned) gives two narrow partial products ``a * lo`` and ``a *
+        hi``, registered at the first product register and added at the second, so no LUT
+        multiplier stands between two registers whole. The latency is the same in every case.
+    dsp_primitive : str or None
+        ``None`` (default): DSP products are ``a * w`` (Yosys infers the DSP blocks). One of
+        :data:`DSP_PRIMITIVES`: each DSP product is an instance of that block, whose own
+        registers are the second operand register and the first product register (on the ECP5:
+        :func:`hw.ecp5.mult18x18d`); requires ``dsp_multipliers``. Simulate such a design with
+        :class:`hw.ecp5.MULT18X18DModel`.
     fifo_depth : int or None
         Entries of the output FIFO (results accepted but not yet read); ``None`` (default):
         ``latency + 1``, the fewest that take a result every cycle. A caller that bounds the
@@ -140,17 +161,30 @@ class MACArray(wiring.Component):
         A parameter of the wrong type (not an int / not a QFormat).
     ValueError
         ``lanes`` or ``taps`` below 1, operand widths outside 2..16, accumulator width outside
-        2..48, ``user_width`` negative, ``fifo_depth`` below ``latency + 1``.
+        2..48, ``user_width`` negative, ``fifo_depth`` below ``latency + 1``,
+        ``dsp_multipliers`` outside ``0 .. lanes * taps``, an unknown ``dsp_primitive`` or one
+        without ``dsp_multipliers``.
     """
 
     def __init__(self, *, lanes: int, taps: int, a_fmt: QFormat, w_fmt: QFormat, acc_fmt: QFormat,
-                 user_width: int = 0, fifo_depth=None):
+                 user_width: int = 0, fifo_depth=None, dsp_multipliers=None, dsp_primitive=None):
         self._lanes = check_int("lanes", lanes)
         self._taps = check_int("taps", taps)
         self._a_fmt = check_fmt("a_fmt", a_fmt, WIDTH_RANGE)
         self._w_fmt = check_fmt("w_fmt", w_fmt, WIDTH_RANGE)
         self._acc_fmt = check_fmt("acc_fmt", acc_fmt, ACC_BITS_RANGE)
         self._user_width = check_int("user_width", user_width, lo=0)
+        self._dsp_multipliers = None
+        if dsp_multipliers is not None:
+            self._dsp_multipliers = check_int("dsp_multipliers", dsp_multipliers, 0, self._lanes * self._taps)
+        if dsp_primitive is not None:
+            if dsp_primitive not in DSP_PRIMITIVES:
+                raise ValueError(f"dsp_primitive must be None or one of {', '.join(DSP_PRIMITIVES)}, "
+                                 f"not {dsp_primitive!r}")
+            if dsp_multipliers is None:
+                raise ValueError(f"dsp_primitive={dsp_primitive!r} needs dsp_multipliers (how many "
+                                 f"products go into DSP blocks)")
+        self._dsp_primitive = dsp_primitive
         self._fifo_depth = self.latency + 1
         if fifo_depth is not None:
             self._fifo_depth = check_int("fifo_depth", fifo_depth, lo=self.latency + 1)
@@ -180,6 +214,9 @@ class MACArray(wiring.Component):
     w_fmt = property(lambda self: self._w_fmt, doc="Weight format.")
     acc_fmt = property(lambda self: self._acc_fmt, doc="Accumulator / bias / result format.")
     user_width = property(lambda self: self._user_width, doc="Width of the side-band ``user`` field.")
+    dsp_multipliers = property(lambda self: self._dsp_multipliers,
+                               doc="DSP products (the others are split LUT products); None: not decided here.")
+    dsp_primitive = property(lambda self: self._dsp_primitive, doc="DSP block instantiated, or None.")
     step_layout = property(lambda self: self._step_layout, doc="Payload layout of ``i``.")
     result_layout = property(lambda self: self._result_layout, doc="Payload layout of ``o``.")
 
@@ -253,6 +290,31 @@ class MACArray(wiring.Component):
             regs.append(reg)
         return regs
 
+    def _product(self, m, l, t, a, w):
+        """``a * w`` (``a``, ``w``: the first operand registers) after the other
+        ``MUL_STAGES - 1`` registers, cut to the accumulator (see ``dsp_multipliers``)."""
+        n = l * self._taps + t
+        dsp = self._dsp_multipliers is None or n < self._dsp_multipliers
+        if dsp and self._dsp_primitive == "ecp5":
+            # The block's input registers are operand stage 2, its output register product stage 1.
+            p = mult18x18d(m, a, w, name=f"dsp_{l}_{t}")[:a.shape().width + w.shape().width]
+            product = p.as_signed() if a.shape().signed or w.shape().signed else p
+            (reg,) = self._register(m, [self._fit(product)], f"prod3_{l}_{t}")
+            return reg
+        (a1,) = self._register(m, [a], f"a1_{l}_{t}")
+        (w1,) = self._register(m, [w], f"w1_{l}_{t}")
+        if dsp:
+            (p2,) = self._register(m, [self._fit(a1 * w1)], f"prod2_{l}_{t}")
+        else:
+            h = self._w_fmt.bits // 2
+            lo = w1[:h]                                   # unsigned low part
+            hi = w1[h:].as_signed() if self._w_fmt.signed else w1[h:]
+            (p_lo,) = self._register(m, [a1 * lo], f"plo_{l}_{t}")
+            (p_hi,) = self._register(m, [a1 * hi], f"phi_{l}_{t}")
+            p2 = p_lo + (p_hi << h)
+        (reg,) = self._register(m, [self._fit(p2)], f"prod3_{l}_{t}")
+        return reg
+
     def _delay(self, m, valid, ctrl, bias, suffix):
         """``valid``, the control fields and the biases, one cycle later."""
         nvalid = Signal(name=f"valid_{suffix}")
@@ -298,13 +360,8 @@ class MACArray(wiring.Component):
         m.d.sync += [ctrl[f].eq(p[f]) for f in ctrl_fields]
         a_r = [self._register(m, [p.a[l][t] for t in range(taps)], f"a_{l}") for l in range(lanes)]
         w_r = [self._register(m, [p.w[l][t] for t in range(taps)], f"w_{l}") for l in range(lanes)]
-        for k in range(1, OPERAND_STAGES):
-            a_r = [self._register(m, a_r[l], f"a{k}_{l}") for l in range(lanes)]
-            w_r = [self._register(m, w_r[l], f"w{k}_{l}") for l in range(lanes)]
-            valid, ctrl, bias = self._delay(m, valid, ctrl, bias, f"o{k}")
-        terms = [[self._fit(a * w) for a, w in zip(a_r[l], w_r[l])] for l in range(lanes)]
-        for k in range(OPERAND_STAGES, MUL_STAGES):
-            terms = [self._register(m, ts, f"prod{k}_{l}") for l, ts in enumerate(terms)]
+        terms = [[self._product(m, l, t, a_r[l][t], w_r[l][t]) for t in range(taps)] for l in range(lanes)]
+        for k in range(1, MUL_STAGES):
             valid, ctrl, bias = self._delay(m, valid, ctrl, bias, f"m{k}")
 
         # Adder tree: ADDER_LEVELS_PER_STAGE levels per stage, the accumulate being the last level.

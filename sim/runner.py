@@ -57,6 +57,7 @@ import cocotb
 from cocotb_tools import runner as _cocotb_runner
 from cocotb_tools.check_results import get_results
 
+from hw.ecp5 import strip_instance_parameters
 from hw.emit import emit_verilog
 from hw.tools import verilator_bin, verilator_env, verilator_root, verilator_version
 
@@ -591,24 +592,31 @@ def run_cocotb(*, verilog_sources: Sequence[str | Path], toplevel: str, test_mod
 
 
 def simulate_component(component, name: str, test_module: str | Path, *, params: Mapping,
-                       waves: bool = False, **kwargs) -> SimResults:
+                       waves: bool = False, models: Mapping = None, **kwargs) -> SimResults:
     """Emit *component* as Verilog module *name*, write it into its build folder and run
     *test_module* on it with *params* (JSON) available to the testbench via
-    :func:`sim.streams.tb_params`.  Other keyword arguments go to :func:`run_cocotb`.
+    :func:`sim.streams.tb_params`.  *models* (``{module name: component}``) are emitted beside
+    it, for the primitives it instantiates (e.g. ``{"MULT18X18D": hw.ecp5.MULT18X18DModel()}``).
+    Other keyword arguments go to :func:`run_cocotb`.
     """
-    text = emit_verilog(component, name)
+    extra = [(f"{model}.v", emit_verilog(comp, model)) for model, comp in sorted((models or {}).items())]
+    text = strip_instance_parameters(emit_verilog(component, name), list(models or {}))
     simulator = (kwargs.pop("simulator", None) or default_simulator()).lower()
     timescale = kwargs.pop("timescale", ("1ns", "1ps"))
     build_key = kwargs.pop("build_key", None) or name
     options = {k: kwargs[k] for k in ("build_args", "make_vars", "public") if k in kwargs}
-    build_dir = build_dir_for([(f"{name}.v", text)], name, build_key=build_key,
+    sources = [(f"{name}.v", text), *extra]
+    build_dir = build_dir_for(sources, name, build_key=build_key,
                               simulator=simulator, waves=waves, timescale=timescale, **options)
-    path = build_dir / f"{name}.v"
-    if not (path.is_file() and path.read_text() == text):
-        with _flock(build_dir / ".lock"):
-            tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-            tmp.write_text(text)
-            os.replace(tmp, path)
-    return run_cocotb(verilog_sources=[path], toplevel=name, test_module=test_module,
+    paths = []
+    for file_name, file_text in sources:
+        path = build_dir / file_name
+        paths.append(path)
+        if not (path.is_file() and path.read_text() == file_text):
+            with _flock(build_dir / ".lock"):
+                tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+                tmp.write_text(file_text)
+                os.replace(tmp, path)
+    return run_cocotb(verilog_sources=paths, toplevel=name, test_module=test_module,
                       build_key=build_key, parameters_for_test=params, waves=waves,
                       simulator=simulator, timescale=timescale, **kwargs)

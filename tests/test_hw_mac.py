@@ -129,6 +129,9 @@ def test_layouts():
     (dict(user_width=-1), ValueError, r"user_width must be >= 0, not -1"),
     (dict(fifo_depth=6), ValueError, r"fifo_depth must be >= 7, not 6"),
     (dict(fifo_depth=7.0), TypeError, r"fifo_depth must be an int, not 7.0"),
+    (dict(dsp_multipliers=2), ValueError, r"dsp_multipliers must be 0..1, not 2"),
+    (dict(dsp_primitive="xilinx", dsp_multipliers=1), ValueError, r"dsp_primitive must be None or one of ecp5"),
+    (dict(dsp_primitive="ecp5"), ValueError, r"needs dsp_multipliers"),
 ])
 def test_parameter_errors(kw, error, match):
     params = {**dict(lanes=1, taps=1, a_fmt=S8, w_fmt=S8, acc_fmt=QFormat(16, 14, True)), **kw}
@@ -162,6 +165,23 @@ def test_random_sums(lanes, taps, a_fmt, w_fmt, gap, stall):
     assert users == [j % 8 for j in range(len(sums))]
     if gap == stall == 0.0:
         assert {o - c for c, o in zip(last_cycles, out_cycles)} == {mac.latency}
+
+
+@pytest.mark.parametrize("lanes, taps, a_fmt, w_fmt, dsp", [
+    (2, 5, U8, S8, 0), (2, 5, U8, S4, 3), (1, 3, S16, S16, 1), (2, 2, U16, U8, 0), (1, 1, S4, S4, 0),
+])
+def test_split_lut_products(lanes, taps, a_fmt, w_fmt, dsp):
+    """``dsp_multipliers``: the products beyond the first ``dsp`` are split in two partial products
+    (weight halves); bit-exact at the operand corners, same latency."""
+    kw, extra = sized_point(lanes, taps, a_fmt, w_fmt)
+    rng = np.random.default_rng(SEED + 7)
+    sums = random_sums(rng, 30, lanes, taps, a_fmt, w_fmt, extra["max_steps"], extra["bias_lo"], extra["bias_hi"])
+    mac = MACArray(**kw, dsp_multipliers=dsp)
+    assert mac.latency == MACArray(**kw).latency
+    got, _, last_cycles, out_cycles, _ = simulate(mac, sums)
+    for j, (g, e) in enumerate(zip(got, naive_sums(sums))):
+        assert g == e, f"sum {j}: got {g}, expected {e}"
+    assert {o - c for c, o in zip(last_cycles, out_cycles)} == {mac.latency}
 
 
 def test_back_to_back_one_step_sums_full_rate():
@@ -302,5 +322,27 @@ def test_cocotb(lanes, taps, a_fmt, w_fmt, user_width):
                   acc_fmt=kw["acc_fmt"].to_dict(), sums=60, seed=SEED, gap_prob=0.3, stall_prob=0.3,
                   latency=mac.latency, ii=mac.ii, **extra)
     results = simulate_component(mac, "mac_array", TB, params=params)
+    assert sorted(t.name for t in results.tests) == ["latency_and_ii", "random_sums", "timing_full_rate",
+                                                     "timing_random"]
+
+
+@pytest.mark.sim
+def test_cocotb_ecp5_dsp_blocks():
+    """``dsp_primitive="ecp5"``: the first products are MULT18X18D instances (input and output
+    registers), the rest split LUT products; simulated with the Amaranth model of the block,
+    bit-exact, same latency and II (the testbench checks both)."""
+    from hw.ecp5 import MULT18X18DModel
+    from sim.runner import simulate_component
+
+    lanes, taps, a_fmt, w_fmt = 2, 5, U8, S8
+    kw, extra = sized_point(lanes, taps, a_fmt, w_fmt, user_width=2)
+    mac = MACArray(**kw, dsp_multipliers=7, dsp_primitive="ecp5")
+    text = emit_verilog(MACArray(**kw, dsp_multipliers=7, dsp_primitive="ecp5"), "mac_array")
+    assert text.count("MULT18X18D #(") == 7 and "REG_OUTPUT_CLK" in text
+    params = dict(lanes=lanes, taps=taps, user_width=2, a_fmt=a_fmt.to_dict(), w_fmt=w_fmt.to_dict(),
+                  acc_fmt=kw["acc_fmt"].to_dict(), sums=60, seed=SEED, gap_prob=0.3, stall_prob=0.3,
+                  latency=mac.latency, ii=mac.ii, **extra)
+    results = simulate_component(mac, "mac_array", TB, params=params, models={"MULT18X18D": MULT18X18DModel()},
+                                 build_key="mac_array_ecp5")
     assert sorted(t.name for t in results.tests) == ["latency_and_ii", "random_sums", "timing_full_rate",
                                                      "timing_random"]
