@@ -15,7 +15,7 @@ from dataclasses import dataclass
 import numpy as np
 from amaranth import Cat, Module, Mux, Signal, unsigned
 from amaranth.lib import data, stream, wiring
-from amaranth.lib.fifo import SyncFIFOBuffered
+from amaranth.lib.fifo import SyncFIFO
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 from amaranth.utils import bits_for
@@ -29,10 +29,19 @@ from .common import beat_layout, check_divides, check_fmt, check_int, check_int_
 from .timing import Timing
 from .window import WindowGenerator
 
-__all__ = ["ConvEngine", "ConvSchedule", "conv_schedule", "WINDOW_FIFO_LATENCY"]
+__all__ = ["ConvEngine", "ConvSchedule", "conv_schedule", "WINDOW_FIFO_LATENCY", "STEP_STAGES"]
 
-#: Cycles from a window written into the window FIFO (``SyncFIFOBuffered``) to it being readable.
-WINDOW_FIFO_LATENCY = 2
+#: Cycles from a window written into the window FIFO (``SyncFIFO``: LUT RAM with an asynchronous
+#: read, so that the wide window has no output register under a computed clock enable) to it
+#: being readable.
+WINDOW_FIFO_LATENCY = 1
+#: Registers between the decision to load a position (``load``, in the engine's control logic)
+#: and the lanes' own copies of the window bank: the window is staged in a register without a
+#: clock enable and each lane's bank takes it one cycle later under a registered copy of
+#: ``load``. So no combinational load enable fans out across the die to the window bits (on the
+#: LFE5U-85F, C3's single bank, 1200 flip-flops under one computed enable, had 13.4 ns of routing
+#: on that net alone), and each lane's bank sits next to its multipliers.
+STEP_STAGES = 1
 
 
 @dataclass(frozen=True)
@@ -187,13 +196,15 @@ class ConvEngine(wiring.Component):
 
     1. A :class:`~hw.window.WindowGenerator` (``lanes = in_lanes``) turns the raster input into
        KxK windows of the padded map, ``G = in_channels / in_lanes`` window beats per output
-       position; a window FIFO (:class:`amaranth.lib.fifo.SyncFIFOBuffered`, ``window_fifo``
-       windows, block/LUT RAM) lets the generator run ahead of the MACs through the ``K-1`` rows
+       position; a window FIFO (:class:`amaranth.lib.fifo.SyncFIFO`, ``window_fifo`` windows,
+       LUT RAM read asynchronously: no wide output register) lets the generator run ahead of the MACs through the ``K-1`` rows
        at the top of a frame and the ``K-1`` columns at the start of a row that produce no window.
     2. A capture bank keeps groups ``0 .. G-2`` of the next position; when the last group is
        presented and the MAC lanes are free (or finishing), the whole ``C x K x K`` window is
-       loaded into the compute bank (so the next position's window is gathered while the current
-       one is computed).
+       staged in a register (no clock enable) and, :data:`STEP_STAGES` = 1 cycle later, loaded
+       into every lane's own compute bank under the lane's registered copy of the load decision
+       (so the next position's window is gathered while the current one is computed, and no
+       computed enable reaches window bits all over the die).
     3. The schedule (:func:`conv_schedule`): output channels are spread over ``out_lanes`` lanes
        ``P_o``, minimising the largest lane's connection count (C3 on 4 lanes: 15 each); each
        output channel stays in its lane, whose accumulator sums it. Lane ``l`` walks its
@@ -202,10 +213,12 @@ class ConvEngine(wiring.Component):
        (``ky*K + kx`` order) per cycle. A position takes :attr:`cycles_per_position` ``=
        max over lanes of (connections * K*K / taps)`` cycles; shorter lanes get zero-weight
        slots at the end of their last channel.
-    4. Per cycle ``s``: a weight ROM (:class:`amaranth.lib.memory.Memory`, ``cycles_per_position``
+    4. Per cycle ``s`` (the steps run :data:`STEP_STAGES` cycles behind the step counter, as
+       the banks do): a weight ROM (:class:`amaranth.lib.memory.Memory`, ``cycles_per_position``
        words of ``P_o x P_k`` weights in schedule order) and a slot ROM (one word per connection
-       slot: per lane the input channel one-hot, output channel, first/last flags, bias) give
-       each lane its weights. The compute bank rotates each channel's taps by ``P_k`` per step
+       slot: per lane the input channel one-hot, output channel, first/last flags, bias), both
+       addressed by the step counters themselves (flip-flops), give each lane its weights. A
+       lane's compute bank rotates each channel's taps by ``P_k`` per step
        (the lanes go through the tap chunks of their connections in lockstep), so a lane's
        ``P_k`` activations come from a ``C : 1`` AND-OR multiplexer on the one-hot input channel
        (not ``C*K*K/P_k : 1``, and no index arithmetic). The step goes straight into ``P_o``
@@ -218,11 +231,11 @@ class ConvEngine(wiring.Component):
        Flow control is per position, not per step: a loaded position steps once per cycle to
        its end, with no path from the MACs (placed next to their DSP blocks all over the die)
        back to the step logic. A position is loaded only while fewer than ``pending_limit =
-       floor(mac.latency / cycles_per_position) + 2`` positions are loaded and not yet taken into
+       floor((mac.latency + STEP_STAGES) / cycles_per_position) + 2`` positions are loaded and not yet taken into
        the output register (a registered flag), and each lane MAC's output FIFO holds
        ``pending_limit`` positions of its results (``MACArray(fifo_depth=...)``), so the MACs never
        refuse a step and their ``i.ready`` is left unconnected. With the output always ready at
-       most ``floor(mac.latency / cycles_per_position) + 1`` positions are pending at a load, so the
+       most ``floor((mac.latency + STEP_STAGES) / cycles_per_position) + 1`` positions are pending at a load, so the
        limit costs no cycle there.
     5. Results (the MAC ``user`` field carries the output channel and the frame's ``last``) are
        collected into a bank; a lane's last channel of a position ends on the position's last
@@ -259,10 +272,15 @@ class ConvEngine(wiring.Component):
         Channels per input beat; divides ``C``.
     window_fifo : int or None
         Depth, in windows, of the window FIFO between the window generator and the capture /
-        compute banks: 0 for none, else ``>= 3`` (a ``SyncFIFOBuffered`` of 2 entries takes a
-        window every other cycle only). ``None`` (default): the smallest depth that gives the best :attr:`ii` any
+        compute banks: 0 for none, else ``>= 2`` (a ``SyncFIFO`` of 1 entry takes a window every
+        other cycle only). ``None`` (default): the smallest depth that gives the best :attr:`ii` any
         depth up to a frame's windows gives (0 where the generator alone keeps up, e.g. an
         input-bound C1), found with the timing model; its storage is :attr:`window_fifo_bits`.
+    dsp_multipliers : int or None
+        Products (of ``out_lanes * taps``, lane-major) built as DSP products, the others as split
+        LUT products (:class:`hw.mac.MACArray`); ``None`` (default): left to the synthesis tool.
+    dsp_primitive : str or None
+        The DSP block to instantiate for the DSP products (:data:`hw.mac.DSP_PRIMITIVES`).
 
     Members
     -------
@@ -277,31 +295,30 @@ class ConvEngine(wiring.Component):
 
     Latency
     -------
-    :attr:`latency` ``= window.latency + F + 1 + cycles_per_position + mac.latency``
-    ``= 2 + F + cycles_per_position + mac.latency`` cycles (``F`` = :data:`WINDOW_FIFO_LATENCY`
-    = 2 with a window FIFO, else 0): in an idle engine, from the acceptance of the input beat
-    that completes the window of the first position (0, 0) (input position ``(K-1-pad,
-    K-1-pad)``, last channel group) to its output beat being valid: 1 cycle to the window, the
-    window FIFO, loading the compute bank, ``cycles_per_position`` steps into the MACs, the MAC
-    latency (its operand register included), and the output register.
+    :attr:`latency` ``= window.latency + F + 1 + STEP_STAGES + cycles_per_position +
+    mac.latency`` ``= 3 + F + cycles_per_position + mac.latency`` cycles (``F`` =
+    :data:`WINDOW_FIFO_LATENCY` = 2 with a window FIFO, else 0): in an idle engine, from the
+    acceptance of the input beat that completes the window of the first position (0, 0) (input
+    position ``(K-1-pad, K-1-pad)``, last channel group) to its output beat being valid: 1 cycle
+    to the window, the window FIFO, the load decision, the staging register
+    (:data:`STEP_STAGES`), ``cycles_per_position`` steps into the MACs, the MAC latency (its
+    operand register included), and the output register.
 
     Timing model (:meth:`timing`, conventions in :mod:`hw.timing`), exact for the emitted
     Verilog with the output always ready: the window generator walks the padded frames from the
     first cycle out of reset (``start``), one padded beat per cycle, an input beat no earlier than
     it is offered (:meth:`hw.window.WindowGenerator.walk`), and waits while its window is not
-    taken. With a window FIFO of depth ``D`` (``D - 1`` memory words and an output register),
-    window ``j`` valid at the generator in cycle ``v_j`` is written in cycle ``w_j = max(v_j,
-    m_{j-D+1} + 1)`` (the memory is full until window ``j-D+1`` has moved on to the output
-    register), moves to the output register in cycle ``m_j = max(w_j + 1, r_{j-1})`` (``r``: the
-    cycle the engine takes a window) and is readable from ``m_j + 1``; without a FIFO it is
-    readable from ``v_j`` and ``w_j = r_j``. Groups ``0 .. G-2`` of a position are taken into the
+    taken. With a window FIFO of depth ``D``, window ``j`` valid at the generator in cycle
+    ``v_j`` is written in cycle ``w_j = max(v_j, r_{j-D} + 1)`` (``r``: the cycle the engine takes
+    a window; the FIFO is full until window ``j-D`` is taken) and is readable from ``max(w_j,
+    r_{j-1}) + 1``; without a FIFO it is readable from ``v_j`` and ``w_j = r_j``. Groups ``0 .. G-2`` of a position are taken into the
     capture bank when readable; the last group is taken by the load of the compute bank, in cycle
     ``load_n = max(readable, load_{n-1} + cycles_per_position)`` (the previous position's last
     step leaves the bank in cycle ``load_{n-1} + cycles_per_position``). The steps go out one per
     cycle (the lane MACs never refuse one: their
     results, the non-final ones into the bank and the final ones, equal in every lane, into the
     output register, are read as soon as valid), so position ``n``'s output beat is valid in cycle
-    ``load_n + cycles_per_position + 1 + mac.latency``.
+    ``load_n + cycles_per_position + 1 + STEP_STAGES + mac.latency``.
 
     :attr:`ii` ``=`` :attr:`frame_cycles`: cycles per frame in steady state (input offered at full
     rate, output always ready), the period of the model's frame ends over back-to-back frames. It
@@ -312,7 +329,7 @@ class ConvEngine(wiring.Component):
     the MACs wait for it: C1 (28x28, pad 2) at ``cycles_per_position`` 1 / 2 / 5: ``ii`` 1024 /
     1780 / 4048 for ideal 1024 / 1568 / 3920; C3 (14x14x6, full table, ``in_lanes = 6``) at 6 /
     12 / 24: 655 / 1249 / 2437 for 600 / 1200 / 2400. The automatic window FIFO reaches the ideal
-    at all of these: depths 0 / 67 / 27 windows (C1, 201 bits each) and 10 / 5 / 3 (C3, 1201 bits
+    at all of these: depths 0 / 67 / 26 windows (C1, 201 bits each) and 10 / 5 / 2 (C3, 1201 bits
     each).
 
     Raises
@@ -330,7 +347,8 @@ class ConvEngine(wiring.Component):
 
     def __init__(self, *, in_fmt: QFormat, w_fmt: QFormat, acc_fmt: QFormat, in_channels: int,
                  out_channels: int, width: int, height: int, kernel: int, pad: int = 0, weights, bias,
-                 table=None, out_lanes: int, taps: int, in_lanes: int, window_fifo=None):
+                 table=None, out_lanes: int, taps: int, in_lanes: int, window_fifo=None,
+                 dsp_multipliers=None, dsp_primitive=None):
         self._in_fmt = check_fmt("in_fmt", in_fmt, WIDTH_RANGE)
         self._w_fmt = check_fmt("w_fmt", w_fmt, WIDTH_RANGE)
         self._acc_fmt = check_fmt("acc_fmt", acc_fmt, ACC_BITS_RANGE)
@@ -366,21 +384,26 @@ class ConvEngine(wiring.Component):
         mac_args = dict(lanes=1, taps=self._taps, a_fmt=in_fmt, w_fmt=w_fmt, acc_fmt=acc_fmt,
                         user_width=self._user_layout.size)
         mac_latency = MACArray(**mac_args).latency
-        # Positions loaded and not yet taken: at most floor(latency / cpp) + 1 with the output
-        # always ready (loads are cpp cycles apart, a position is taken cpp + latency cycles after
-        # its load), so this limit never delays a load then; a lane's MAC FIFO holds the results
-        # of that many positions, so the MACs never refuse a step.
-        self._pending_limit = mac_latency // self._schedule.cycles_per_position + 2
+        # Positions loaded and not yet taken: at most floor(delay / cpp) + 1 with the output
+        # always ready (loads are cpp cycles apart, a position is taken cpp + delay cycles after
+        # its load, delay = STEP_STAGES + MAC latency), so this limit never delays a load then; a
+        # lane's MAC FIFO holds the results of that many positions, so the MACs never refuse a step.
+        self._pending_limit = (mac_latency + STEP_STAGES) // self._schedule.cycles_per_position + 2
         depth = max(mac_latency + 1, self._pending_limit * max(len(lane) for lane in self._schedule.lanes))
-        self._macs = [MACArray(**mac_args, fifo_depth=depth) for _ in range(self._out_lanes)]
+        if dsp_multipliers is not None:
+            dsp_multipliers = check_int("dsp_multipliers", dsp_multipliers, 0, self._out_lanes * self._taps)
+        self._macs = [MACArray(**mac_args, fifo_depth=depth, dsp_primitive=dsp_primitive,
+                               dsp_multipliers=None if dsp_multipliers is None else
+                               min(max(dsp_multipliers - l * self._taps, 0), self._taps))
+                      for l in range(self._out_lanes)]
         self._frame_cycles = None
         if window_fifo is None:
             self._window_fifo = self._auto_window_fifo()
         else:
             check_int("window_fifo", window_fifo, 0)
-            if window_fifo in (1, 2):
-                raise ValueError(f"window_fifo must be 0 (no FIFO) or >= 3, not {window_fifo} (a FIFO of "
-                                 f"fewer than 3 entries cannot take a window every cycle)")
+            if window_fifo == 1:
+                raise ValueError(f"window_fifo must be 0 (no FIFO) or >= 2, not {window_fifo} (a FIFO of "
+                                 f"one entry cannot take a window every cycle)")
             self._window_fifo = window_fifo
         super().__init__({
             "i": In(stream.Signature(beat_layout(fmt_shape(in_fmt), self._in_lanes))),
@@ -388,7 +411,7 @@ class ConvEngine(wiring.Component):
         })
 
     @classmethod
-    def from_layer(cls, layer, *, out_lanes: int, taps: int, in_lanes: int, window_fifo=None):
+    def from_layer(cls, layer, *, out_lanes: int, taps: int, in_lanes: int, window_fifo=None, **mac_options):
         """The engine of a conv :class:`golden.qnet.Layer` (stride 1)."""
         if getattr(layer, "kind", None) != "conv":
             raise ValueError(f"ConvEngine.from_layer needs a conv layer, not {layer!r}")
@@ -398,7 +421,8 @@ class ConvEngine(wiring.Component):
         return cls(in_fmt=layer.in_fmt, w_fmt=layer.w_fmt, acc_fmt=layer.acc_fmt, in_channels=c,
                    out_channels=layer.out_shape[0], width=w, height=h, kernel=layer.kernel,
                    pad=layer.pad, weights=layer.weights, bias=layer.bias, table=layer.table,
-                   out_lanes=out_lanes, taps=taps, in_lanes=in_lanes, window_fifo=window_fifo)
+                   out_lanes=out_lanes, taps=taps, in_lanes=in_lanes, window_fifo=window_fifo,
+                   **mac_options)
 
     # -- parameters and derived values ------------------------------------------------------
     in_fmt = property(lambda self: self._in_fmt, doc="Input format.")
@@ -425,13 +449,13 @@ class ConvEngine(wiring.Component):
     @property
     def pending_limit(self):
         """Positions that may be loaded and not yet in the output register (see the class
-        docstring, step 4): ``floor(mac.latency / cycles_per_position) + 2``."""
+        docstring, step 4): ``floor((mac.latency + STEP_STAGES) / cycles_per_position) + 2``."""
         return self._pending_limit
 
     @property
     def window_fifo_bits(self):
         """Bits of window-FIFO storage: ``window_fifo`` windows of ``K*K*in_lanes`` elements and
-        ``last`` (the ``window_fifo - 1`` memory words and the output register)."""
+        ``last`` (LUT RAM words)."""
         return self._window_fifo * self._window.o.payload.shape().size
 
     @property
@@ -503,7 +527,8 @@ class ConvEngine(wiring.Component):
     def latency(self):
         """Cycles from the beat completing the first window to its output (idle engine)."""
         fifo = WINDOW_FIFO_LATENCY if self._window_fifo else 0
-        return self._window.latency + fifo + 1 + self.cycles_per_position + self._macs[0].latency
+        return (self._window.latency + fifo + 1 + STEP_STAGES + self.cycles_per_position
+                + self._macs[0].latency)
 
     def timing(self, avail, *, start=0):
         """Exact cycle timing with the output always ready (see the class docstring, "Timing
@@ -532,20 +557,18 @@ class ConvEngine(wiring.Component):
         loads = []
         free = start                   # first cycle in which the compute bank may be loaded
         read = start - 1               # cycle in which the consumer took the previous window
-        writes, inner_reads = [], []   # window FIFO: write cycle, cycle of the move into its output register
+        writes, reads = [], []         # window FIFO: write cycles, read cycles
 
         def take(valid, group):
             nonlocal free, read
             j = len(writes)
             if depth:
-                # SyncFIFOBuffered: its memory (depth - 1 words) is full until window j-depth+1
-                # moved on to the output register; that register takes the next window in the
-                # cycle the previous one is read, or once empty, the cycle after the write.
-                write = valid if j < depth - 1 else max(valid, inner_reads[j - depth + 1] + 1)
-                inner = max(write + 1, read)
+                # SyncFIFO: full (no write, even in a cycle with a read) until window j - depth is
+                # read; a window is readable the cycle after its write, once the previous one is
+                # read.
+                write = valid if j < depth else max(valid, reads[j - depth] + 1)
                 writes.append(write)
-                inner_reads.append(inner)
-                ready = inner + 1
+                ready = max(write + 1, read + 1)
             else:
                 write = ready = valid
             if group < g_count - 1:
@@ -554,10 +577,11 @@ class ConvEngine(wiring.Component):
                 read = max(ready, free)
                 free = read + cpp
                 loads.append(read)
+            reads.append(read)
             return write if depth else read
 
         accept, _ = self._window.walk(avail, start, take)
-        tail = cpp + 1 + self._macs[0].latency
+        tail = cpp + 1 + STEP_STAGES + self._macs[0].latency
         return Timing(accept, [load + tail for load in loads])
 
     def _steady_period(self, depth=None, max_frames=12):
@@ -576,12 +600,12 @@ class ConvEngine(wiring.Component):
 
     def _auto_window_fifo(self):
         """The smallest window-FIFO depth giving the best :attr:`ii` any depth up to a frame's
-        windows (plus 2) gives: 0 if no FIFO is needed, else ``>= 3``."""
+        windows (plus 2) gives: 0 if no FIFO is needed, else ``>= 2``."""
         top = self._window.out_beats + 2
         best = self._steady_period(top)
         if self._steady_period(0) == best:
             return 0
-        lo, hi = 3, top                # the period is non-increasing in the depth from 3 on
+        lo, hi = 2, top                # the period is non-increasing in the depth from 2 on
         while lo < hi:
             mid = (lo + hi) // 2
             if self._steady_period(mid) == best:
@@ -631,8 +655,7 @@ class ConvEngine(wiring.Component):
         win_valid, win_ready = Signal(), Signal()
         win_in = Signal(wg.o.payload.shape())
         if self._window_fifo:
-            m.submodules.window_fifo = fifo = SyncFIFOBuffered(width=wg.o.payload.shape().size,
-                                                               depth=self._window_fifo)
+            m.submodules.window_fifo = fifo = SyncFIFO(width=wg.o.payload.shape().size, depth=self._window_fifo)
             m.d.comb += [fifo.w_data.eq(wg.o.payload), fifo.w_en.eq(wg.o.valid), wg.o.ready.eq(fifo.w_rdy),
                          win_valid.eq(fifo.r_rdy), win_in.eq(fifo.r_data), fifo.r_en.eq(win_ready)]
         else:
@@ -640,18 +663,17 @@ class ConvEngine(wiring.Component):
         for l, mac in enumerate(self._macs):
             m.submodules[f"mac{l}"] = mac
 
-        # --- window capture (groups 0..G-2) and compute bank (all C channels, taps ky*K+kx) ---
-        # win[c][t][u] = tap t * P_k + u (ky*K + kx order) of channel c; it rotates by one chunk of
-        # P_k taps per step, so that chunk j of the current slot is always win[c][0] (all lanes
-        # step through the chunks j = 0 .. K*K/P_k - 1 together) and a lane only selects a channel.
+        # --- window capture (groups 0..G-2), staging register and the lanes' compute banks ---
+        # A lane's bank win[c][t][u] = tap t * P_k + u (ky*K + kx order) of channel c; it rotates
+        # by one chunk of P_k taps per step, so that chunk j of the current slot is always
+        # win[c][0] (all lanes step through the chunks j = 0 .. K*K/P_k - 1 together) and a lane
+        # only selects a channel.
         bank_layout = data.ArrayLayout(data.ArrayLayout(data.ArrayLayout(a_shape, pk), slot_cycles), c)
-        win = Signal(bank_layout, reset_less=True)
-        win_last = Signal()                   # the position in `win` is the frame's last
         cg = Signal(range(max(g_count, 2)))           # channel group expected next from the window generator
         cap = [Signal(win_in.data.shape(), name=f"cap{g}", reset_less=True) for g in range(g_count - 1)]
         groups = [*cap, win_in.data]          # the last group is taken straight from the source
 
-        busy = Signal()                       # `win` holds a position being stepped
+        busy = Signal()                       # a loaded position is being stepped (control domain)
         s = Signal(range(max(cpp, 2)))                # step within the position
         j = Signal(range(max(slot_cycles, 2)))        # tap chunk within the connection slot
         slot = Signal(range(max(n_slots, 2)))
@@ -664,10 +686,13 @@ class ConvEngine(wiring.Component):
         room = Signal(init=1)                 # pending < pending_limit, registered
         fire = busy
         finishing = busy & (s == cpp - 1)
+        # `free` = ~busy | finishing, as a register computed from the next state: `load` is one
+        # LUT level from flip-flops (the window FIFO's output register takes its enable from it).
+        free = Signal(init=1)
         load = Signal()
         take_finals = Signal()
         m.d.comb += [
-            load.eq((cg == g_count - 1) & win_valid & (~busy | finishing) & room),
+            load.eq((cg == g_count - 1) & win_valid & free & room),
             win_ready.eq((cg != g_count - 1) | load),
         ]
         pending_next = Signal.like(pending)
@@ -678,61 +703,80 @@ class ConvEngine(wiring.Component):
             for g in range(g_count - 1):
                 with m.If(cg == g):
                     m.d.sync += cap[g].eq(win_in.data)
-        with m.If(load):
-            m.d.sync += [busy.eq(1), win_last.eq(win_in.last)]
-            for g, group in enumerate(groups):
-                for lane in range(self._in_lanes):
-                    for ky in range(k):
-                        for kx in range(k):
-                            t, u = divmod(ky * k + kx, pk)
-                            m.d.sync += win[g * self._in_lanes + lane][t][u].eq(group[ky][kx][lane])
-        with m.Else():
-            with m.If(finishing):
-                m.d.sync += busy.eq(0)
-            if slot_cycles > 1:
-                with m.If(fire):
-                    m.d.sync += [win[ch][t].eq(win[ch][(t + 1) % slot_cycles])
-                                 for ch in range(c) for t in range(slot_cycles)]
-
-        # --- step counters and ROMs (read one cycle ahead: the data belongs to the current step) ---
+        busy_next = Signal()
+        s_next = Signal.like(s)
+        m.d.comb += [busy_next.eq(load | (busy & ~finishing)),
+                     s_next.eq(Mux(fire, Mux(s == cpp - 1, 0, s + 1), s))]
+        m.d.sync += [busy.eq(busy_next), s.eq(s_next), free.eq(~busy_next | (s_next == cpp - 1))]
         last_j = j == slot_cycles - 1
-        s_next = Mux(s == cpp - 1, 0, s + 1)
-        slot_next = Mux(last_j, Mux(slot == n_slots - 1, 0, slot + 1), slot)
+        slot_next = Signal.like(slot)
+        m.d.comb += slot_next.eq(Mux(fire & last_j, Mux(slot == n_slots - 1, 0, slot + 1), slot))
+        m.d.sync += slot.eq(slot_next)
         with m.If(fire):
-            m.d.sync += [s.eq(s_next), slot.eq(slot_next), j.eq(Mux(last_j, 0, j + 1))]
+            m.d.sync += j.eq(Mux(last_j, 0, j + 1))
+
+        # The step domain runs STEP_STAGES = 1 cycle behind: the window of the position being
+        # loaded is staged (every cycle, no enable), the ROMs are addressed by the step counters
+        # (their read registers are the delay), the chunk flags are registered.
+        assert STEP_STAGES == 1
+        staged = Signal(bank_layout, reset_less=True)
+        staged_last = Signal()
+        for g, group in enumerate(groups):
+            for lane in range(self._in_lanes):
+                for ky in range(k):
+                    for kx in range(k):
+                        t, u = divmod(ky * k + kx, pk)
+                        m.d.sync += staged[g * self._in_lanes + lane][t][u].eq(group[ky][kx][lane])
+        m.d.sync += staged_last.eq(win_in.last)
+        chunk_first, chunk_last = Signal(), Signal()
+        m.d.sync += [chunk_first.eq(j == 0), chunk_last.eq(last_j)]
 
         weight_words, slot_words = self._rom_contents()
-        w_layout = data.ArrayLayout(data.ArrayLayout(w_shape, pk), po)
-        slot_layout = data.ArrayLayout(data.StructLayout({
+        w_layout = data.ArrayLayout(w_shape, pk)
+        slot_layout = data.StructLayout({
             "chan": c,                                         # input channel, one-hot
             "out": unsigned(bits_for(o - 1)),
-            "first": 1, "last": 1, "bias": acc_shape}), po)
-        # (at least 2 words: a 1-word memory would have a zero-width address)
-        m.submodules.weight_rom = weight_rom = Memory(shape=w_layout, depth=max(cpp, 2), init=weight_words)
-        m.submodules.slot_rom = slot_rom = Memory(shape=slot_layout, depth=max(n_slots, 2), init=slot_words)
-        w_rd = weight_rom.read_port()
-        slot_rd = slot_rom.read_port()
-        m.d.comb += [w_rd.addr.eq(Mux(fire, s_next, s)), slot_rd.addr.eq(Mux(fire, slot_next, slot))]
+            "first": 1, "last": 1, "bias": acc_shape})
 
-        # --- the step: straight into every lane's MAC (whose operand registers are the step
-        # register), offered to all of them at once when all are ready ---
-        heads = [win[ch][0].as_value() for ch in range(c)]
+        # --- per lane: its own ROMs, addressed by its own copies of the step counters
+        # (``dup_*``: hw.synth keeps Yosys from merging them back into one), the registered copies
+        # of `load` and `fire`, the bank, the channel multiplexer and the step straight into the
+        # lane's MAC (whose operand registers are the step register) ---
         for l, mac in enumerate(self._macs):
-            info = slot_rd.data[l]
+            s_l = Signal.like(s, name=f"dup_s{l}")
+            slot_l = Signal.like(slot, name=f"dup_slot{l}")
+            m.d.sync += [s_l.eq(s_next), slot_l.eq(slot_next)]
+            # (at least 2 words: a 1-word memory would have a zero-width address)
+            weight_rom = Memory(shape=w_layout, depth=max(cpp, 2), init=[w[l] for w in weight_words])
+            slot_rom = Memory(shape=slot_layout, depth=max(n_slots, 2), init=[w[l] for w in slot_words])
+            m.submodules[f"weight_rom{l}"], m.submodules[f"slot_rom{l}"] = weight_rom, slot_rom
+            w_rd, slot_rd = weight_rom.read_port(), slot_rom.read_port()
+            m.d.comb += [w_rd.addr.eq(s_l), slot_rd.addr.eq(slot_l)]
+            load_l, fire_l = Signal(name=f"load{l}"), Signal(name=f"fire{l}")
+            m.d.sync += [load_l.eq(load), fire_l.eq(fire)]
+            win = Signal(bank_layout, name=f"win{l}", reset_less=True)
+            win_last = Signal(name=f"win_last{l}")     # the position in `win` is the frame's last
+            with m.If(load_l):
+                m.d.sync += [win.eq(staged), win_last.eq(staged_last)]
+            if slot_cycles > 1:
+                with m.Elif(fire_l):
+                    m.d.sync += [win[ch][t].eq(win[ch][(t + 1) % slot_cycles])
+                                 for ch in range(c) for t in range(slot_cycles)]
+            info = slot_rd.data
             user = Signal(self._user_layout, name=f"user{l}")
             # The slot ROM gives the input channel one-hot: an AND-OR multiplexer (two LUT levels
             # for C3's six channels), no index arithmetic.
             a_sel = 0
             for ch in range(c):
-                a_sel = a_sel | Mux(info.chan[ch], heads[ch], 0)
+                a_sel = a_sel | Mux(info.chan[ch], win[ch][0].as_value(), 0)
             m.d.comb += [
                 user.out.eq(info.out), user.frame_last.eq(win_last),
-                mac.i.valid.eq(fire),
+                mac.i.valid.eq(fire_l),
                 mac.i.payload.a[0].eq(a_sel),
-                mac.i.payload.w[0].eq(w_rd.data[l]),
+                mac.i.payload.w[0].eq(w_rd.data),
                 mac.i.payload.bias[0].eq(info.bias),
-                mac.i.payload.first.eq(info.first & (j == 0)),
-                mac.i.payload.last.eq(info.last & last_j),
+                mac.i.payload.first.eq(info.first & chunk_first),
+                mac.i.payload.last.eq(info.last & chunk_last),
                 mac.i.payload.user.eq(user),
             ]
 

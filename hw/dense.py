@@ -71,6 +71,9 @@ class DenseEngine(wiring.Component):
         ``P_i``, inputs consumed per cycle by each output lane; must divide ``I``.
     beat_lanes : int
         ``B``, input elements per beat (default 1); must divide ``I``.
+    dsp_multipliers, dsp_primitive
+        How the MAC array builds its ``P_o x P_i`` products (:class:`hw.mac.MACArray`); the
+        default leaves it to the synthesis tool.
 
     Members
     -------
@@ -136,7 +139,8 @@ class DenseEngine(wiring.Component):
     """
 
     def __init__(self, *, in_features: int, out_features: int, in_fmt: QFormat, w_fmt: QFormat,
-                 acc_fmt: QFormat, weights, bias, out_lanes: int, in_lanes: int, beat_lanes: int = 1):
+                 acc_fmt: QFormat, weights, bias, out_lanes: int, in_lanes: int, beat_lanes: int = 1,
+                 dsp_multipliers=None, dsp_primitive=None):
         self._in_features = check_int("in_features", in_features)
         self._out_features = check_int("out_features", out_features)
         self._in_fmt = check_fmt("in_fmt", in_fmt, WIDTH_RANGE)
@@ -163,7 +167,8 @@ class DenseEngine(wiring.Component):
         # cycles after its start), so this limit costs no cycle then; the MAC FIFO holds that many
         # results, so the array never refuses a step.
         self._pending_limit = (READ_STAGES + mac_latency) // (in_features // in_lanes) + 2
-        self._mac = MACArray(**mac_args, fifo_depth=max(mac_latency + 1, self._pending_limit))
+        self._mac = MACArray(**mac_args, fifo_depth=max(mac_latency + 1, self._pending_limit),
+                             dsp_multipliers=dsp_multipliers, dsp_primitive=dsp_primitive)
         super().__init__({
             "i": In(stream.Signature(data.StructLayout({
                 "data": data.ArrayLayout(fmt_shape(in_fmt), beat_lanes), "last": 1}))),
@@ -172,7 +177,7 @@ class DenseEngine(wiring.Component):
         })
 
     @classmethod
-    def from_layer(cls, layer, *, out_lanes: int, in_lanes: int, beat_lanes: int = 1):
+    def from_layer(cls, layer, *, out_lanes: int, in_lanes: int, beat_lanes: int = 1, **mac_options):
         """The engine of a dense :class:`golden.qnet.Layer`.
 
         The input is streamed in the feature-map order of the project (raster order, the
@@ -187,7 +192,8 @@ class DenseEngine(wiring.Component):
             weights = weights.reshape(-1, c, h, w).transpose(0, 2, 3, 1).reshape(len(weights), -1)
         return cls(in_features=int(prod(layer.in_shape)), out_features=layer.out_shape[0],
                    in_fmt=layer.in_fmt, w_fmt=layer.w_fmt, acc_fmt=layer.acc_fmt, weights=weights,
-                   bias=layer.bias, out_lanes=out_lanes, in_lanes=in_lanes, beat_lanes=beat_lanes)
+                   bias=layer.bias, out_lanes=out_lanes, in_lanes=in_lanes, beat_lanes=beat_lanes,
+                   **mac_options)
 
     # -- parameters and derived values ------------------------------------------------------
     in_features = property(lambda self: self._in_features, doc="``I``.")
