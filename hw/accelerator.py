@@ -34,13 +34,14 @@ from golden.qnet import QNet
 from .activation import TanhLUT
 from .conv import ConvEngine
 from .dense import DenseEngine
+from .mac import DSP_PRIMITIVES
 from .output import ClassifierOutput
 from .pool import Pool2x2
 from .requant import Requantizer
 from .slice import RegisterSlice
 from .timing import Timing
 
-__all__ = ["Fold", "FoldError", "LayerFold", "LeNet5Accelerator", "default_fold", "FIFO_LATENCY",
+__all__ = ["Fold", "FoldError", "LayerFold", "LeNet5Accelerator", "default_fold", "dsp_allocation", "FIFO_LATENCY",
            "PIXEL_BITS", "DEFAULT_TARGET_II"]
 
 #: Cycles from a write into a ``SyncFIFOBuffered`` to the beat being readable.
@@ -158,13 +159,15 @@ class Stage:
         return len(self.component.o.payload.data) if hasattr(self.component.o.payload, "data") else 1
 
 
-def _engine(layer, fold, in_lanes):
+def _engine(layer, fold, in_lanes, **mac_options):
     """The MAC/pool engine of a layer, raising :class:`FoldError` for an impossible fold."""
     try:
         if layer.kind == "conv":
-            return ConvEngine.from_layer(layer, out_lanes=fold.lanes, taps=fold.taps, in_lanes=in_lanes)
+            return ConvEngine.from_layer(layer, out_lanes=fold.lanes, taps=fold.taps, in_lanes=in_lanes,
+                                         **mac_options)
         if layer.kind == "dense":
-            return DenseEngine.from_layer(layer, out_lanes=fold.lanes, in_lanes=fold.taps, beat_lanes=in_lanes)
+            return DenseEngine.from_layer(layer, out_lanes=fold.lanes, in_lanes=fold.taps, beat_lanes=in_lanes,
+                                          **mac_options)
     except (TypeError, ValueError) as exc:
         raise FoldError(f"fold {layer.name}={fold}: {exc}") from None
     c, h, w = layer.in_shape
@@ -174,12 +177,29 @@ def _engine(layer, fold, in_lanes):
                    coef=layer.weights, coef_fmt=layer.w_fmt, bias=layer.bias, acc_fmt=layer.acc_fmt)
 
 
-def build_stages(qnet: QNet, fold: Fold):
-    """The pipeline's stages, in order, for a network and a (complete) fold."""
+def dsp_allocation(qnet: QNet, fold: Fold, dsp_blocks: int) -> dict:
+    """DSP products per layer when ``dsp_blocks`` blocks are to be used: in layer order (C1's
+    products first, then C3's, ...) while blocks remain; the other products are built from LUTs
+    (:class:`hw.mac.MACArray`'s ``dsp_multipliers``). Returns ``{layer name: count}``."""
+    left, plan = dsp_blocks, {}
+    for layer in qnet.layers:
+        if layer.name in fold:
+            plan[layer.name] = min(left, fold[layer.name].lanes * fold[layer.name].taps)
+            left -= plan[layer.name]
+    return plan
+
+
+def build_stages(qnet: QNet, fold: Fold, dsp_blocks=None, dsp_primitive=None):
+    """The pipeline's stages, in order, for a network and a (complete) fold; with ``dsp_blocks``,
+    the MAC arrays' products are split between DSP blocks and LUTs by :func:`dsp_allocation`."""
     stages = []
     lanes = 1                                    # pixels per beat into C1
+    plan = dsp_allocation(qnet, fold, dsp_blocks) if dsp_blocks is not None else {}
     for layer in qnet.layers:
-        engine = _engine(layer, fold.get(layer.name), lanes)
+        options = {}
+        if layer.name in plan:
+            options = dict(dsp_multipliers=plan[layer.name], dsp_primitive=dsp_primitive)
+        engine = _engine(layer, fold.get(layer.name), lanes, **options)
         stages.append(Stage(layer.name, "engine", engine))
         lanes = len(engine.o.payload.data)
         if layer.has_mac:
@@ -306,6 +326,16 @@ class LeNet5Accelerator(wiring.Component):
         Per-layer folding; layers left out get :func:`default_fold`'s choice.
     target_ii : int
         Cycles per image the default fold aims at.
+    dsp_blocks : int or None
+        Multipliers to build as DSP products (the first ones in layer order,
+        :func:`dsp_allocation`); the others become split LUT products (two registered partial
+        products each, :class:`hw.mac.MACArray`). ``None`` (default): every product is left to
+        the synthesis tool.
+    dsp_primitive : str or None
+        With ``dsp_blocks``: instantiate this DSP block for the DSP products
+        (:data:`hw.mac.DSP_PRIMITIVES`, e.g. ``"ecp5"``: ``MULT18X18D`` with its input and
+        output registers); ``None``: plain ``*``, inferred by the synthesis tool. The cycle
+        behaviour (latency, II) is the same in every case.
 
     Members
     -------
@@ -331,14 +361,23 @@ class LeNet5Accelerator(wiring.Component):
         An impossible fold (the message names the layer and the valid values).
     """
 
-    def __init__(self, qnet: QNet, fold=None, target_ii=DEFAULT_TARGET_II):
+    def __init__(self, qnet: QNet, fold=None, target_ii=DEFAULT_TARGET_II, dsp_blocks=None, dsp_primitive=None):
         if not isinstance(qnet, QNet):
             raise TypeError(f"qnet must be a golden.qnet.QNet, not {qnet!r}")
         if isinstance(fold, str):
             fold = Fold.parse(fold)
+        if dsp_blocks is not None and (isinstance(dsp_blocks, bool) or not isinstance(dsp_blocks, int)
+                                       or dsp_blocks < 0):
+            raise ValueError(f"dsp_blocks must be None or a non-negative int, not {dsp_blocks!r}")
+        if dsp_primitive is not None and dsp_blocks is None:
+            raise ValueError(f"dsp_primitive={dsp_primitive!r} needs dsp_blocks (how many DSP blocks to use)")
         self.qnet = qnet
         self.fold = complete_fold(qnet, fold, target_ii)
-        self.stages = build_stages(qnet, self.fold)
+        if dsp_primitive is not None and dsp_primitive not in DSP_PRIMITIVES:
+            raise ValueError(f"dsp_primitive must be None or one of {', '.join(DSP_PRIMITIVES)}, "
+                             f"not {dsp_primitive!r}")
+        self.dsp_blocks, self.dsp_primitive = dsp_blocks, dsp_primitive
+        self.stages = build_stages(qnet, self.fold, dsp_blocks, dsp_primitive)
         c, h, w = qnet.input_shape
         self.in_beats = c * h * w
         accept, out = predict(self.stages, self.in_beats)
@@ -394,6 +433,11 @@ class LeNet5Accelerator(wiring.Component):
                       "in_beats_per_image": self.in_beats, "out_beats_per_image": self.out_beats},
             "fold": self.fold.to_dict(),
             "multipliers": sum(r.get("multipliers", 0) for r in layers),
+            **({} if self.dsp_blocks is None else {
+                "dsp_products": dsp_allocation(self.qnet, self.fold, self.dsp_blocks),
+                "dsp_primitive": self.dsp_primitive,
+                "dsp_instances": (sum(dsp_allocation(self.qnet, self.fold, self.dsp_blocks).values())
+                                  if self.dsp_primitive else 0)}),
             "weight_bits": sum(r.get("weight_bits", 0) for r in layers),
             "line_buffer_bits": sum(r.get("line_buffer_bits", 0) for r in layers),
             "predicted_ii_cycles": self.predicted_ii,

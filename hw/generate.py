@@ -14,6 +14,11 @@
     versions of the tools that shaped the output, and the lint result. Keys sorted, no
     timestamps, no absolute paths: the same model and fold give the same bytes anywhere.
 
+``sim/lenet5_accel.v``, ``sim/MULT18X18D.v`` (only with a ``target`` whose DSP blocks the
+    generator instantiates, e.g. ``ecp5-85k``)
+    What the simulator runs for such a design: the same Verilog without the blocks' vendor
+    parameters, and :class:`hw.ecp5.MULT18X18DModel` (Amaranth) as the block.
+
 Then the Verilog is linted with :func:`hw.emit.lint_verilog` (``verilator --lint-only -Wall``
 with the project's waivers); the warnings are returned and recorded, not raised.
 """
@@ -57,6 +62,8 @@ class Generated:
         The manifest as written.
     lint_warnings : list of str
         Remaining Verilator ``-Wall`` warnings (``[]``: lint-clean), or ``None`` when not linted.
+    sim_sources : list of Path
+        The Verilog files a simulator compiles: ``[verilog]``, or the ``sim/`` files above.
     seconds : dict
         Wall time of the steps: ``build`` (accelerator), ``emit``, ``lint``.
     """
@@ -68,6 +75,7 @@ class Generated:
     manifest: dict
     lint_warnings: list | None
     seconds: dict = field(default_factory=dict)
+    sim_sources: list = field(default_factory=list)
 
     @property
     def top(self) -> str:
@@ -135,7 +143,8 @@ def _write_text(path: Path, text: str) -> None:
     os.replace(tmp, path)
 
 
-def generate(model, out_dir, fold=None, *, lint: bool = True, target_ii: int | None = None) -> Generated:
+def generate(model, out_dir, fold=None, *, lint: bool = True, target_ii: int | None = None,
+             target: str | None = None) -> Generated:
     """Build the accelerator for ``model`` and write its Verilog and manifest into ``out_dir``.
 
     Parameters
@@ -150,6 +159,10 @@ def generate(model, out_dir, fold=None, *, lint: bool = True, target_ii: int | N
         Run :func:`hw.emit.lint_verilog` on the result.
     target_ii : int, optional
         Cycles per image the default fold aims at (default: the accelerator's).
+    target : str, optional
+        Generate for this synthesis target (:data:`hw.synth.TARGETS`) as ``lenet5 synth`` does
+        with its default DSP budget (:func:`hw.synth.dsp_options`: on an ECP5, ``MULT18X18D``
+        blocks with their own registers and split LUT products); ``None``: generic Verilog.
 
     Raises
     ------
@@ -157,6 +170,8 @@ def generate(model, out_dir, fold=None, *, lint: bool = True, target_ii: int | N
         Bad model file.
     hw.accelerator.FoldError
         Malformed or impossible fold (both ``ValueError``\\ s with a message naming the layer).
+    ValueError
+        An unknown target.
     """
     from hw.accelerator import LeNet5Accelerator
     from hw.emit import lint_verilog, write_verilog
@@ -166,17 +181,30 @@ def generate(model, out_dir, fold=None, *, lint: bool = True, target_ii: int | N
     fold = parse_fold(fold)
     t0 = time.perf_counter()
     kwargs = {} if target_ii is None else {"target_ii": target_ii}
+    if target is not None:
+        from hw.synth import dsp_options
+
+        kwargs.update(dsp_options(target, "auto"))
     accel = LeNet5Accelerator(qnet, fold, **kwargs)
     seconds["build"] = time.perf_counter() - t0
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     t0 = time.perf_counter()
     verilog = write_verilog(accel, TOP, out_dir)
+    sim_sources = [verilog]
+    if accel.dsp_primitive == "ecp5":
+        from hw.ecp5 import MULT18X18DModel, strip_instance_parameters
+        from hw.emit import emit_verilog
+
+        (out_dir / "sim").mkdir(exist_ok=True)
+        sim_sources = [out_dir / "sim" / VERILOG_NAME, out_dir / "sim" / "MULT18X18D.v"]
+        _write_text(sim_sources[0], strip_instance_parameters(verilog.read_text(), ["MULT18X18D"]))
+        _write_text(sim_sources[1], emit_verilog(MULT18X18DModel(), "MULT18X18D"))
     seconds["emit"] = time.perf_counter() - t0
     warnings = None
     if lint:
         t0 = time.perf_counter()
-        warnings = lint_verilog([verilog], TOP)
+        warnings = lint_verilog(sim_sources, TOP)
         seconds["lint"] = time.perf_counter() - t0
     manifest = dict(accel.manifest())
     manifest.update({
@@ -192,4 +220,4 @@ def generate(model, out_dir, fold=None, *, lint: bool = True, target_ii: int | N
     manifest_path = out_dir / MANIFEST_NAME
     _write_text(manifest_path, json.dumps(manifest, indent=1, sort_keys=True) + "\n")
     return Generated(accel=accel, qnet=qnet, verilog=verilog, manifest_path=manifest_path,
-                     manifest=manifest, lint_warnings=warnings, seconds=seconds)
+                     manifest=manifest, lint_warnings=warnings, seconds=seconds, sim_sources=sim_sources)

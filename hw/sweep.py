@@ -180,14 +180,15 @@ def run_sweep(qnet, folds: Sequence, *, target: str, out_dir, jobs: int = 1, see
         The reports, in the order of *folds*.
     """
     from hw.accelerator import LeNet5Accelerator
-    from hw.synth import summary_line, synthesize
+    from hw.synth import dsp_options, summary_line, synthesize
 
     if jobs < 1:
         raise ValueError(f"jobs must be at least 1, not {jobs}")
     synth = synth or synthesize
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    accels = [LeNet5Accelerator(qnet, fold) for fold in folds]   # validates every fold first
+    # (validates every fold first)
+    accels = [LeNet5Accelerator(qnet, fold, **dsp_options(target, max_dsps)) for fold in folds]
 
     def one(accel):
         manifest = accel.manifest()

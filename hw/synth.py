@@ -64,7 +64,7 @@ __all__ = [
     "synthesize", "yowasp_available", "tool_versions", "yosys_script", "summary_line",
     "parse_yosys_stat", "parse_yosys_memory_mapping", "parse_yosys_cells",
     "parse_nextpnr_report", "parse_nextpnr_log", "exhausted_resources",
-    "multiplier_scan_script", "plan_dsp_limit", "dsp_cost",
+    "multiplier_scan_script", "plan_dsp_limit", "dsp_cost", "dsp_options",
 ]
 
 
@@ -374,9 +374,24 @@ def _front(family, top, sources) -> str:
 
 #: Registers Yosys must not merge with their equals (``opt_merge`` keeps cells marked ``keep``):
 #: the MAC arrays' second operand registers (:data:`hw.mac.OPERAND_STAGES`), one per multiplier
-#: so that each can sit next to its DSP block. Merged (the weight bits of several lanes can be
-#: equal logic), one register fed DSP blocks far apart: 15 ns of routing on the LFE5U-85F.
-KEEP_REGISTERS = "w:a1_* w:*.a1_* %u w:w1_* %u w:*.w1_* %u"
+#: so that each can sit next to its DSP block (merged, as the weight bits of several lanes can be
+#: equal logic, one register fed DSP blocks far apart: 15 ns of routing on the LFE5U-85F), and
+#: every register named ``dup_*``, a copy made on purpose to split a high fanout (the conv
+#: engines' per-lane step counters, :mod:`hw.conv`).
+KEEP_REGISTERS = "w:a1_* w:*.a1_* %u w:w1_* %u w:*.w1_* %u w:dup_* %u w:*.dup_* %u"
+
+
+def dsp_options(target: str, max_dsps=None) -> dict:
+    """Generator options (:class:`hw.accelerator.LeNet5Accelerator` keywords) for *target* and a
+    DSP budget: on an ECP5 with *max_dsps* (a number, or ``"auto"`` for the device's blocks),
+    ``dsp_blocks`` products become ``MULT18X18D`` instances with their own input and output
+    registers (:func:`hw.ecp5.mult18x18d`: Yosys infers unregistered blocks, whose in-and-out
+    routes limited the LFE5U-85F to about 50 MHz) and the rest split LUT products; elsewhere
+    ``{}`` (the tools infer the blocks, the flow's DSP budget moves the excess to LUTs)."""
+    tgt = _target(target)
+    if tgt.family != "ecp5" or max_dsps is None:
+        return {}
+    return {"dsp_blocks": tgt.totals["dsp"] if max_dsps == "auto" else max_dsps, "dsp_primitive": "ecp5"}
 
 
 def multiplier_scan_script(family: str, top: str, sources: Iterable[str]) -> str:
@@ -911,7 +926,9 @@ def synthesize(component_or_verilog, *, top: str, target: str, build_dir, seed: 
     if max_dsps is not None:
         (build / "scan.ys").write_text(multiplier_scan_script(family, top, sources))
         yosys("scan", f"yosys scan {tgt.name}", [MULS_PRE])
-        plan = plan_dsp_limit((build / MULS_PRE).read_text(), family, limit)
+        # DSP blocks the design instantiates itself (manifest "dsp_instances") leave fewer for $mul.
+        instances = int((manifest or {}).get("dsp_instances", 0))
+        plan = plan_dsp_limit((build / MULS_PRE).read_text(), family, max(limit - instances, 0))
         plan["limit"] = limit
         (build / SOFT_BOOTH).write_text("".join(f"{sel}\n" for sel in plan["booth"]))
         (build / SOFT_PLAIN).write_text("".join(f"{sel}\n" for sel in plan["plain"]))

@@ -24,6 +24,17 @@ def add_arguments(parser):
                         help="output folder")
     parser.add_argument("--fold", metavar="SPEC", help="per-layer folding: C1=3x25,C3=8x25,... or a JSON file")
     parser.add_argument("--no-lint", action="store_true", help="skip the Verilator lint")
+    add_target_argument(parser)
+
+
+def add_target_argument(parser):
+    """``--target``: generate what ``lenet5 synth --target`` builds (shared with `lenet5 simulate`)."""
+    from lenet5.cmd_synth import TARGET_NAMES
+
+    parser.add_argument("--target", choices=TARGET_NAMES, default=None,
+                        help="generate for this FPGA as `lenet5 synth` does (ECP5: MULT18X18D blocks with "
+                             "their registers, the other products split LUT multipliers; simulated with a "
+                             "model of the block); default: generic Verilog")
 
 
 def summary_lines(gen):
@@ -40,7 +51,7 @@ def summary_lines(gen):
 def run(args):
     from hw.generate import generate
 
-    gen = generate(args.model, args.out, args.fold, lint=not args.no_lint)
+    gen = generate(args.model, args.out, args.fold, lint=not args.no_lint, target=args.target)
     lines = gen.verilog.read_text().count("\n")
     print(f"wrote {gen.verilog} ({lines} lines) and {gen.manifest_path}")
     for line in summary_lines(gen):

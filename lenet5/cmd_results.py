@@ -47,7 +47,7 @@ def run(args):
         from lenet5.cli import CliError
 
         qnet = load_qnet(REPO_ROOT / run_["model"])
-        accel = build_accelerator(qnet, run_["fold"])
+        accel = build_accelerator(qnet, run_["fold"], target=run_["target"], max_dsps=run_["max_dsps"])
         manifest = accel.manifest()
         try:
             report = synthesize(accel, top=manifest["top"], target=run_["target"],

@@ -65,14 +65,18 @@ def add_arguments(parser, images_default="100"):
     parser.add_argument("--no-diagnose", action="store_true", help="do not locate the first mismatch layer by layer")
     parser.add_argument("--json", metavar="PATH", help="write the report as JSON")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
+    from lenet5.cmd_generate import add_target_argument
+
+    add_target_argument(parser)
 
 
-def default_out(model, fold):
+def default_out(model, fold, target=None):
     import hashlib
     from pathlib import Path
 
     tag = "default" if fold is None else hashlib.sha256(str(fold).encode()).hexdigest()[:10]
-    return REPO_ROOT / "build" / "simulate" / f"{Path(model).stem}-{tag}"
+    suffix = f"-{target}" if target else ""
+    return REPO_ROOT / "build" / "simulate" / f"{Path(model).stem}-{tag}{suffix}"
 
 
 def simulate_with_progress(gen, images, *, stall=0.0, seed=0, jobs=2, waves=False, diagnose=True,
@@ -137,8 +141,9 @@ def run(args):
     from sim.accel import load_images, reset_test
 
     images = load_images(args.images, data=args.data)
-    out = args.out or default_out(args.model, args.fold)
-    gen = generate(args.model, out, args.fold, lint=False)
+    target = getattr(args, "target", None)
+    out = args.out or default_out(args.model, args.fold, target)
+    gen = generate(args.model, out, args.fold, lint=False, target=target)
     rep = simulate_with_progress(gen, images, stall=args.stall, seed=args.seed, jobs=args.jobs,
                                  waves=args.waves, diagnose=not args.no_diagnose, quiet=args.quiet)
     rep["model"] = gen.manifest["model"]

@@ -86,11 +86,15 @@ def load_qnet(path):
     return QNet.load(path)
 
 
-def build_accelerator(qnet, fold=None, target_ii=None):
-    """``LeNet5Accelerator(qnet, fold)`` (raises FoldError, a ValueError, for a bad fold)."""
+def build_accelerator(qnet, fold=None, target_ii=None, target=None, max_dsps=None):
+    """``LeNet5Accelerator(qnet, fold)`` for *target* and its DSP budget (:func:`hw.synth.dsp_options`);
+    raises FoldError, a ValueError, for a bad fold."""
     from hw.accelerator import LeNet5Accelerator
+    from hw.synth import dsp_options
 
     kwargs = {} if target_ii is None else {"target_ii": target_ii}
+    if target is not None:
+        kwargs.update(dsp_options(target, max_dsps))
     return LeNet5Accelerator(qnet, fold, **kwargs)
 
 
@@ -102,7 +106,7 @@ def run(args):
     from lenet5.cli import CliError
 
     qnet = load_qnet(args.model)
-    accel = build_accelerator(qnet, args.fold, getattr(args, "target_ii", None))
+    accel = build_accelerator(qnet, args.fold, getattr(args, "target_ii", None), args.target, args.max_dsps)
     manifest = accel.manifest()
     build_dir = Path(args.build_dir) if hasattr(args, "build_dir") else (
         REPO_ROOT / "build" / "synth" / f"{Path(args.model).stem}-{args.target}-{fold_slug(accel.fold)}")

@@ -310,7 +310,8 @@ class _Run:
         from sim.runner import run_cocotb
 
         try:
-            self.sim = run_cocotb(verilog_sources=[self.gen.verilog], toplevel=self.gen.top,
+            self.sim = run_cocotb(verilog_sources=self.gen.sim_sources or [self.gen.verilog],
+                                  toplevel=self.gen.top,
                                   test_module=TB_MODULE, build_key=_build_key(self.gen),
                                   parameters_for_test=self.params, test_filter=rf"\.{self.test}$",
                                   waves=self.waves, run_tag=self.tag, **self.build)
@@ -333,7 +334,8 @@ def _build_marker(gen, build: dict, waves: bool) -> Path:
     """The file whose existence says the Verilator build of ``gen`` is cached."""
     from sim.runner import build_dir_for
 
-    return build_dir_for([(gen.verilog.name, gen.verilog.read_text())], gen.top, build_key=_build_key(gen),
+    sources = gen.sim_sources or [gen.verilog]
+    return build_dir_for([(p.name, p.read_text()) for p in sources], gen.top, build_key=_build_key(gen),
                          waves=waves, **build) / ".lenet5-built.json"
 
 
