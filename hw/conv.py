@@ -15,7 +15,6 @@ from dataclasses import dataclass
 import numpy as np
 from amaranth import Cat, Module, Mux, Signal, unsigned
 from amaranth.lib import data, stream, wiring
-from amaranth.lib.fifo import SyncFIFO
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 from amaranth.utils import bits_for
@@ -25,15 +24,16 @@ from golden.qformat import QFormat
 from golden.qnet import WIDTH_RANGE
 
 from .mac import ACC_BITS_RANGE, MACArray
+from .fifo import WideFIFO
 from .common import beat_layout, check_divides, check_fmt, check_int, check_int_array, fmt_shape
 from .timing import Timing
 from .window import WindowGenerator
 
 __all__ = ["ConvEngine", "ConvSchedule", "conv_schedule", "WINDOW_FIFO_LATENCY", "STEP_STAGES"]
 
-#: Cycles from a window written into the window FIFO (``SyncFIFO``: LUT RAM with an asynchronous
-#: read, so that the wide window has no output register under a computed clock enable) to it
-#: being readable.
+#: Cycles from a window written into the window FIFO (:class:`hw.fifo.WideFIFO`: sliced LUT RAM
+#: with an asynchronous read, so that the wide window has no output register under a computed
+#: clock enable, and no pointer or enable fans out to the whole window) to it being readable.
 WINDOW_FIFO_LATENCY = 1
 #: Registers between the decision to load a position (``load``, in the engine's control logic)
 #: and the lanes' own copies of the window bank: the window is staged in a register without a
@@ -42,6 +42,11 @@ WINDOW_FIFO_LATENCY = 1
 #: LFE5U-85F, C3's single bank, 1200 flip-flops under one computed enable, had 13.4 ns of routing
 #: on that net alone), and each lane's bank sits next to its multipliers.
 STEP_STAGES = 1
+#: Taps whose channel multiplexers share one copy of the one-hot channel select (each copy is the
+#: read register of a small ROM of its own, on its own copy of the slot counter). With one copy
+#: per lane, its 200 fan-out LUTs spread over the lane's multipliers and the route to them took
+#: 11.4 ns on the LFE5U-85F (int8, C3 at 6 x 25).
+SELECT_GROUP_TAPS = 5
 
 
 @dataclass(frozen=True)
@@ -196,8 +201,8 @@ class ConvEngine(wiring.Component):
 
     1. A :class:`~hw.window.WindowGenerator` (``lanes = in_lanes``) turns the raster input into
        KxK windows of the padded map, ``G = in_channels / in_lanes`` window beats per output
-       position; a window FIFO (:class:`amaranth.lib.fifo.SyncFIFO`, ``window_fifo`` windows,
-       LUT RAM read asynchronously: no wide output register) lets the generator run ahead of the MACs through the ``K-1`` rows
+       position; a window FIFO (:class:`hw.fifo.WideFIFO`, ``window_fifo`` windows, sliced LUT
+       RAM read asynchronously: no wide output register or enable) lets the generator run ahead of the MACs through the ``K-1`` rows
        at the top of a frame and the ``K-1`` columns at the start of a row that produce no window.
     2. A capture bank keeps groups ``0 .. G-2`` of the next position; when the last group is
        presented and the MAC lanes are free (or finishing), the whole ``C x K x K`` window is
@@ -272,7 +277,7 @@ class ConvEngine(wiring.Component):
         Channels per input beat; divides ``C``.
     window_fifo : int or None
         Depth, in windows, of the window FIFO between the window generator and the capture /
-        compute banks: 0 for none, else ``>= 2`` (a ``SyncFIFO`` of 1 entry takes a window every
+        compute banks: 0 for none, else ``>= 2`` (a FIFO of 1 entry takes a window every
         other cycle only). ``None`` (default): the smallest depth that gives the best :attr:`ii` any
         depth up to a frame's windows gives (0 where the generator alone keeps up, e.g. an
         input-bound C1), found with the timing model; its storage is :attr:`window_fifo_bits`.
@@ -563,7 +568,7 @@ class ConvEngine(wiring.Component):
             nonlocal free, read
             j = len(writes)
             if depth:
-                # SyncFIFO: full (no write, even in a cycle with a read) until window j - depth is
+                # WideFIFO (as SyncFIFO): full (no write, even in a cycle with a read) until window j - depth is
                 # read; a window is readable the cycle after its write, once the previous one is
                 # read.
                 write = valid if j < depth else max(valid, reads[j - depth] + 1)
@@ -655,7 +660,7 @@ class ConvEngine(wiring.Component):
         win_valid, win_ready = Signal(), Signal()
         win_in = Signal(wg.o.payload.shape())
         if self._window_fifo:
-            m.submodules.window_fifo = fifo = SyncFIFO(width=wg.o.payload.shape().size, depth=self._window_fifo)
+            m.submodules.window_fifo = fifo = WideFIFO(width=wg.o.payload.shape().size, depth=self._window_fifo)
             m.d.comb += [fifo.w_data.eq(wg.o.payload), fifo.w_en.eq(wg.o.valid), wg.o.ready.eq(fifo.w_rdy),
                          win_valid.eq(fifo.r_rdy), win_in.eq(fifo.r_data), fifo.r_en.eq(win_ready)]
         else:
@@ -734,9 +739,8 @@ class ConvEngine(wiring.Component):
         weight_words, slot_words = self._rom_contents()
         w_layout = data.ArrayLayout(w_shape, pk)
         slot_layout = data.StructLayout({
-            "chan": c,                                         # input channel, one-hot
-            "out": unsigned(bits_for(o - 1)),
-            "first": 1, "last": 1, "bias": acc_shape})
+            "out": unsigned(bits_for(o - 1)), "first": 1, "last": 1, "bias": acc_shape})
+        tap_groups = [range(g, min(g + SELECT_GROUP_TAPS, pk)) for g in range(0, pk, SELECT_GROUP_TAPS)]
 
         # --- per lane: its own ROMs, addressed by its own copies of the step counters
         # (``dup_*``: hw.synth keeps Yosys from merging them back into one), the registered copies
@@ -748,7 +752,8 @@ class ConvEngine(wiring.Component):
             m.d.sync += [s_l.eq(s_next), slot_l.eq(slot_next)]
             # (at least 2 words: a 1-word memory would have a zero-width address)
             weight_rom = Memory(shape=w_layout, depth=max(cpp, 2), init=[w[l] for w in weight_words])
-            slot_rom = Memory(shape=slot_layout, depth=max(n_slots, 2), init=[w[l] for w in slot_words])
+            slot_rom = Memory(shape=slot_layout, depth=max(n_slots, 2),
+                              init=[{k: v for k, v in w[l].items() if k != "chan"} for w in slot_words])
             m.submodules[f"weight_rom{l}"], m.submodules[f"slot_rom{l}"] = weight_rom, slot_rom
             w_rd, slot_rd = weight_rom.read_port(), slot_rom.read_port()
             m.d.comb += [w_rd.addr.eq(s_l), slot_rd.addr.eq(slot_l)]
@@ -764,15 +769,23 @@ class ConvEngine(wiring.Component):
                                  for ch in range(c) for t in range(slot_cycles)]
             info = slot_rd.data
             user = Signal(self._user_layout, name=f"user{l}")
-            # The slot ROM gives the input channel one-hot: an AND-OR multiplexer (two LUT levels
-            # for C3's six channels), no index arithmetic.
-            a_sel = 0
-            for ch in range(c):
-                a_sel = a_sel | Mux(info.chan[ch], win[ch][0].as_value(), 0)
+            # The input channel one-hot, from a small ROM per group of taps: an AND-OR multiplexer
+            # (two LUT levels for C3's six channels), no index arithmetic.
+            for g, taps_g in enumerate(tap_groups):
+                slot_g = Signal.like(slot, name=f"dup_slot{l}_{g}")
+                m.d.sync += slot_g.eq(slot_next)
+                chan_rom = Memory(shape=c, depth=max(n_slots, 2), init=[w[l]["chan"] for w in slot_words])
+                m.submodules[f"chan_rom{l}_{g}"] = chan_rom
+                chan_rd = chan_rom.read_port()
+                m.d.comb += chan_rd.addr.eq(slot_g)
+                for t in taps_g:
+                    a_sel = 0
+                    for ch in range(c):
+                        a_sel = a_sel | Mux(chan_rd.data[ch], win[ch][0][t], 0)
+                    m.d.comb += mac.i.payload.a[0][t].eq(a_sel)
             m.d.comb += [
                 user.out.eq(info.out), user.frame_last.eq(win_last),
                 mac.i.valid.eq(fire_l),
-                mac.i.payload.a[0].eq(a_sel),
                 mac.i.payload.w[0].eq(w_rd.data),
                 mac.i.payload.bias[0].eq(info.bias),
                 mac.i.payload.first.eq(info.first & chunk_first),

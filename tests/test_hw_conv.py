@@ -399,11 +399,12 @@ def test_emission_deterministic_and_memories():
     text = emit_verilog(make(), "conv_engine")
     assert text == emit_verilog(make(), "conv_engine")
     # Line buffers (84 / 2 = 42 words of 4 rows x 2 lanes x 8 bits), one weight ROM per lane (75
-    # steps x 5 taps x 8 bits) and one slot ROM per lane (15 slots) are memories.
+    # steps x 5 taps x 8 bits), one slot ROM per lane (15 slots) and one channel-select ROM per
+    # lane and group of up to 5 taps (15 slots x 6 channels, one-hot) are memories.
     memories = [(int(msb) + 1, int(top) + 1) for msb, _, top in
                 re.findall(r"^\s*reg \[(\d+):0\] (\S+) \[(\d+):0\];", text, re.M)]
     assert (64, 42) in memories and memories.count((40, 75)) == 4
-    assert sum(depth == 15 for _, depth in memories) == 4
+    assert memories.count((6, 15)) == 4 and sum(depth == 15 for _, depth in memories) == 8
 
 
 # ------------------------------------------------------------------ cocotb + Verilator
