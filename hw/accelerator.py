@@ -427,17 +427,18 @@ class LeNet5Accelerator(wiring.Component):
     def manifest(self):
         """The generation manifest (JSON-serialisable, deterministic)."""
         layers = self.layer_report()
+        dsp = {}
+        if self.dsp_blocks is not None:
+            products = dsp_allocation(self.qnet, self.fold, self.dsp_blocks)
+            dsp = {"dsp_products": products, "dsp_primitive": self.dsp_primitive,
+                   "dsp_instances": sum(products.values()) if self.dsp_primitive else 0}
         return {
             "top": "lenet5_accel", "variant": self.qnet.variant,
             "ports": {"s_axis_tdata_bits": PIXEL_BITS, "m_axis_tdata_bits": len(self.m_axis_tdata),
                       "in_beats_per_image": self.in_beats, "out_beats_per_image": self.out_beats},
             "fold": self.fold.to_dict(),
             "multipliers": sum(r.get("multipliers", 0) for r in layers),
-            **({} if self.dsp_blocks is None else {
-                "dsp_products": dsp_allocation(self.qnet, self.fold, self.dsp_blocks),
-                "dsp_primitive": self.dsp_primitive,
-                "dsp_instances": (sum(dsp_allocation(self.qnet, self.fold, self.dsp_blocks).values())
-                                  if self.dsp_primitive else 0)}),
+            **dsp,
             "weight_bits": sum(r.get("weight_bits", 0) for r in layers),
             "line_buffer_bits": sum(r.get("line_buffer_bits", 0) for r in layers),
             "predicted_ii_cycles": self.predicted_ii,
