@@ -757,10 +757,10 @@ class ConvEngine(wiring.Component):
             m.submodules[f"weight_rom{l}"], m.submodules[f"slot_rom{l}"] = weight_rom, slot_rom
             w_rd, slot_rd = weight_rom.read_port(), slot_rom.read_port()
             m.d.comb += [w_rd.addr.eq(s_l), slot_rd.addr.eq(slot_l)]
-            load_l, fire_l = Signal(name=f"load{l}"), Signal(name=f"fire{l}")
+            load_l, fire_l = Signal(name=f"dup_load{l}"), Signal(name=f"dup_fire{l}")
             m.d.sync += [load_l.eq(load), fire_l.eq(fire)]
-            win = Signal(bank_layout, name=f"win{l}", reset_less=True)
-            win_last = Signal(name=f"win_last{l}")     # the position in `win` is the frame's last
+            win = Signal(bank_layout, name=f"dup_win{l}", reset_less=True)
+            win_last = Signal(name=f"dup_win_last{l}")     # the position in `win` is the frame's last
             with m.If(load_l):
                 m.d.sync += [win.eq(staged), win_last.eq(staged_last)]
             if slot_cycles > 1:

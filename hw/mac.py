@@ -358,8 +358,8 @@ class MACArray(wiring.Component):
         bias = Signal(data.ArrayLayout(acc_shape, lanes), name="bias_p")
         m.d.sync += [valid.eq(accept), bias.eq(p.bias)]
         m.d.sync += [ctrl[f].eq(p[f]) for f in ctrl_fields]
-        a_r = [self._register(m, [p.a[l][t] for t in range(taps)], f"a_{l}") for l in range(lanes)]
-        w_r = [self._register(m, [p.w[l][t] for t in range(taps)], f"w_{l}") for l in range(lanes)]
+        a_r = [self._register(m, [p.a[l][t] for t in range(taps)], f"a0_{l}") for l in range(lanes)]
+        w_r = [self._register(m, [p.w[l][t] for t in range(taps)], f"w0_{l}") for l in range(lanes)]
         terms = [[self._product(m, l, t, a_r[l][t], w_r[l][t]) for t in range(taps)] for l in range(lanes)]
         for k in range(1, MUL_STAGES):
             valid, ctrl, bias = self._delay(m, valid, ctrl, bias, f"m{k}")

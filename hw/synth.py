@@ -174,6 +174,14 @@ YOWASP = {
 #: placement took 700 s); router2, nextpnr's newer router, is used instead.
 PNR_EXTRA_ARGS = {"ecp5": ("--router", "router2"), "ice40": ()}
 
+#: The clock input port of the designs (Amaranth's default ``sync`` domain) and, on ECP5, the
+#: LPF that puts it on a primary clock pin (PCLKT6_0, ball G2 of the CABGA381: the ULX3S's
+#: 25 MHz oscillator input). Left to the placer, the clock pad landed on a general I/O once and
+#: its route to the global clock network failed ("Failed to route arc 0.0 of net
+#: 'clk$TRELLIS_IO_IN' ... to G_CLKI_TDCC0") on the LFE5U-85F; the other ports stay unconstrained.
+CLOCK_PORT = "clk"
+ECP5_CLOCK_LPF = f'LOCATE COMP "{CLOCK_PORT}" SITE "G2";\nIOBUF PORT "{CLOCK_PORT}" IO_TYPE=LVCMOS33;\n'
+
 FAMILY_TOOLS = {"ecp5": ("yosys", "nextpnr-ecp5", "ecppack"),
                 "ice40": ("yosys", "nextpnr-ice40", "icepack")}
 
@@ -369,16 +377,21 @@ def _front(family, top, sources) -> str:
     reads = "".join(f"read_verilog -sv {s}\n" for s in sources)
     return (f"{reads}{_synth_command(family, top)} -run :coarse\n"
             "proc -latches error\nflatten\nwreduce t:$mul\n"
-            f"setattr -set keep 1 {KEEP_REGISTERS} %ci1 t:$dff %i\n")
+            f"setattr -set keep 1 {KEEP_REGISTERS} %a %ci1 t:$dff %i\n")
 
 
 #: Registers Yosys must not merge with their equals (``opt_merge`` keeps cells marked ``keep``):
-#: the MAC arrays' second operand registers (:data:`hw.mac.OPERAND_STAGES`), one per multiplier
-#: so that each can sit next to its DSP block (merged, as the weight bits of several lanes can be
-#: equal logic, one register fed DSP blocks far apart: 15 ns of routing on the LFE5U-85F), and
-#: every register named ``dup_*``, a copy made on purpose to split a high fanout (the conv
-#: engines' per-lane step counters, :mod:`hw.conv`).
-KEEP_REGISTERS = "w:a1_* w:*.a1_* %u w:w1_* %u w:*.w1_* %u w:dup_* %u w:*.dup_* %u"
+#: the MAC arrays' operand registers (``a0_*``/``w0_*``, and ``a1_*``/``w1_*`` in front of the
+#: LUT multipliers, :data:`hw.mac.OPERAND_STAGES`), one per multiplier so that each can sit next
+#: to its DSP block (merged, as the weight bits of several lanes can be equal logic, one register
+#: fed DSP blocks far apart: 15 ns of routing on the LFE5U-85F), and every register named
+#: ``dup_*``, a copy made on purpose to split a high fanout (the conv engines' per-lane step
+#: counters and window banks, :mod:`hw.conv`; the window generator's clock enables,
+#: :mod:`hw.window`; the window FIFO's pointers, :mod:`hw.fifo`). The names are matched with
+#: ``%a`` (all aliases of a wire): Amaranth's Verilog often names a register after another signal
+#: it drives (a memory port's address) and keeps the Python name as an alias.
+KEEP_REGISTERS = ("w:a0_* w:*.a0_* %u w:w0_* %u w:*.w0_* %u w:a1_* %u w:*.a1_* %u w:w1_* %u w:*.w1_* %u "
+                  "w:dup_* %u w:*.dup_* %u")
 
 
 def dsp_options(target: str, max_dsps=None) -> dict:
@@ -960,6 +973,9 @@ def synthesize(component_or_verilog, *, top: str, target: str, build_dir, seed: 
         "--json", netlist, "--textcfg" if family == "ecp5" else "--asc", out_name,
         "--report", "nextpnr_report.json", "--seed", str(int(seed)), "--freq", f"{freq_mhz:g}",
         "--timing-allow-fail"] + list(PNR_EXTRA_ARGS[family])
+    if family == "ecp5" and CLOCK_PORT in json.loads((build / netlist).read_text())["modules"][top]["ports"]:
+        (build / f"{top}.lpf").write_text(ECP5_CLOCK_LPF)
+        pnr_args += ["--lpf", f"{top}.lpf", "--lpf-allow-unconstrained"]
     (build / out_name).unlink(missing_ok=True)
     commands.append(_shell_line(argv[pnr_tool] + pnr_args))
     (build / "commands.sh").write_text("\n".join(commands) + "\n")

@@ -13,6 +13,9 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from amaranth import Module, Signal
+from amaranth.lib import wiring
+from amaranth.lib.wiring import In, Out
 
 from hw import synth
 from hw.synth import (TARGETS, exhausted_resources, parse_nextpnr_log, parse_nextpnr_report,
@@ -357,6 +360,9 @@ def test_synth_requantizer_ecp5(tmp_path):
     check_fitting_report(rep, "ecp5-25k", multipliers=comp.lanes)
     assert rep["dsps"]["used"] == comp.lanes
     assert rep["memories"] == [] and rep["memory_bits_in_bram"] == 0
+    # the clock on a primary clock pin, the other I/Os placed by nextpnr
+    assert (tmp_path / "requant.lpf").read_text() == synth.ECP5_CLOCK_LPF and 'SITE "G2"' in synth.ECP5_CLOCK_LPF
+    assert "--lpf requant.lpf" in (tmp_path / "commands.sh").read_text()
 
 
 @pytest.mark.synth
@@ -419,6 +425,59 @@ def test_verilog_text_input_and_memory_inference(tmp_path):
     assert {"w_rom", "b_rom", "x_buf"} <= names
     assert rep["memory_bits_in_bram"] + rep["memory_bits_in_luts"] == sum(m["bits"] for m in rep["memories"])
     assert all(m["mapped_to"] in ("bram", "lutram", "ff") for m in rep["memories"])
+
+
+class _TwoCopies(wiring.Component):
+    """Two copies of one registered address (``dup_addr0``, ``dup_addr1``), each addressing its own
+    copy of one ROM: equal logic, which Yosys merges unless the flow keeps ``dup_*`` registers."""
+
+    def __init__(self):
+        super().__init__({"x": In(4), "y0": Out(4), "y1": Out(4)})
+
+    def elaborate(self, platform):
+        from amaranth.lib.memory import Memory
+        m = Module()
+        for k, y in enumerate((self.y0, self.y1)):
+            addr = Signal(4, name=f"dup_addr{k}")
+            m.d.sync += addr.eq(self.x)
+            m.submodules[f"rom{k}"] = rom = Memory(shape=4, depth=16, init=[(7 * i) % 16 for i in range(16)])
+            rd = rom.read_port(domain="comb")
+            m.d.comb += [rd.addr.eq(addr), y.eq(rd.data)]     # Verilog names the register rd__addr
+        return m
+
+
+@pytest.mark.synth
+@needs_ecp5
+def test_dup_registers_survive_yosys(tmp_path):
+    """Registers named ``dup_*`` (copies made to split a fanout) stay separate flip-flops through
+    the flow although their logic is equal, also where Amaranth's Verilog names the register
+    after a memory address it drives and keeps ``dup_*`` only as an alias."""
+    rep = synthesize(_TwoCopies(), top="two_copies", target="ecp5-25k", build_dir=tmp_path, progress=False)
+    assert rep["fits"] is True
+    assert rep["ffs"]["used"] == 2 * 4, "the two 4-bit dup_addr copies were merged (or lost)"
+
+
+@pytest.mark.synth
+@needs_ecp5
+def test_keep_selection_follows_aliases(tmp_path):
+    """The flow's ``keep`` reaches the per-lane ``dup_*`` registers of a conv engine, which
+    Amaranth's Verilog names after the ports they drive (``dup_fire0`` is an alias of the MAC's
+    ``i__valid`` register): every lane's copy is selected, so Yosys cannot merge them."""
+    import subprocess
+    from tests.test_hw_conv import S8, U8, conv_params
+    from hw.conv import ConvEngine
+    from hw.emit import emit_verilog
+    conv = ConvEngine(**conv_params(2, 3, 3, U8, S8, 1), width=6, height=6, out_lanes=3, taps=9, in_lanes=1)
+    text = emit_verilog(conv, "conv_small")
+    assert "wire dup_fire0;" in text                  # the case under test: an alias, not the reg
+    (tmp_path / "conv_small.v").write_text(text)
+    names = [f"dup_{n}" for l in range(3) for n in (f"fire{l}", f"load{l}", f"s{l}", f"slot{l}", f"slot{l}_0")]
+    checks = "".join(f"select -assert-count 1 w:{n} %a %ci1 t:$dff %i a:keep %i\n" for n in names)
+    script = synth._front("ecp5", "conv_small", ["conv_small.v"]) + checks
+    (tmp_path / "keep.ys").write_text(script)
+    run = subprocess.run(synth._tool_argv("yosys", False) + ["-q", "-s", "keep.ys"], cwd=tmp_path,
+                         capture_output=True, text=True)
+    assert run.returncode == 0, run.stdout[-2000:] + run.stderr[-2000:]
 
 
 # -- command line ------------------------------------------------------------------------------
