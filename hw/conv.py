@@ -29,24 +29,64 @@ from .common import beat_layout, check_divides, check_fmt, check_int, check_int_
 from .timing import Timing
 from .window import WindowGenerator
 
-__all__ = ["ConvEngine", "ConvSchedule", "conv_schedule", "WINDOW_FIFO_LATENCY", "STEP_STAGES"]
+__all__ = ["ConvEngine", "ConvSchedule", "conv_schedule", "share_banks", "WINDOW_FIFO_LATENCY", "STEP_STAGES",
+           "LANES_PER_BANK"]
 
 #: Cycles from a window written into the window FIFO (:class:`hw.fifo.WideFIFO`: sliced LUT RAM
 #: with an asynchronous read, so that the wide window has no output register under a computed
 #: clock enable, and no pointer or enable fans out to the whole window) to it being readable.
 WINDOW_FIFO_LATENCY = 1
 #: Registers between the decision to load a position (``load``, in the engine's control logic)
-#: and the lanes' own copies of the window bank: the window is staged in a register without a
-#: clock enable and each lane's bank takes it one cycle later under a registered copy of
-#: ``load``. So no combinational load enable fans out across the die to the window bits (on the
-#: LFE5U-85F, C3's single bank, 1200 flip-flops under one computed enable, had 13.4 ns of routing
-#: on that net alone), and each lane's bank sits next to its multipliers.
+#: and the copies of the window bank (one per :data:`LANES_PER_BANK` lanes): the window is staged
+#: in a register without a clock enable and each bank takes it one cycle later under its own
+#: registered copy of ``load``. So no combinational load enable fans out across the die to the
+#: window bits (on the LFE5U-85F, C3's single bank, 1200 flip-flops under one computed enable, had
+#: 13.4 ns of routing on that net alone), and each bank sits next to its lanes' multipliers.
 STEP_STAGES = 1
 #: Taps whose channel multiplexers share one copy of the one-hot channel select (each copy is the
 #: read register of a small ROM of its own, on its own copy of the slot counter). With one copy
 #: per lane, its 200 fan-out LUTs spread over the lane's multipliers and the route to them took
 #: 11.4 ns on the LFE5U-85F (int8, C3 at 6 x 25).
 SELECT_GROUP_TAPS = 5
+#: Lanes that share one copy of the window bank and of its channel multiplexers (lanes walking
+#: the same input channels, :func:`share_banks`). A copy per lane loads the staged window into
+#: every lane: on the LFE5U-85F (w4a8, C3 at 8 x 25) 9,600 bank flip-flops, each fed across the
+#: die, and the router did not converge; shared by 4 lanes, the window crosses the die twice and
+#: each multiplexed activation fans out to 4 lanes.
+LANES_PER_BANK = 4
+
+
+def share_banks(chan_words, lanes_per_bank: int):
+    """Group MAC lanes that can share a window bank and its channel multiplexers.
+
+    Parameters
+    ----------
+    chan_words : sequence of sequence of int
+        ``chan_words[l][n]``: lane ``l``'s input channel one-hot in connection slot ``n`` (the
+        slot ROM's ``chan`` field; 0 for a padding slot).
+    lanes_per_bank : int
+        At most this many lanes per bank (>= 1).
+
+    Returns
+    -------
+    list of list of int
+        Lane indices per bank, in increasing order of their first lane: lanes with the same
+        one-hot sequence, in lane order, cut into runs of ``lanes_per_bank``. Every lane is in
+        exactly one bank.
+
+    Raises
+    ------
+    ValueError
+        ``lanes_per_bank < 1``.
+    """
+    if lanes_per_bank < 1:
+        raise ValueError(f"lanes_per_bank must be at least 1, not {lanes_per_bank}")
+    same = {}
+    for l, words in enumerate(chan_words):
+        same.setdefault(tuple(words), []).append(l)
+    banks = [lanes[i:i + lanes_per_bank] for lanes in same.values()
+             for i in range(0, len(lanes), lanes_per_bank)]
+    return sorted(banks)
 
 
 @dataclass(frozen=True)
@@ -207,7 +247,8 @@ class ConvEngine(wiring.Component):
     2. A capture bank keeps groups ``0 .. G-2`` of the next position; when the last group is
        presented and the MAC lanes are free (or finishing), the whole ``C x K x K`` window is
        staged in a register (no clock enable) and, :data:`STEP_STAGES` = 1 cycle later, loaded
-       into every lane's own compute bank under the lane's registered copy of the load decision
+       into the compute banks (one per group of up to :data:`LANES_PER_BANK` lanes that walk the
+       same input channels, :func:`share_banks`) under each bank's registered copy of the load decision
        (so the next position's window is gathered while the current one is computed, and no
        computed enable reaches window bits all over the die).
     3. The schedule (:func:`conv_schedule`): output channels are spread over ``out_lanes`` lanes
@@ -223,10 +264,10 @@ class ConvEngine(wiring.Component):
        words of ``P_o x P_k`` weights in schedule order) and a slot ROM (one word per connection
        slot: per lane the input channel one-hot, output channel, first/last flags, bias), both
        addressed by the step counters themselves (flip-flops), give each lane its weights. A
-       lane's compute bank rotates each channel's taps by ``P_k`` per step
-       (the lanes go through the tap chunks of their connections in lockstep), so a lane's
+       compute bank rotates each channel's taps by ``P_k`` per step
+       (the lanes go through the tap chunks of their connections in lockstep), so a bank's
        ``P_k`` activations come from a ``C : 1`` AND-OR multiplexer on the one-hot input channel
-       (not ``C*K*K/P_k : 1``, and no index arithmetic). The step goes straight into ``P_o``
+       (not ``C*K*K/P_k : 1``, and no index arithmetic) and feed each of its lanes. The step goes straight into ``P_o``
        :class:`~hw.mac.MACArray`\\ s (whose operand registers are the step register: no wide
        register here, so no wide clock enable) of one lane and ``taps`` products each, stepped
        together: one ``MACArray`` per lane because ``MACArray``'s ``first``/``last`` flags are
@@ -742,10 +783,43 @@ class ConvEngine(wiring.Component):
             "out": unsigned(bits_for(o - 1)), "first": 1, "last": 1, "bias": acc_shape})
         tap_groups = [range(g, min(g + SELECT_GROUP_TAPS, pk)) for g in range(0, pk, SELECT_GROUP_TAPS)]
 
-        # --- per lane: its own ROMs, addressed by its own copies of the step counters
-        # (``dup_*``: hw.synth keeps Yosys from merging them back into one), the registered copies
-        # of `load` and `fire`, the bank, the channel multiplexer and the step straight into the
-        # lane's MAC (whose operand registers are the step register) ---
+        # --- per bank (lanes that walk the same input channels, at most LANES_PER_BANK of them):
+        # the window bank under its registered copy of `load`, and the channel multiplexers on
+        # one-hot selects from small ROMs, whose outputs feed the bank's lanes. Per lane: its own
+        # ROMs, addressed by its own copies of the step counters (``dup_*``: hw.synth keeps Yosys
+        # from merging them back into one), the registered copy of `fire`, and the step straight
+        # into the lane's MAC (whose operand registers are the step register) ---
+        banks = share_banks([[w[l]["chan"] for w in slot_words] for l in range(po)], LANES_PER_BANK)
+        for b, bank_lanes in enumerate(banks):
+            load_b, fire_b = Signal(name=f"dup_bank_load{b}"), Signal(name=f"dup_bank_fire{b}")
+            m.d.sync += [load_b.eq(load), fire_b.eq(fire)]
+            win = Signal(bank_layout, name=f"dup_win{b}", reset_less=True)
+            win_last = Signal(name=f"dup_win_last{b}")     # the position in `win` is the frame's last
+            with m.If(load_b):
+                m.d.sync += [win.eq(staged), win_last.eq(staged_last)]
+            if slot_cycles > 1:
+                with m.Elif(fire_b):
+                    m.d.sync += [win[ch][t].eq(win[ch][(t + 1) % slot_cycles])
+                                 for ch in range(c) for t in range(slot_cycles)]
+            # The input channel one-hot, from a small ROM per group of taps: an AND-OR multiplexer
+            # (two LUT levels for C3's six channels), no index arithmetic.
+            for g, taps_g in enumerate(tap_groups):
+                slot_g = Signal.like(slot, name=f"dup_bank_slot{b}_{g}")
+                m.d.sync += slot_g.eq(slot_next)
+                chan_rom = Memory(shape=c, depth=max(n_slots, 2),
+                                  init=[w[bank_lanes[0]]["chan"] for w in slot_words])
+                m.submodules[f"chan_rom{b}_{g}"] = chan_rom
+                chan_rd = chan_rom.read_port()
+                m.d.comb += chan_rd.addr.eq(slot_g)
+                for t in taps_g:
+                    a_sel = 0
+                    for ch in range(c):
+                        a_sel = a_sel | Mux(chan_rd.data[ch], win[ch][0][t], 0)
+                    for l in bank_lanes:
+                        m.d.comb += self._macs[l].i.payload.a[0][t].eq(a_sel)
+            for l in bank_lanes:
+                m.d.comb += data.View(self._user_layout, self._macs[l].i.payload.user).frame_last.eq(win_last)
+
         for l, mac in enumerate(self._macs):
             s_l = Signal.like(s, name=f"dup_s{l}")
             slot_l = Signal.like(slot, name=f"dup_slot{l}")
@@ -757,40 +831,17 @@ class ConvEngine(wiring.Component):
             m.submodules[f"weight_rom{l}"], m.submodules[f"slot_rom{l}"] = weight_rom, slot_rom
             w_rd, slot_rd = weight_rom.read_port(), slot_rom.read_port()
             m.d.comb += [w_rd.addr.eq(s_l), slot_rd.addr.eq(slot_l)]
-            load_l, fire_l = Signal(name=f"dup_load{l}"), Signal(name=f"dup_fire{l}")
-            m.d.sync += [load_l.eq(load), fire_l.eq(fire)]
-            win = Signal(bank_layout, name=f"dup_win{l}", reset_less=True)
-            win_last = Signal(name=f"dup_win_last{l}")     # the position in `win` is the frame's last
-            with m.If(load_l):
-                m.d.sync += [win.eq(staged), win_last.eq(staged_last)]
-            if slot_cycles > 1:
-                with m.Elif(fire_l):
-                    m.d.sync += [win[ch][t].eq(win[ch][(t + 1) % slot_cycles])
-                                 for ch in range(c) for t in range(slot_cycles)]
+            fire_l = Signal(name=f"dup_fire{l}")
+            m.d.sync += fire_l.eq(fire)
             info = slot_rd.data
-            user = Signal(self._user_layout, name=f"user{l}")
-            # The input channel one-hot, from a small ROM per group of taps: an AND-OR multiplexer
-            # (two LUT levels for C3's six channels), no index arithmetic.
-            for g, taps_g in enumerate(tap_groups):
-                slot_g = Signal.like(slot, name=f"dup_slot{l}_{g}")
-                m.d.sync += slot_g.eq(slot_next)
-                chan_rom = Memory(shape=c, depth=max(n_slots, 2), init=[w[l]["chan"] for w in slot_words])
-                m.submodules[f"chan_rom{l}_{g}"] = chan_rom
-                chan_rd = chan_rom.read_port()
-                m.d.comb += chan_rd.addr.eq(slot_g)
-                for t in taps_g:
-                    a_sel = 0
-                    for ch in range(c):
-                        a_sel = a_sel | Mux(chan_rd.data[ch], win[ch][0][t], 0)
-                    m.d.comb += mac.i.payload.a[0][t].eq(a_sel)
+            user = data.View(self._user_layout, mac.i.payload.user)
             m.d.comb += [
-                user.out.eq(info.out), user.frame_last.eq(win_last),
+                user.out.eq(info.out),
                 mac.i.valid.eq(fire_l),
                 mac.i.payload.w[0].eq(w_rd.data),
                 mac.i.payload.bias[0].eq(info.bias),
                 mac.i.payload.first.eq(info.first & chunk_first),
                 mac.i.payload.last.eq(info.last & chunk_last),
-                mac.i.payload.user.eq(user),
             ]
 
         # --- results: bank for each lane's channels but its last; finals form the output beat ---

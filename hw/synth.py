@@ -386,7 +386,7 @@ def _front(family, top, sources) -> str:
 #: to its DSP block (merged, as the weight bits of several lanes can be equal logic, one register
 #: fed DSP blocks far apart: 15 ns of routing on the LFE5U-85F), and every register named
 #: ``dup_*``, a copy made on purpose to split a high fanout (the conv engines' per-lane step
-#: counters and window banks, :mod:`hw.conv`; the window generator's clock enables,
+#: counters and per-bank window banks, :mod:`hw.conv`; the window generator's clock enables,
 #: :mod:`hw.window`; the window FIFO's pointers, :mod:`hw.fifo`). The names are matched with
 #: ``%a`` (all aliases of a wire): Amaranth's Verilog often names a register after another signal
 #: it drives (a memory port's address) and keeps the Python name as an alias.

@@ -14,7 +14,7 @@ from golden.paper import C3_TABLE
 from golden.qformat import QFormat
 from golden.qnet import Activation, Layer, Requant
 from golden.reference import conv_accumulate
-from hw.conv import ConvEngine, conv_schedule
+from hw.conv import LANES_PER_BANK, ConvEngine, conv_schedule, share_banks
 from hw.emit import emit_verilog, lint_verilog, write_verilog
 from tests.stream_sim import raster_beats, run_stream
 from tests.timing_check import measure
@@ -436,3 +436,29 @@ def test_cocotb(c, o, k, w, pad, po, pk, il, in_fmt, w_fmt, table, fifo, frames,
                   latency=conv.latency, ii=conv.ii, cycles_per_position=conv.cycles_per_position)
     results = simulate_component(conv, "conv_engine", TB, params=params)
     assert sorted(t.name for t in results.tests) == ["frames", "timing_full_rate", "timing_random"]
+
+
+def test_share_banks():
+    """Lanes share a window bank only when they walk the same input channels, at most
+    ``lanes_per_bank`` of them; every lane is in one bank."""
+    assert share_banks([[1, 2]] * 6, 4) == [[0, 1, 2, 3], [4, 5]]
+    assert share_banks([[1, 2], [2, 1], [1, 2], [2, 1], [1, 2]], 2) == [[0, 2], [1, 3], [4]]
+    assert share_banks([[1, 2]] * 3, 1) == [[0], [1], [2]]
+    for po in (4, 16):                              # C3's table: lanes differ, sharing is rare
+        sched = conv_schedule(C3_TABLE, po, 1)
+        words = [[1 << i if i >= 0 else 0 for _, i in slots] for slots in sched.slots]
+        banks = share_banks(words, LANES_PER_BANK)
+        assert sorted(l for bank in banks for l in bank) == list(range(po))
+        assert all(len({tuple(words[l]) for l in bank}) == 1 and len(bank) <= LANES_PER_BANK for bank in banks)
+    with pytest.raises(ValueError, match="lanes_per_bank must be at least 1"):
+        share_banks([[1]], 0)
+
+
+def test_banks_in_verilog():
+    """A dense 3 -> 16 engine on 16 lanes has 16 / LANES_PER_BANK window banks (``dup_win*``), each
+    loaded under its own registered load (``dup_bank_load*``)."""
+    conv = ConvEngine(**conv_params(3, 16, 3, U8, S8, SEED), width=5, height=5, out_lanes=16, taps=9, in_lanes=1)
+    text = emit_verilog(conv, "conv_banks")
+    banks = 16 // LANES_PER_BANK
+    assert sorted(set(re.findall(r"\bdup_win(\d+)\b", text)), key=int) == [str(b) for b in range(banks)]
+    assert sorted(set(re.findall(r"\bdup_bank_load(\d+)\b", text)), key=int) == [str(b) for b in range(banks)]

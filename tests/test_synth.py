@@ -460,7 +460,7 @@ def test_dup_registers_survive_yosys(tmp_path):
 @pytest.mark.synth
 @needs_ecp5
 def test_keep_selection_follows_aliases(tmp_path):
-    """The flow's ``keep`` reaches the per-lane ``dup_*`` registers of a conv engine, which
+    """The flow's ``keep`` reaches the per-lane and per-bank ``dup_*`` registers of a conv engine, which
     Amaranth's Verilog names after the ports they drive (``dup_fire0`` is an alias of the MAC's
     ``i__valid`` register): every lane's copy is selected, so Yosys cannot merge them."""
     import subprocess
@@ -471,7 +471,8 @@ def test_keep_selection_follows_aliases(tmp_path):
     text = emit_verilog(conv, "conv_small")
     assert "wire dup_fire0;" in text                  # the case under test: an alias, not the reg
     (tmp_path / "conv_small.v").write_text(text)
-    names = [f"dup_{n}" for l in range(3) for n in (f"fire{l}", f"load{l}", f"s{l}", f"slot{l}", f"slot{l}_0")]
+    names = ([f"dup_{n}" for l in range(3) for n in (f"fire{l}", f"s{l}", f"slot{l}")]
+             + ["dup_bank_load0", "dup_bank_fire0", "dup_bank_slot0_0"])     # the 3 lanes share a bank
     checks = "".join(f"select -assert-count 1 w:{n} %a %ci1 t:$dff %i a:keep %i\n" for n in names)
     script = synth._front("ecp5", "conv_small", ["conv_small.v"]) + checks
     (tmp_path / "keep.ys").write_text(script)
