@@ -30,7 +30,7 @@ from .timing import Timing
 from .window import WindowGenerator
 
 __all__ = ["ConvEngine", "ConvSchedule", "conv_schedule", "share_banks", "WINDOW_FIFO_LATENCY", "STEP_STAGES",
-           "LANES_PER_BANK"]
+           "LANES_PER_BANK", "SPLIT_ROM_WORDS"]
 
 #: Cycles from a window written into the window FIFO (:class:`hw.fifo.WideFIFO`: sliced LUT RAM
 #: with an asynchronous read, so that the wide window has no output register under a computed
@@ -48,6 +48,12 @@ STEP_STAGES = 1
 #: per lane, its 200 fan-out LUTs spread over the lane's multipliers and the route to them took
 #: 11.4 ns on the LFE5U-85F (int8, C3 at 6 x 25).
 SELECT_GROUP_TAPS = 5
+#: Weight ROMs of at most this many words (steps per position) are split per group of
+#: :data:`SELECT_GROUP_TAPS` taps, each part addressed by its own copy of the step counter. Such
+#: a ROM is LUT logic (not block RAM) placed next to its multipliers all over the die; one
+#: address register for a lane's 25 taps had up to 18 ns of routing to it on the LFE5U-85F (int8,
+#: C3 at 6 x 25, 18 words). Deeper ROMs stay whole so as not to use more block RAMs.
+SPLIT_ROM_WORDS = 32
 #: Lanes that share one copy of the window bank and of its channel multiplexers (lanes walking
 #: the same input channels, :func:`share_banks`). A copy per lane loads the staged window into
 #: every lane: on the LFE5U-85F (w4a8, C3 at 8 x 25) 9,600 bank flip-flops, each fed across the
@@ -263,7 +269,9 @@ class ConvEngine(wiring.Component):
        the banks do): a weight ROM (:class:`amaranth.lib.memory.Memory`, ``cycles_per_position``
        words of ``P_o x P_k`` weights in schedule order) and a slot ROM (one word per connection
        slot: per lane the input channel one-hot, output channel, first/last flags, bias), both
-       addressed by the step counters themselves (flip-flops), give each lane its weights. A
+       addressed by the step counters themselves (flip-flops; per lane, and for a weight ROM of
+       at most :data:`SPLIT_ROM_WORDS` words per group of taps, each part a ROM of its own on its
+       own copy), give each lane its weights. A
        compute bank rotates each channel's taps by ``P_k`` per step
        (the lanes go through the tap chunks of their connections in lockstep), so a bank's
        ``P_k`` activations come from a ``C : 1`` AND-OR multiplexer on the one-hot input channel
@@ -821,16 +829,33 @@ class ConvEngine(wiring.Component):
                 m.d.comb += data.View(self._user_layout, self._macs[l].i.payload.user).frame_last.eq(win_last)
 
         for l, mac in enumerate(self._macs):
-            s_l = Signal.like(s, name=f"dup_s{l}")
             slot_l = Signal.like(slot, name=f"dup_slot{l}")
-            m.d.sync += [s_l.eq(s_next), slot_l.eq(slot_next)]
+            m.d.sync += slot_l.eq(slot_next)
             # (at least 2 words: a 1-word memory would have a zero-width address)
-            weight_rom = Memory(shape=w_layout, depth=max(cpp, 2), init=[w[l] for w in weight_words])
             slot_rom = Memory(shape=slot_layout, depth=max(n_slots, 2),
                               init=[{k: v for k, v in w[l].items() if k != "chan"} for w in slot_words])
-            m.submodules[f"weight_rom{l}"], m.submodules[f"slot_rom{l}"] = weight_rom, slot_rom
-            w_rd, slot_rd = weight_rom.read_port(), slot_rom.read_port()
-            m.d.comb += [w_rd.addr.eq(s_l), slot_rd.addr.eq(slot_l)]
+            m.submodules[f"slot_rom{l}"] = slot_rom
+            slot_rd = slot_rom.read_port()
+            m.d.comb += slot_rd.addr.eq(slot_l)
+            # The weight ROM; a shallow one (LUT logic, not block RAM) is split per group of taps,
+            # each part on its own copy of the step counter, next to the group's multipliers.
+            if cpp <= SPLIT_ROM_WORDS and len(tap_groups) > 1:
+                for g, taps_g in enumerate(tap_groups):
+                    s_g = Signal.like(s, name=f"dup_s{l}_{g}")
+                    m.d.sync += s_g.eq(s_next)
+                    rom = Memory(shape=data.ArrayLayout(w_shape, len(taps_g)), depth=max(cpp, 2),
+                                 init=[[w[l][t] for t in taps_g] for w in weight_words])
+                    m.submodules[f"weight_rom{l}_{g}"] = rom
+                    rd = rom.read_port()
+                    m.d.comb += rd.addr.eq(s_g)
+                    m.d.comb += [mac.i.payload.w[0][t].eq(rd.data[i]) for i, t in enumerate(taps_g)]
+            else:
+                s_l = Signal.like(s, name=f"dup_s{l}")
+                m.d.sync += s_l.eq(s_next)
+                weight_rom = Memory(shape=w_layout, depth=max(cpp, 2), init=[w[l] for w in weight_words])
+                m.submodules[f"weight_rom{l}"] = weight_rom
+                w_rd = weight_rom.read_port()
+                m.d.comb += [w_rd.addr.eq(s_l), mac.i.payload.w[0].eq(w_rd.data)]
             fire_l = Signal(name=f"dup_fire{l}")
             m.d.sync += fire_l.eq(fire)
             info = slot_rd.data
@@ -838,7 +863,6 @@ class ConvEngine(wiring.Component):
             m.d.comb += [
                 user.out.eq(info.out),
                 mac.i.valid.eq(fire_l),
-                mac.i.payload.w[0].eq(w_rd.data),
                 mac.i.payload.bias[0].eq(info.bias),
                 mac.i.payload.first.eq(info.first & chunk_first),
                 mac.i.payload.last.eq(info.last & chunk_last),

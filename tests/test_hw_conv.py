@@ -14,7 +14,7 @@ from golden.paper import C3_TABLE
 from golden.qformat import QFormat
 from golden.qnet import Activation, Layer, Requant
 from golden.reference import conv_accumulate
-from hw.conv import LANES_PER_BANK, ConvEngine, conv_schedule, share_banks
+from hw.conv import LANES_PER_BANK, SELECT_GROUP_TAPS, SPLIT_ROM_WORDS, ConvEngine, conv_schedule, share_banks
 from hw.emit import emit_verilog, lint_verilog, write_verilog
 from tests.stream_sim import raster_beats, run_stream
 from tests.timing_check import measure
@@ -462,3 +462,18 @@ def test_banks_in_verilog():
     banks = 16 // LANES_PER_BANK
     assert sorted(set(re.findall(r"\bdup_win(\d+)\b", text)), key=int) == [str(b) for b in range(banks)]
     assert sorted(set(re.findall(r"\bdup_bank_load(\d+)\b", text)), key=int) == [str(b) for b in range(banks)]
+
+
+def test_shallow_weight_rom_split_per_tap_group():
+    """A weight ROM of at most SPLIT_ROM_WORDS words is split per group of SELECT_GROUP_TAPS taps,
+    each part on its own step counter copy (``dup_s{lane}_{group}``); a deeper one stays whole."""
+    shallow = ConvEngine(**conv_params(2, 3, 3, U8, S8, SEED), width=6, height=6, out_lanes=3, taps=9, in_lanes=1)
+    assert shallow.cycles_per_position <= SPLIT_ROM_WORDS
+    text = emit_verilog(shallow, "conv_shallow")
+    groups = -(-9 // SELECT_GROUP_TAPS)
+    assert {f"{l}_{g}" for l in range(3) for g in range(groups)} <= set(re.findall(r"\bdup_s(\d+_\d+)\b", text))
+    assert not re.search(r"\bdup_s\d+\b", text)
+    deep = ConvEngine(**conv_params(3, 16, 3, U8, S8, SEED), width=5, height=5, out_lanes=1, taps=9, in_lanes=1)
+    assert deep.cycles_per_position > SPLIT_ROM_WORDS
+    text = emit_verilog(deep, "conv_deep")
+    assert re.search(r"\bdup_s0\b", text) and not re.search(r"\bdup_s0_\d+\b", text)
