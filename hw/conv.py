@@ -788,7 +788,6 @@ class ConvEngine(wiring.Component):
         m.d.sync += [chunk_first.eq(j == 0), chunk_last.eq(last_j)]
 
         weight_words, slot_words = self._rom_contents()
-        w_layout = data.ArrayLayout(w_shape, pk)
         slot_layout = data.StructLayout({
             "out": unsigned(bits_for(o - 1)), "first": 1, "last": 1, "bias": acc_shape})
         tap_groups = [range(g, min(g + SELECT_GROUP_TAPS, pk)) for g in range(0, pk, SELECT_GROUP_TAPS)]
@@ -799,8 +798,9 @@ class ConvEngine(wiring.Component):
         # ROMs, addressed by its own copies of the step counters (``dup_*``: hw.synth keeps Yosys
         # from merging them back into one), the registered copy of `fire`, and the step straight
         # into the lane's MAC (whose operand registers are the step register) ---
-        banks = share_banks([[w[l]["chan"] for w in slot_words] for l in range(po)], LANES_PER_BANK)
-        for b, bank_lanes in enumerate(banks):
+        chan_words = [[w[l]["chan"] for w in slot_words] for l in range(po)]
+        users = [data.View(self._user_layout, mac.i.payload.user) for mac in self._macs]
+        for b, bank_lanes in enumerate(share_banks(chan_words, LANES_PER_BANK)):
             load_b, fire_b = Signal(name=f"dup_bank_load{b}"), Signal(name=f"dup_bank_fire{b}")
             m.d.sync += [load_b.eq(load), fire_b.eq(fire)]
             win = Signal(bank_layout, name=f"dup_win{b}", reset_less=True)
@@ -816,8 +816,7 @@ class ConvEngine(wiring.Component):
             for g, taps_g in enumerate(tap_groups):
                 slot_g = Signal.like(slot, name=f"dup_bank_slot{b}_{g}")
                 m.d.sync += slot_g.eq(slot_next)
-                chan_rom = Memory(shape=c, depth=max(n_slots, 2),
-                                  init=[w[bank_lanes[0]]["chan"] for w in slot_words])
+                chan_rom = Memory(shape=c, depth=max(n_slots, 2), init=chan_words[bank_lanes[0]])
                 m.submodules[f"chan_rom{b}_{g}"] = chan_rom
                 chan_rd = chan_rom.read_port()
                 m.d.comb += chan_rd.addr.eq(slot_g)
@@ -827,8 +826,7 @@ class ConvEngine(wiring.Component):
                         a_sel = a_sel | Mux(chan_rd.data[ch], win[ch][0][t], 0)
                     for l in bank_lanes:
                         m.d.comb += self._macs[l].i.payload.a[0][t].eq(a_sel)
-            for l in bank_lanes:
-                m.d.comb += data.View(self._user_layout, self._macs[l].i.payload.user).frame_last.eq(win_last)
+            m.d.comb += [users[l].frame_last.eq(win_last) for l in bank_lanes]
 
         for l, mac in enumerate(self._macs):
             slot_l = Signal.like(slot, name=f"dup_slot{l}")
@@ -841,29 +839,22 @@ class ConvEngine(wiring.Component):
             m.d.comb += slot_rd.addr.eq(slot_l)
             # The weight ROM; a shallow one (LUT logic, not block RAM) is split per group of taps,
             # each part on its own copy of the step counter, next to the group's multipliers.
-            if cpp <= SPLIT_ROM_WORDS and len(tap_groups) > 1:
-                for g, taps_g in enumerate(tap_groups):
-                    s_g = Signal.like(s, name=f"dup_s{l}_{g}")
-                    m.d.sync += s_g.eq(s_next)
-                    rom = Memory(shape=data.ArrayLayout(w_shape, len(taps_g)), depth=max(cpp, 2),
-                                 init=[[w[l][t] for t in taps_g] for w in weight_words])
-                    m.submodules[f"weight_rom{l}_{g}"] = rom
-                    rd = rom.read_port()
-                    m.d.comb += rd.addr.eq(s_g)
-                    m.d.comb += [mac.i.payload.w[0][t].eq(rd.data[i]) for i, t in enumerate(taps_g)]
-            else:
-                s_l = Signal.like(s, name=f"dup_s{l}")
-                m.d.sync += s_l.eq(s_next)
-                weight_rom = Memory(shape=w_layout, depth=max(cpp, 2), init=[w[l] for w in weight_words])
-                m.submodules[f"weight_rom{l}"] = weight_rom
-                w_rd = weight_rom.read_port()
-                m.d.comb += [w_rd.addr.eq(s_l), mac.i.payload.w[0].eq(w_rd.data)]
+            rom_groups = tap_groups if cpp <= SPLIT_ROM_WORDS else [range(pk)]
+            for g, taps_g in enumerate(rom_groups):
+                suffix = f"{l}_{g}" if len(rom_groups) > 1 else f"{l}"
+                s_g = Signal.like(s, name=f"dup_s{suffix}")
+                m.d.sync += s_g.eq(s_next)
+                rom = Memory(shape=data.ArrayLayout(w_shape, len(taps_g)), depth=max(cpp, 2),
+                             init=[[w[l][t] for t in taps_g] for w in weight_words])
+                m.submodules[f"weight_rom{suffix}"] = rom
+                rd = rom.read_port()
+                m.d.comb += rd.addr.eq(s_g)
+                m.d.comb += [mac.i.payload.w[0][t].eq(rd.data[i]) for i, t in enumerate(taps_g)]
             fire_l = Signal(name=f"dup_fire{l}")
             m.d.sync += fire_l.eq(fire)
             info = slot_rd.data
-            user = data.View(self._user_layout, mac.i.payload.user)
             m.d.comb += [
-                user.out.eq(info.out),
+                users[l].out.eq(info.out),
                 mac.i.valid.eq(fire_l),
                 mac.i.payload.bias[0].eq(info.bias),
                 mac.i.payload.first.eq(info.first & chunk_first),
