@@ -105,7 +105,7 @@ class DenseEngine(wiring.Component):
     ``c + latency``: the memory reads are issued in cycles ``c + 1 .. c + C``, the last one
     reaches the memory output register, the hold register and the step register
     (:data:`READ_STAGES` = 3 cycles), and the MAC array adds its own
-    :attr:`~hw.mac.MACArray.latency`. For F6 at ``P_o = 4, P_i = 6``: ``420 + 3 + 7 = 430``.
+    :attr:`~hw.mac.MACArray.latency`. For F6 at ``P_o = 4, P_i = 6``: ``420 + 3 + 6 = 429``.
     While the engine is still busy with the previous vector the wait for it comes on
     top (a complete vector waits in the other buffer half).
 

@@ -17,7 +17,6 @@ partial sum with :func:`golden.arith.accumulator_range` (or sizes it with
 
 from amaranth import Module, Mux, Shape, Signal
 from amaranth.lib import data, stream, wiring
-from amaranth.lib.fifo import SyncFIFOBuffered
 from amaranth.lib.wiring import In, Out
 from amaranth.utils import ceil_log2
 
@@ -26,6 +25,7 @@ from golden.qnet import WIDTH_RANGE
 
 from .common import ACC_BITS, check_fmt, check_int, fmt_shape
 from .ecp5 import DSP_LATENCY, mult18x18d
+from .fifo import WideFIFO
 
 from .timing import Timing, offers
 
@@ -139,12 +139,12 @@ class MACArray(wiring.Component):
 
     Latency
     -------
-    :attr:`latency` ``= MUL_STAGES + tree_stages + 2`` cycles, with ``tree_stages =
+    :attr:`latency` ``= MUL_STAGES + tree_stages + 1`` cycles, with ``tree_stages =
     ceil((ceil(log2(taps)) + 1) / ADDER_LEVELS_PER_STAGE) - 1``: a ``last`` step accepted in
     cycle ``c`` (``i.valid & i.ready`` at the end of ``c``) gives ``o.valid`` in cycle
     ``c + latency`` (the :data:`MUL_STAGES` = 4 multiplier registers: operands twice, product twice;
-    the tree registers, the accumulate written into the FIFO, and the FIFO's 2-cycle latency).
-    For taps 1, 5, 25: latency 6, 7, 8.
+    the tree registers, and the accumulate written into the FIFO, readable in the next cycle: the
+    FIFO is a :class:`hw.fifo.WideFIFO`, first-word fall-through). For taps 1, 5, 25: latency 5, 6, 7.
     :attr:`ii` ``= 1``: one step per cycle while ``o`` is read at full rate.
 
     Timing model (:meth:`timing`, conventions in :mod:`hw.timing`): with ``o`` always ready the
@@ -152,7 +152,7 @@ class MACArray(wiring.Component):
     ``accept[k] = max(avail[k], accept[k-1] + 1)``, and the result of the ``j``-th ``last`` step
     ``k_j`` is valid in ``out[j] = accept[k_j] + latency``. (The reservation counter then holds
     the results of the ``last`` steps of the previous ``latency`` cycles, at most ``latency <
-    fifo_depth``, so ``i.ready`` stays high; the FIFO passes every entry through in 2 cycles.)
+    fifo_depth``, so ``i.ready`` stays high; the FIFO passes every entry through in 1 cycle.)
     :attr:`latency` is ``out[j] - accept[k_j]`` and :attr:`ii` the step spacing at full rate.
 
     Raises
@@ -233,7 +233,7 @@ class MACArray(wiring.Component):
     @property
     def latency(self):
         """Cycles from the accepted ``last`` step to ``o.valid`` (see the class docstring)."""
-        return MUL_STAGES + self.tree_stages + 2
+        return MUL_STAGES + self.tree_stages + 1
 
     @property
     def ii(self):
@@ -332,7 +332,10 @@ class MACArray(wiring.Component):
 
         # Output FIFO and reservation: a `last` step is accepted only when a FIFO entry is free
         # for its result, counting results in flight; so the pipeline below never stalls.
-        m.submodules.fifo = fifo = SyncFIFOBuffered(width=self._result_layout.size, depth=self.fifo_depth)
+        # The FIFO is a WideFIFO (sliced LUT RAM, asynchronous read, per-slice pointer copies): a
+        # SyncFIFOBuffered's output register is one enable over the whole word, and on the
+        # LFE5U-85F that enable reached C5's 600 bits with 13.7 ns of routing.
+        m.submodules.fifo = fifo = WideFIFO(width=self._result_layout.size, depth=self.fifo_depth)
         # `i.ready` is a register holding `reserved < fifo_depth` (computed from the next value
         # of `reserved`), so that it reaches the producer's logic straight from a flip-flop.
         reserved = Signal(range(self.fifo_depth + 1))

@@ -115,7 +115,7 @@ def test_properties():
     p = layer_params(120, 84, S8, S8, SEED)
     dense = DenseEngine(**p, out_lanes=4, in_lanes=6, beat_lanes=4)
     assert (dense.groups, dense.chunks, dense.in_beats, dense.compute_cycles) == (21, 20, 30, 420)
-    assert dense.ii == dense.frame_cycles == 420 and dense.latency == 420 + 3 + dense.mac.latency == 430
+    assert dense.ii == dense.frame_cycles == 420 and dense.latency == 420 + 3 + dense.mac.latency == 429
     assert (dense.mac.lanes, dense.mac.taps) == (4, 6) and dense.buffer_word == 12
     wide = DenseEngine(**layer_params(12, 6, U8, S8, SEED), out_lanes=6, in_lanes=12, beat_lanes=1)
     assert wide.compute_cycles == 1 and wide.ii == wide.frame_cycles == 12      # input-bound: one element per beat

@@ -101,7 +101,7 @@ def simulate(dut, sums, *, gap=0.0, stall=0.0, seed=0, user=None, avail=None):
 # ------------------------------------------------------------------ parameters and properties
 
 def test_latency_formula():
-    for taps, tree, latency in ((1, 0, 6), (2, 0, 6), (3, 1, 7), (5, 1, 7), (8, 1, 7), (9, 2, 8), (25, 2, 8)):
+    for taps, tree, latency in ((1, 0, 5), (2, 0, 5), (3, 1, 6), (5, 1, 6), (8, 1, 6), (9, 2, 7), (25, 2, 7)):
         mac = MACArray(lanes=1, taps=taps, a_fmt=U8, w_fmt=S8, acc_fmt=QFormat(24, 15, True))
         assert (mac.tree_stages, mac.latency, mac.ii, mac.fifo_depth) == (tree, latency, 1, latency + 1)
 
@@ -127,7 +127,7 @@ def test_layouts():
     (dict(acc_fmt=QFormat(1, 0, False)), ValueError, r"acc_fmt uQ1.0 has 1 bits; supported: 2..48"),
     (dict(a_fmt=8), TypeError, r"a_fmt must be a golden.qformat.QFormat, not 8"),
     (dict(user_width=-1), ValueError, r"user_width must be >= 0, not -1"),
-    (dict(fifo_depth=6), ValueError, r"fifo_depth must be >= 7, not 6"),
+    (dict(fifo_depth=5), ValueError, r"fifo_depth must be >= 6, not 5"),
     (dict(fifo_depth=7.0), TypeError, r"fifo_depth must be an int, not 7.0"),
     (dict(dsp_multipliers=2), ValueError, r"dsp_multipliers must be 0..1, not 2"),
     (dict(dsp_primitive="xilinx", dsp_multipliers=1), ValueError, r"dsp_primitive must be None or one of ecp5"),
