@@ -42,7 +42,12 @@ WINDOW_FIFO_LATENCY = 1
 #: registered copy of ``load``. So no combinational load enable fans out across the die to the
 #: window bits (on the LFE5U-85F, C3's single bank, 1200 flip-flops under one computed enable, had
 #: 13.4 ns of routing on that net alone), and each bank sits next to its lanes' multipliers.
-STEP_STAGES = 1
+#: The second stage is the register after each bank's channel multiplexers: the multiplexer
+#: output feeds the bank's lanes, whose operand registers sit next to their DSP blocks all over
+#: the die (on the LFE5U-85F the select register -> multiplexer -> far lane route had 12.2 ns of
+#: routing at C3 = 8 x 25); registered, that route has a cycle of its own. The ROMs and control
+#: of the lanes are read one cycle later to match.
+STEP_STAGES = 2
 #: Taps whose channel multiplexers share one copy of the one-hot channel select (each copy is the
 #: read register of a small ROM of its own, on its own copy of the slot counter). With one copy
 #: per lane, its 200 fan-out LUTs spread over the lane's multipliers and the route to them took
@@ -254,7 +259,7 @@ class ConvEngine(wiring.Component):
        at the top of a frame and the ``K-1`` columns at the start of a row that produce no window.
     2. A capture bank keeps groups ``0 .. G-2`` of the next position; when the last group is
        presented and the MAC lanes are free (or finishing), the whole ``C x K x K`` window is
-       staged in a register (no clock enable) and, :data:`STEP_STAGES` = 1 cycle later, loaded
+       staged in a register (no clock enable) and, one cycle later, loaded
        into the compute banks (one per group of up to :data:`LANES_PER_BANK` lanes that walk the
        same input channels, :func:`share_banks`) under each bank's registered copy of the load decision
        (so the next position's window is gathered while the current one is computed, and no
@@ -267,8 +272,8 @@ class ConvEngine(wiring.Component):
        (``ky*K + kx`` order) per cycle. A position takes :attr:`cycles_per_position` ``=
        max over lanes of (connections * K*K / taps)`` cycles; shorter lanes get zero-weight
        slots at the end of their last channel.
-    4. Per cycle ``s`` (the steps run :data:`STEP_STAGES` cycles behind the step counter, as
-       the banks do): a weight ROM (:class:`amaranth.lib.memory.Memory`, ``cycles_per_position``
+    4. Per cycle ``s`` (the steps reach the MACs :data:`STEP_STAGES` = 2 cycles behind the step
+       counter: the bank load, then the register after the channel multiplexers): a weight ROM (:class:`amaranth.lib.memory.Memory`, ``cycles_per_position``
        words of ``P_o x P_k`` weights in schedule order) and a slot ROM (one word per connection
        slot: per lane the input channel one-hot, output channel, first/last flags, bias), both
        addressed by the step counters themselves (flip-flops; per lane, and for a weight ROM of
@@ -277,7 +282,8 @@ class ConvEngine(wiring.Component):
        compute bank rotates each channel's taps by ``P_k`` per step
        (the lanes go through the tap chunks of their connections in lockstep), so a bank's
        ``P_k`` activations come from a ``C : 1`` AND-OR multiplexer on the one-hot input channel
-       (not ``C*K*K/P_k : 1``, and no index arithmetic) and feed each of its lanes. The step goes straight into ``P_o``
+       (not ``C*K*K/P_k : 1``, and no index arithmetic), registered once per bank, and feed each of
+       its lanes. The step goes straight into ``P_o``
        :class:`~hw.mac.MACArray`\\ s (whose operand registers are the step register: no wide
        register here, so no wide clock enable) of one lane and ``taps`` products each, stepped
        together: one ``MACArray`` per lane because ``MACArray``'s ``first``/``last`` flags are
@@ -352,12 +358,12 @@ class ConvEngine(wiring.Component):
     Latency
     -------
     :attr:`latency` ``= window.latency + F + 1 + STEP_STAGES + cycles_per_position +
-    mac.latency`` ``= 3 + F + cycles_per_position + mac.latency`` cycles (``F`` =
-    :data:`WINDOW_FIFO_LATENCY` = 2 with a window FIFO, else 0): in an idle engine, from the
+    mac.latency`` ``= 4 + F + cycles_per_position + mac.latency`` cycles (``F`` =
+    :data:`WINDOW_FIFO_LATENCY` = 1 with a window FIFO, else 0): in an idle engine, from the
     acceptance of the input beat that completes the window of the first position (0, 0) (input
     position ``(K-1-pad, K-1-pad)``, last channel group) to its output beat being valid: 1 cycle
-    to the window, the window FIFO, the load decision, the staging register
-    (:data:`STEP_STAGES`), ``cycles_per_position`` steps into the MACs, the MAC latency (its
+    to the window, the window FIFO, the load decision, the staging register and the register after
+    the channel multiplexers (:data:`STEP_STAGES`), ``cycles_per_position`` steps into the MACs, the MAC latency (its
     operand register included), and the output register.
 
     Timing model (:meth:`timing`, conventions in :mod:`hw.timing`), exact for the emitted
@@ -771,10 +777,13 @@ class ConvEngine(wiring.Component):
         with m.If(fire):
             m.d.sync += j.eq(Mux(last_j, 0, j + 1))
 
-        # The step domain runs STEP_STAGES = 1 cycle behind: the window of the position being
-        # loaded is staged (every cycle, no enable), the ROMs are addressed by the step counters
-        # (their read registers are the delay), the chunk flags are registered.
-        assert STEP_STAGES == 1
+        # The steps reach the MACs STEP_STAGES = 2 cycles behind the step counters: the window of
+        # the position being loaded is staged (every cycle, no enable) and loaded into the banks
+        # a cycle later; the banks' channel multiplexers are registered. The channel ROMs are
+        # addressed by the step counters (their read registers are the first delay); the lanes'
+        # ROMs by the counters one cycle later (`s_d`, `slot_d`), and the chunk flags and `fire`
+        # are registered twice.
+        assert STEP_STAGES == 2
         staged = Signal(bank_layout, reset_less=True)
         staged_last = Signal()
         for g, group in enumerate(groups):
@@ -785,7 +794,11 @@ class ConvEngine(wiring.Component):
                         m.d.sync += staged[g * self._in_lanes + lane][t][u].eq(group[ky][kx][lane])
         m.d.sync += staged_last.eq(win_in.last)
         chunk_first, chunk_last = Signal(), Signal()
-        m.d.sync += [chunk_first.eq(j == 0), chunk_last.eq(last_j)]
+        chunk_first_d, chunk_last_d = Signal(), Signal()
+        m.d.sync += [chunk_first_d.eq(j == 0), chunk_last_d.eq(last_j),
+                     chunk_first.eq(chunk_first_d), chunk_last.eq(chunk_last_d)]
+        s_d, slot_d, fire_d = Signal.like(s), Signal.like(slot), Signal()
+        m.d.sync += [s_d.eq(s_next), slot_d.eq(slot_next), fire_d.eq(fire)]
 
         weight_words, slot_words = self._rom_contents()
         slot_layout = data.StructLayout({
@@ -824,13 +837,17 @@ class ConvEngine(wiring.Component):
                     a_sel = 0
                     for ch in range(c):
                         a_sel = a_sel | Mux(chan_rd.data[ch], win[ch][0][t], 0)
+                    a_reg = Signal(a_shape, name=f"asel{b}_{t}")
+                    m.d.sync += a_reg.eq(a_sel)
                     for l in bank_lanes:
-                        m.d.comb += self._macs[l].i.payload.a[0][t].eq(a_sel)
-            m.d.comb += [users[l].frame_last.eq(win_last) for l in bank_lanes]
+                        m.d.comb += self._macs[l].i.payload.a[0][t].eq(a_reg)
+            win_last_d = Signal(name=f"win_last_d{b}")
+            m.d.sync += win_last_d.eq(win_last)
+            m.d.comb += [users[l].frame_last.eq(win_last_d) for l in bank_lanes]
 
         for l, mac in enumerate(self._macs):
             slot_l = Signal.like(slot, name=f"dup_slot{l}")
-            m.d.sync += slot_l.eq(slot_next)
+            m.d.sync += slot_l.eq(slot_d)
             # (at least 2 words: a 1-word memory would have a zero-width address)
             slot_rom = Memory(shape=slot_layout, depth=max(n_slots, 2),
                               init=[{k: v for k, v in w[l].items() if k != "chan"} for w in slot_words])
@@ -843,7 +860,7 @@ class ConvEngine(wiring.Component):
             for g, taps_g in enumerate(rom_groups):
                 suffix = f"{l}_{g}" if len(rom_groups) > 1 else f"{l}"
                 s_g = Signal.like(s, name=f"dup_s{suffix}")
-                m.d.sync += s_g.eq(s_next)
+                m.d.sync += s_g.eq(s_d)
                 rom = Memory(shape=data.ArrayLayout(w_shape, len(taps_g)), depth=max(cpp, 2),
                              init=[[w[l][t] for t in taps_g] for w in weight_words])
                 m.submodules[f"weight_rom{suffix}"] = rom
@@ -851,7 +868,7 @@ class ConvEngine(wiring.Component):
                 m.d.comb += rd.addr.eq(s_g)
                 m.d.comb += [mac.i.payload.w[0][t].eq(rd.data[i]) for i, t in enumerate(taps_g)]
             fire_l = Signal(name=f"dup_fire{l}")
-            m.d.sync += fire_l.eq(fire)
+            m.d.sync += fire_l.eq(fire_d)
             info = slot_rd.data
             m.d.comb += [
                 users[l].out.eq(info.out),

@@ -130,14 +130,15 @@ def test_properties():
     assert (c3.in_beats, c3.padded_cycles, c3.compute_cycles, c3.ideal_ii) == (588, 588, 7500, 7500)
     # The window FIFO (automatic depth: the smallest reaching the ideal ii) adds its 1 cycle.
     assert c3.window_fifo == 4 and c3.ii == c3.frame_cycles == 7500
-    # window, window FIFO, load decision, staging register, 75 steps, MAC, output register.
-    assert c3.latency == 1 + 1 + 1 + 1 + 75 + c3.macs[0].latency
+    # window, window FIFO, load decision, staging register, channel multiplexer register, 75 steps,
+    # MAC, output register.
+    assert c3.latency == 1 + 1 + 1 + 1 + 1 + 75 + c3.macs[0].latency
     assert c3.window_fifo_bits == 4 * (25 * 2 * 8 + 1)
     # Without it: strongly compute-bound, yet the K-1 = 4 rows at the start of a frame (4 * 14 * 3
     # beats, plus 5 * 3 to the first window) take longer than the one position of look-ahead (75).
     c3_nofifo = ConvEngine(**p, width=14, height=14, out_lanes=4, taps=5, in_lanes=2, window_fifo=0)
     assert c3_nofifo.ii == 7500 + (4 * 14 * 3 + 5 * 3) - 75
-    assert c3_nofifo.latency == 1 + 1 + 1 + 75 + c3.macs[0].latency and c3_nofifo.window_fifo_bits == 0
+    assert c3_nofifo.latency == 1 + 1 + 1 + 1 + 75 + c3.macs[0].latency and c3_nofifo.window_fifo_bits == 0
     assert len(c3.macs) == 4 and all(m.lanes == 1 and m.taps == 5 for m in c3.macs)
     dense = ConvEngine(**conv_params(6, 16, 5, U8, S8, SEED), width=14, height=14, out_lanes=4, taps=5, in_lanes=2)
     assert dense.cycles_per_position == 24 * 5 and dense.connections == 96
