@@ -20,8 +20,8 @@ END = "<!-- synth-results:end -->"
 #: The builds of the README table: ``name``, ``target``, ``model`` (repository path), ``fold``
 #: (None: the generator's default fold) and ``max_dsps`` (None or "auto").
 RESULT_RUNS = (
-    {"name": "ecp5-85k-w4a8-ii1600", "target": "ecp5-85k", "model": "models/modern_w4a8_qat.json",
-     "fold": "C1=3x25,C3=8x25,C5=30x1,F6=7x1,OUT=1x1", "max_dsps": "auto"},
+    {"name": "ecp5-85k-w4a8-ii1200", "target": "ecp5-85k", "model": "models/modern_w4a8_qat.json",
+     "fold": "C1=6x25,C3=8x25,C5=40x1,F6=7x2,OUT=1x1", "max_dsps": "auto"},
     {"name": "ecp5-85k-int8-default", "target": "ecp5-85k", "model": "models/modern_int8.json",
      "fold": None, "max_dsps": "auto"},
     {"name": "ecp5-25k-int8-ii19600", "target": "ecp5-25k", "model": "models/modern_int8.json",
