@@ -13,11 +13,10 @@ creates in ``__init__``, to derive its latency, when the engine itself is never 
 from dataclasses import dataclass
 
 import numpy as np
-from amaranth import Cat, Module, Mux, Signal, unsigned
+from amaranth import Cat, Module, Mux, Signal
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
-from amaranth.utils import bits_for
 
 from golden.arith import accumulator_range
 from golden.qformat import QFormat
@@ -299,9 +298,11 @@ class ConvEngine(wiring.Component):
        refuse a step and their ``i.ready`` is left unconnected. With the output always ready at
        most ``floor((mac.latency + STEP_STAGES) / cycles_per_position) + 1`` positions are pending at a load, so the
        limit costs no cycle there.
-    5. Results (the MAC ``user`` field carries the output channel and the frame's ``last``) are
-       collected into a bank; a lane's last channel of a position ends on the position's last
-       step in every lane, and those final sums, with the bank, form the output beat.
+    5. Results (the MAC ``user`` field carries the frame's ``last``) are collected into a bank:
+       a lane's results come in the order of its output channels, once per position, tracked by
+       a one-hot register per lane (no compare on the FIFO's data); a lane's last channel of a
+       position ends on the position's last step in every lane, and those final sums, with the
+       bank, form the output beat.
 
     Parameters
     ----------
@@ -442,7 +443,7 @@ class ConvEngine(wiring.Component):
         self._window = WindowGenerator(fmt=in_fmt, channels=c, width=width, height=height, kernel=k,
                                        pad=pad, lanes=in_lanes)
         self._schedule = conv_schedule(self._table, self._out_lanes, k * k // self._taps)
-        self._user_layout = data.StructLayout({"out": unsigned(bits_for(o - 1)), "frame_last": 1})
+        self._user_layout = data.StructLayout({"frame_last": 1})
         mac_args = dict(lanes=1, taps=self._taps, a_fmt=in_fmt, w_fmt=w_fmt, acc_fmt=acc_fmt,
                         user_width=self._user_layout.size)
         mac_latency = MACArray(**mac_args).latency
@@ -802,7 +803,7 @@ class ConvEngine(wiring.Component):
 
         weight_words, slot_words = self._rom_contents()
         slot_layout = data.StructLayout({
-            "out": unsigned(bits_for(o - 1)), "first": 1, "last": 1, "bias": acc_shape})
+            "first": 1, "last": 1, "bias": acc_shape})
         tap_groups = [range(g, min(g + SELECT_GROUP_TAPS, pk)) for g in range(0, pk, SELECT_GROUP_TAPS)]
 
         # --- per bank (lanes that walk the same input channels, at most LANES_PER_BANK of them):
@@ -850,7 +851,7 @@ class ConvEngine(wiring.Component):
             m.d.sync += slot_l.eq(slot_d)
             # (at least 2 words: a 1-word memory would have a zero-width address)
             slot_rom = Memory(shape=slot_layout, depth=max(n_slots, 2),
-                              init=[{k: v for k, v in w[l].items() if k != "chan"} for w in slot_words])
+                              init=[{k: v for k, v in w[l].items() if k not in ("chan", "out")} for w in slot_words])
             m.submodules[f"slot_rom{l}"] = slot_rom
             slot_rd = slot_rom.read_port()
             m.d.comb += slot_rd.addr.eq(slot_l)
@@ -871,7 +872,6 @@ class ConvEngine(wiring.Component):
             m.d.sync += fire_l.eq(fire_d)
             info = slot_rd.data
             m.d.comb += [
-                users[l].out.eq(info.out),
                 mac.i.valid.eq(fire_l),
                 mac.i.payload.bias[0].eq(info.bias),
                 mac.i.payload.first.eq(info.first & chunk_first),
@@ -884,20 +884,32 @@ class ConvEngine(wiring.Component):
         out_free = ~out_valid | self.o.ready
         results = [data.View(self._user_layout, mac.o.payload.user) for mac in self._macs]
         finals = [Signal(name=f"final{l}") for l in range(po)]
+        # Lane l's results come in the order of its output channels, sched.lanes[l], once per
+        # position; `head{l}` (one-hot, a register) tells which one is at the FIFO's head, so the
+        # enables below come from flip-flops and the FIFO's level, not through its LUT RAM read
+        # (on the 85F that read, the AND over C3's lanes and the output register's enable had
+        # 13 ns of routing).
+        heads = []
+        for l, mac in enumerate(self._macs):
+            n = len(sched.lanes[l])
+            head = Signal(n, init=1, name=f"head{l}")
+            with m.If(mac.o.valid & mac.o.ready):
+                m.d.sync += head.eq(head.rotate_left(1))
+            heads.append(head)
         all_final = Signal()
         m.d.comb += all_final.eq(1)
-        for l, (mac, res) in enumerate(zip(self._macs, results)):
+        for l, mac in enumerate(self._macs):
             all_final_next = Signal()
-            m.d.comb += [finals[l].eq(mac.o.valid & (res.out == sched.lanes[l][-1])),
+            m.d.comb += [finals[l].eq(mac.o.valid & heads[l][-1]),
                          all_final_next.eq(all_final & finals[l])]
             all_final = all_final_next
         m.d.comb += take_finals.eq(all_final & out_free)
         bank = {}
         for l, mac in enumerate(self._macs):
             m.d.comb += mac.o.ready.eq(~finals[l] | take_finals)
-            for oc in sched.lanes[l][:-1]:
+            for idx, oc in enumerate(sched.lanes[l][:-1]):
                 bank[oc] = Signal(acc_shape, name=f"bank{oc}", reset_less=True)
-                with m.If(mac.o.valid & (results[l].out == oc)):
+                with m.If(mac.o.valid & heads[l][idx]):
                     m.d.sync += bank[oc].eq(mac.o.payload.data[0])
         with m.If(take_finals):
             m.d.sync += [out_valid.eq(1), out.last.eq(results[0].frame_last)]
