@@ -457,12 +457,14 @@ def test_share_banks():
 
 def test_banks_in_verilog():
     """A dense 3 -> 16 engine on 16 lanes has 16 / LANES_PER_BANK window banks (``dup_win*``), each
-    loaded under its own registered load (``dup_bank_load*``)."""
+    loaded under registered loads of its own, one per group of SELECT_GROUP_TAPS taps
+    (``dup_bank_load{bank}_{group}``: 9 taps, 2 groups)."""
     conv = ConvEngine(**conv_params(3, 16, 3, U8, S8, SEED), width=5, height=5, out_lanes=16, taps=9, in_lanes=1)
     text = emit_verilog(conv, "conv_banks")
     banks = 16 // LANES_PER_BANK
     assert sorted(set(re.findall(r"\bdup_win(\d+)\b", text)), key=int) == [str(b) for b in range(banks)]
-    assert sorted(set(re.findall(r"\bdup_bank_load(\d+)\b", text)), key=int) == [str(b) for b in range(banks)]
+    loads = {(int(b), int(g)) for b, g in re.findall(r"\bdup_bank_load(\d+)_(\d+)\b", text)}
+    assert loads == {(b, g) for b in range(banks) for g in range(-(-9 // SELECT_GROUP_TAPS))}
 
 
 def test_shallow_weight_rom_split_per_tap_group():

@@ -472,7 +472,8 @@ def test_keep_selection_follows_aliases(tmp_path):
     assert "wire dup_fire0;" in text                  # the case under test: an alias, not the reg
     (tmp_path / "conv_small.v").write_text(text)
     names = ([f"dup_{n}" for l in range(3) for n in (f"fire{l}", f"s{l}_0", f"s{l}_1", f"slot{l}")]
-             + ["dup_bank_load0", "dup_bank_fire0", "dup_bank_slot0_0"])     # the 3 lanes share a bank
+             + ["dup_bank_load0_0", "dup_bank_load0_1", "dup_bank_slot0_0"])
+    # (the 3 lanes share a bank; 9 taps: 2 groups of 5; one chunk per slot: the bank never shifts)
     checks = "".join(f"select -assert-count 1 w:{n} %a %ci1 t:$dff %i a:keep %i\n" for n in names)
     script = synth._front("ecp5", "conv_small", ["conv_small.v"]) + checks
     (tmp_path / "keep.ys").write_text(script)
