@@ -66,6 +66,11 @@ def run(args):
             rows[name] = row
             store.write_text(json.dumps(rows, indent=1, sort_keys=True) + "\n")
     rows = stored()
+    stale = sorted(set(rows) - set(names))
+    if stale:                                  # builds no longer in RESULT_RUNS
+        rows = {n: row for n, row in rows.items() if n in names}
+        store.write_text(json.dumps(rows, indent=1, sort_keys=True) + "\n")
+        print(f"dropped from {store.name} (no longer in hw.results.RESULT_RUNS): {', '.join(stale)}")
     missing = [n for n in names if n not in rows]
     if missing:
         print(f"not measured yet (left out of the table): {', '.join(missing)}")

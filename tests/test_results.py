@@ -72,6 +72,22 @@ def test_result_runs_are_valid_builds():
             Fold.parse(r["fold"])
 
 
+def test_stored_results_match_the_runs():
+    """docs/synth_results.json (the measured rows behind the README table) holds one row per build
+    of RESULT_RUNS, no stale one, each with the build's target, model and fold."""
+    import json
+
+    from lenet5 import REPO_ROOT
+
+    rows = json.loads((REPO_ROOT / "docs" / "synth_results.json").read_text())
+    assert sorted(rows) == sorted(r["name"] for r in RESULT_RUNS)
+    for r in RESULT_RUNS:
+        row = rows[r["name"]]
+        assert (row["target"], row["model"]) == (r["target"], r["model"])
+        if r["fold"] is not None:
+            assert row["fold_str"] == r["fold"]
+
+
 def test_cli_results_unknown_build(capsys):
     from lenet5.cli import main
 
