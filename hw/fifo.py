@@ -22,10 +22,18 @@ from amaranth.lib.wiring import In, Out
 
 from .common import check_int
 
-__all__ = ["WideFIFO", "SLICE_BITS"]
+__all__ = ["WideFIFO", "SLICE_BITS", "slice_bounds"]
 
 #: Bits of one storage slice (one pointer copy each).
 SLICE_BITS = 64
+
+
+def slice_bounds(width: int) -> list:
+    """``[(lo, hi), ...]``: the bit ranges of a ``width``-bit word cut into pieces of at most
+    :data:`SLICE_BITS` bits, low bits first (one empty piece ``(0, 0)`` for ``width`` 0). Used by
+    :class:`WideFIFO` and :class:`hw.slice.RegisterSlice`, whose pieces each get their own copies
+    of the control registers."""
+    return [(lo, min(lo + SLICE_BITS, width)) for lo in range(0, width, SLICE_BITS)] or [(0, 0)]
 
 
 class WideFIFO(wiring.Component):
@@ -78,7 +86,7 @@ class WideFIFO(wiring.Component):
     @property
     def slices(self):
         """Storage slices: ``ceil(width / SLICE_BITS)``."""
-        return -(-self._width // SLICE_BITS)
+        return len(slice_bounds(self._width))
 
     def elaborate(self, platform):
         m = Module()
@@ -90,8 +98,7 @@ class WideFIFO(wiring.Component):
             m.d.sync += self.level.eq(self.level + 1)
         with m.Elif(do_read & ~do_write):
             m.d.sync += self.level.eq(self.level - 1)
-        for k in range(self.slices):
-            lo, hi = k * SLICE_BITS, min((k + 1) * SLICE_BITS, self._width)
+        for k, (lo, hi) in enumerate(slice_bounds(self._width)):
             produce = Signal(range(words), name=f"dup_produce{k}")
             consume = Signal(range(words), name=f"dup_consume{k}")
             with m.If(do_write):

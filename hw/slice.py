@@ -19,7 +19,7 @@ from amaranth import Module, Signal, Value
 from amaranth.lib import stream, wiring
 from amaranth.lib.wiring import In, Out
 
-from .fifo import SLICE_BITS
+from .fifo import slice_bounds
 from .timing import PointwisePipeline
 
 __all__ = ["RegisterSlice"]
@@ -66,16 +66,15 @@ class RegisterSlice(PointwisePipeline, wiring.Component):
     @property
     def pieces(self):
         """Pieces of the payload with their own valid-bit copies: ``max(1, ceil(width / SLICE_BITS))``."""
-        return max(1, -(-Value.cast(self.i.payload).shape().width // SLICE_BITS))
+        return len(slice_bounds(Value.cast(self.i.payload).shape().width))
 
     def elaborate(self, platform):
         m = Module()
         i_bits, o_bits = Value.cast(self.i.payload), Value.cast(self.o.payload)
-        width = len(i_bits)
-        for k in range(self.pieces):
-            lo, hi = k * SLICE_BITS, min((k + 1) * SLICE_BITS, width)
+        bounds = slice_bounds(len(i_bits))
+        dup = len(bounds) > 1
+        for k, (lo, hi) in enumerate(bounds):
             # Every piece's valid copies see the same i.valid / o.ready, so they stay equal.
-            dup = self.pieces > 1
             skid_valid = Signal(name=f"dup_skid_valid{k}" if dup else "skid_valid")
             main_valid = Signal(name=f"dup_main_valid{k}" if dup else "main_valid")
             skid = Signal(hi - lo, name=f"skid{k}" if dup else "skid")

@@ -40,6 +40,9 @@ def run(args):
     def stored():
         return json.loads(store.read_text()) if store.is_file() else {}
 
+    def save(rows):
+        store.write_text(json.dumps(rows, indent=1, sort_keys=True) + "\n")
+
     todo = [] if args.table_only else [r for r in RESULT_RUNS if not args.only or r["name"] in args.only]
 
     def measure(run_):
@@ -64,12 +67,12 @@ def run(args):
         for name, row in pool.map(measure, todo):
             rows = stored()                    # re-read: another run may have added its row
             rows[name] = row
-            store.write_text(json.dumps(rows, indent=1, sort_keys=True) + "\n")
+            save(rows)
     rows = stored()
     stale = sorted(set(rows) - set(names))
     if stale:                                  # builds no longer in RESULT_RUNS
         rows = {n: row for n, row in rows.items() if n in names}
-        store.write_text(json.dumps(rows, indent=1, sort_keys=True) + "\n")
+        save(rows)
         print(f"dropped from {store.name} (no longer in hw.results.RESULT_RUNS): {', '.join(stale)}")
     missing = [n for n in names if n not in rows]
     if missing:
