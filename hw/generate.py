@@ -2,7 +2,7 @@
 # (an accelerator whose construction fails on a bad fold is never elaborated; no warning for it)
 """Generation of the accelerator's deliverables: Verilog, manifest, lint result.
 
-:func:`generate` builds a :class:`hw.accelerator.LeNet5Accelerator` from a quantized description
+:func:`generate` builds a :class:`hw.arch.dataflow.LeNet5Accelerator` from a quantized description
 (:class:`golden.qnet.QNet`, one JSON file) and writes into one folder:
 
 ``lenet5_accel.v``
@@ -17,7 +17,7 @@
 ``sim/lenet5_accel.v``, ``sim/MULT18X18D.v`` (only with a ``target`` whose DSP blocks the
     generator instantiates, e.g. ``ecp5-85k``)
     What the simulator runs for such a design: the same Verilog without the blocks' vendor
-    parameters, and :class:`hw.ecp5.MULT18X18DModel` (Amaranth) as the block.
+    parameters, and :class:`hw.vendor.ecp5.MULT18X18DModel` (Amaranth) as the block.
 
 Then the Verilog is linted with :func:`hw.emit.lint_verilog` (``verilator --lint-only -Wall``
 with the project's waivers); the warnings are returned and recorded, not raised.
@@ -51,7 +51,7 @@ class Generated:
 
     Members
     -------
-    accel : hw.accelerator.LeNet5Accelerator
+    accel : hw.arch.dataflow.LeNet5Accelerator
         The elaborated-on-demand component (its ``stages``, ``fold``, ``manifest()``).
     qnet : golden.qnet.QNet
     verilog : Path
@@ -100,15 +100,15 @@ def load_model(model) -> tuple[QNet, dict]:
 
 
 def parse_fold(spec):
-    """``None``, a :class:`hw.accelerator.Fold`, or its text form ``C1=3x25,C3=8x25,...`` / a JSON
+    """``None``, a :class:`hw.arch.dataflow.Fold`, or its text form ``C1=3x25,C3=8x25,...`` / a JSON
     file ``{"C1": [3, 25], ...}``.
 
     Raises
     ------
-    hw.accelerator.FoldError
+    hw.arch.dataflow.FoldError
         Malformed text or file (a ``ValueError``).
     """
-    from hw.accelerator import Fold
+    from hw.arch.dataflow import Fold
 
     if spec is None or isinstance(spec, Fold):
         return spec
@@ -117,7 +117,7 @@ def parse_fold(spec):
 
 def _versions() -> dict:
     """Versions of the tools that determine the generated files (the lint result included)."""
-    from hw.tools import verilator_version
+    from hw.flow.tools import verilator_version
 
     def dist(name):
         try:
@@ -153,27 +153,27 @@ def generate(model, out_dir, fold=None, *, lint: bool = True, target_ii: int | N
         The quantized description (``models/modern_int8.json`` ...).
     out_dir : str or Path
         Created if missing.
-    fold : None, str or hw.accelerator.Fold
+    fold : None, str or hw.arch.dataflow.Fold
         Per-layer folding (see :func:`parse_fold`); layers left out get the default fold.
     lint : bool
         Run :func:`hw.emit.lint_verilog` on the result.
     target_ii : int, optional
         Cycles per image the default fold aims at (default: the accelerator's).
     target : str, optional
-        Generate for this synthesis target (:data:`hw.synth.TARGETS`) as ``lenet5 synth`` does
-        with its default DSP budget (:func:`hw.synth.dsp_options`: on an ECP5, ``MULT18X18D``
+        Generate for this synthesis target (:data:`hw.flow.synth.TARGETS`) as ``lenet5 synth`` does
+        with its default DSP budget (:func:`hw.flow.synth.dsp_options`: on an ECP5, ``MULT18X18D``
         blocks with their own registers and split LUT products); ``None``: generic Verilog.
 
     Raises
     ------
     golden.qnet.QNetError
         Bad model file.
-    hw.accelerator.FoldError
+    hw.arch.dataflow.FoldError
         Malformed or impossible fold (both ``ValueError``\\ s with a message naming the layer).
     ValueError
         An unknown target.
     """
-    from hw.accelerator import LeNet5Accelerator
+    from hw.arch.dataflow import LeNet5Accelerator
     from hw.emit import lint_verilog, write_verilog
 
     seconds = {}
@@ -182,7 +182,7 @@ def generate(model, out_dir, fold=None, *, lint: bool = True, target_ii: int | N
     t0 = time.perf_counter()
     kwargs = {} if target_ii is None else {"target_ii": target_ii}
     if target is not None:
-        from hw.synth import dsp_options
+        from hw.flow.synth import dsp_options
 
         kwargs.update(dsp_options(target, "auto"))
     accel = LeNet5Accelerator(qnet, fold, **kwargs)
@@ -193,7 +193,7 @@ def generate(model, out_dir, fold=None, *, lint: bool = True, target_ii: int | N
     verilog = write_verilog(accel, TOP, out_dir)
     sim_sources = [verilog]
     if accel.dsp_primitive == "ecp5":
-        from hw.ecp5 import MULT18X18DModel, strip_instance_parameters
+        from hw.vendor.ecp5 import MULT18X18DModel, strip_instance_parameters
         from hw.emit import emit_verilog
 
         (out_dir / "sim").mkdir(exist_ok=True)

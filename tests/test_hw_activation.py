@@ -1,5 +1,5 @@
 # amaranth: UnusedElaboratable=no
-"""hw.activation.TanhLUT (golden.arith.lut_lookup) and hw.activation.ReLU (golden.arith.relu):
+"""hw.components.activation.TanhLUT (golden.arith.lut_lookup) and hw.components.activation.ReLU (golden.arith.relu):
 Amaranth-simulator tests, lint, emission, parameter validation, cocotb + Verilator runs (``sim``)."""
 
 import random
@@ -10,9 +10,9 @@ from amaranth.hdl import Fragment
 
 from golden import arith
 from golden.qformat import QFormat
-from hw.activation import ReLU, TanhLUT
+from hw.components.activation import ReLU, TanhLUT
 from hw.emit import emit_verilog
-from hw.requant import Requantizer
+from hw.components.requant import Requantizer
 from sim.runner import simulate_component
 from tests.test_hw_requant import amaranth_stream_run, lint_clean
 

@@ -1,5 +1,5 @@
 # amaranth: UnusedElaboratable=no
-"""hw.conv.ConvEngine: the balanced schedule (C3's sparse table), parameter validation,
+"""hw.components.conv.ConvEngine: the balanced schedule (C3's sparse table), parameter validation,
 Amaranth-simulator tests against golden.reference.conv_accumulate (every accumulator, exact
 timing against the engine's cycle model), lint, deterministic emission, and cocotb + Verilator
 simulations of the emitted Verilog (``sim/tb/tb_conv.py``)."""
@@ -14,7 +14,7 @@ from golden.paper import C3_TABLE
 from golden.qformat import QFormat
 from golden.qnet import Activation, Layer, Requant
 from golden.reference import conv_accumulate
-from hw.conv import LANES_PER_BANK, SELECT_GROUP_TAPS, SPLIT_ROM_WORDS, ConvEngine, conv_schedule, share_banks
+from hw.components.conv import LANES_PER_BANK, SELECT_GROUP_TAPS, SPLIT_ROM_WORDS, ConvEngine, conv_schedule, share_banks
 from hw.emit import emit_verilog, lint_verilog, write_verilog
 from tests.stream_sim import raster_beats, run_stream
 from tests.timing_check import measure

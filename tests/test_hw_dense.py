@@ -1,5 +1,5 @@
 # amaranth: UnusedElaboratable=no
-"""hw.dense.DenseEngine: parameter validation, Amaranth-simulator tests against
+"""hw.components.dense.DenseEngine: parameter validation, Amaranth-simulator tests against
 golden.reference.dense_accumulate, lint and deterministic emission, and cocotb + Verilator
 simulations of the emitted Verilog (``sim/tb/tb_dense.py``)."""
 
@@ -13,7 +13,7 @@ from golden.arith import accumulator_format
 from golden.qformat import QFormat
 from golden.qnet import Activation, Layer, Requant
 from golden.reference import dense_accumulate
-from hw.dense import DenseEngine
+from hw.components.dense import DenseEngine
 from hw.emit import emit_verilog, lint_verilog, write_verilog
 
 TB = "sim.tb.tb_dense"

@@ -1,5 +1,5 @@
 # amaranth: UnusedElaboratable=no
-"""hw.fifo.WideFIFO: cycle for cycle the same as Amaranth's SyncFIFO (run side by side in the
+"""hw.components.fifo.WideFIFO: cycle for cycle the same as Amaranth's SyncFIFO (run side by side in the
 Amaranth simulator under random writes and reads), lint, and parameter errors."""
 
 import numpy as np
@@ -9,7 +9,7 @@ from amaranth.lib.fifo import SyncFIFO
 from amaranth.sim import Simulator
 
 from hw.emit import lint_verilog, write_verilog
-from hw.fifo import SLICE_BITS, WideFIFO
+from hw.components.fifo import SLICE_BITS, WideFIFO
 
 SEED = 20261201
 

@@ -1,5 +1,5 @@
 # amaranth: UnusedElaboratable=no
-"""hw.mac.MACArray: parameter validation, Amaranth-simulator tests against a naive numpy model,
+"""hw.components.mac.MACArray: parameter validation, Amaranth-simulator tests against a naive numpy model,
 lint and deterministic emission, and cocotb + Verilator simulations of the emitted Verilog
 (``sim/tb/tb_mac.py``)."""
 
@@ -10,7 +10,7 @@ from amaranth.sim import Simulator
 from golden.arith import accumulator_format, saturate
 from golden.qformat import QFormat
 from hw.emit import emit_verilog, lint_verilog, write_verilog
-from hw.mac import MACArray
+from hw.components.mac import MACArray
 
 TB = "sim.tb.tb_mac"
 SEED = 20240611
@@ -331,7 +331,7 @@ def test_cocotb_ecp5_dsp_blocks():
     """``dsp_primitive="ecp5"``: the first products are MULT18X18D instances (input and output
     registers), the rest split LUT products; simulated with the Amaranth model of the block,
     bit-exact, same latency and II (the testbench checks both)."""
-    from hw.ecp5 import MULT18X18DModel
+    from hw.vendor.ecp5 import MULT18X18DModel
     from sim.runner import simulate_component
 
     lanes, taps, a_fmt, w_fmt = 2, 5, U8, S8

@@ -8,7 +8,7 @@ from amaranth.sim import Simulator
 from golden.arith import argmax_first
 from golden.qformat import QFormat
 from hw.emit import emit_verilog, lint_verilog
-from hw.output import ClassifierOutput
+from hw.components.output import ClassifierOutput
 from tests.timing_check import check_timing
 
 SEED = 7

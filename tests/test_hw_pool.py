@@ -1,5 +1,5 @@
 # amaranth: UnusedElaboratable=no
-"""hw.pool.Pool2x2 against golden.arith.max_pool2x2 / golden.reference.layer_accumulate:
+"""hw.components.pool.Pool2x2 against golden.arith.max_pool2x2 / golden.reference.layer_accumulate:
 Amaranth-simulator tests, lint, emission, parameter validation, cocotb + Verilator runs (``sim``)."""
 
 import numpy as np
@@ -12,10 +12,10 @@ from amaranth.lib.wiring import In, Out
 from golden import arith, reference
 from golden.qformat import QFormat
 from golden.qnet import Layer
-from hw.activation import TanhLUT
+from hw.components.activation import TanhLUT
 from hw.emit import emit_verilog
-from hw.pool import Pool2x2
-from hw.requant import Requantizer
+from hw.components.pool import Pool2x2
+from hw.components.requant import Requantizer
 from sim.runner import simulate_component
 from tests.test_hw_requant import amaranth_stream_run, lint_clean
 

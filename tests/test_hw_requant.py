@@ -1,9 +1,9 @@
 # amaranth: UnusedElaboratable=no
-"""hw.requant.Requantizer against golden.arith.requantize: Amaranth-simulator tests (fast), lint,
+"""hw.components.requant.Requantizer against golden.arith.requantize: Amaranth-simulator tests (fast), lint,
 emission, parameter validation, and cocotb + Verilator runs of the emitted Verilog (``sim``).
 
 Also home of :func:`amaranth_stream_run`, the Amaranth-simulator stream driver that the tests of
-hw.activation and hw.pool use as well.
+hw.components.activation and hw.components.pool use as well.
 """
 
 import random
@@ -16,7 +16,7 @@ from amaranth.sim import Simulator
 from golden import arith
 from golden.qformat import QFormat
 from hw.emit import emit_verilog, lint_verilog, write_verilog
-from hw.requant import Requantizer
+from hw.components.requant import Requantizer
 from sim.runner import simulate_component
 from sim.tb.tb_requant import requant_stimulus
 

@@ -8,7 +8,7 @@ from amaranth.lib import data
 from amaranth.sim import Simulator
 
 from hw.emit import emit_verilog
-from hw.slice import RegisterSlice
+from hw.components.slice import RegisterSlice
 from tests.stream_sim import run_stream
 
 LAYOUT = data.StructLayout({"data": data.ArrayLayout(unsigned(7), 3), "last": 1})
@@ -109,7 +109,7 @@ WIDE = data.StructLayout({"data": data.ArrayLayout(unsigned(20), 7), "last": 1})
 def test_wide_payload_in_pieces(gap, stall, seed):
     """A 141-bit payload is cut into 3 pieces of at most SLICE_BITS with their own valid-bit
     copies; under random gaps and stalls every bit of every beat still arrives, in order."""
-    from hw.fifo import SLICE_BITS
+    from hw.components.fifo import SLICE_BITS
     rng = np.random.default_rng(seed)
     beats = [([int(v) for v in rng.integers(0, 1 << 20, 7)], int(k % 3 == 2)) for k in range(300)]
     dut = RegisterSlice(WIDE)

@@ -4,9 +4,9 @@ import numpy as np
 import pytest
 
 from golden.qformat import QFormat
-from hw.activation import TanhLUT
-from hw.pool import Pool2x2
-from hw.requant import Requantizer
+from hw.components.activation import TanhLUT
+from hw.components.pool import Pool2x2
+from hw.components.requant import Requantizer
 from tests.timing_check import check_timing
 
 SEED = 11

@@ -1,5 +1,5 @@
 # amaranth: UnusedElaboratable=no
-"""hw.window.WindowGenerator: parameter validation, Amaranth-simulator tests against the golden
+"""hw.components.window.WindowGenerator: parameter validation, Amaranth-simulator tests against the golden
 convolution with one-hot weights (every window element, exact timing), lint, deterministic
 emission, line buffers in memories, and cocotb + Verilator simulations of the emitted Verilog
 (``sim/tb/tb_window.py``)."""
@@ -16,7 +16,7 @@ from amaranth import signed, unsigned
 from golden.qformat import QFormat
 from golden.reference import conv_accumulate
 from hw.emit import emit_verilog, lint_verilog, write_verilog
-from hw.window import WindowGenerator
+from hw.components.window import WindowGenerator
 from tests.stream_sim import raster_beats, run_stream
 from tests.timing_check import measure
 

@@ -3,7 +3,7 @@ and the `lenet5 results` command's errors (no synthesis runs here)."""
 
 import pytest
 
-from hw.results import BEGIN, END, RESULT_RUNS, render_table, replace_table, summary_row
+from hw.flow.results import BEGIN, END, RESULT_RUNS, render_table, replace_table, summary_row
 
 
 def _report(fits=True, fmax=101.234, exhausted=()):
@@ -60,8 +60,8 @@ def test_readme_has_the_markers():
 def test_result_runs_are_valid_builds():
     """Every build of the table names an existing model, a known target and a fold the generator
     accepts (so `lenet5 results` cannot fail on its own list)."""
-    from hw.accelerator import Fold
-    from hw.synth import TARGETS
+    from hw.arch.dataflow import Fold
+    from hw.flow.synth import TARGETS
     from lenet5 import REPO_ROOT
 
     names = [r["name"] for r in RESULT_RUNS]

@@ -1,5 +1,5 @@
 # amaranth: UnusedElaboratable=no
-"""hw.synth and hw.sweep: parsers on captured real tool output (fast), target and argument checks,
+"""hw.flow.synth and hw.flow.sweep: parsers on captured real tool output (fast), target and argument checks,
 the sweep's table and plot with stand-in reports (fast), and the Yosys + nextpnr flow on small
 components for both families, including a design that does not fit (marked ``synth``; skipped
 when the YoWASP tools are not installed).
@@ -18,7 +18,7 @@ from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
 from hw import synth
-from hw.synth import (TARGETS, exhausted_resources, parse_nextpnr_log, parse_nextpnr_report,
+from hw.flow.synth import (TARGETS, exhausted_resources, parse_nextpnr_log, parse_nextpnr_report,
                       parse_yosys_cells, parse_yosys_memory_mapping, parse_yosys_stat, summary_line,
                       synthesize, yosys_script, yowasp_available)
 
@@ -268,7 +268,7 @@ def test_run_sweep_writes_table(tmp_path):
 
 def test_preset_folds_end_points():
     """Two points: the fastest fold first, the fully serial one (1x1 everywhere) last."""
-    from hw.accelerator import LeNet5Accelerator
+    from hw.arch.dataflow import LeNet5Accelerator
     qnet = modern_qnet()
     fast, serial = synth_sweep().preset_folds(qnet, points=2)
     assert {str(v) for v in serial.values()} == {"1x1"}
@@ -314,7 +314,7 @@ needs_ice40 = pytest.mark.skipif(not yowasp_available("ice40"),
 
 def requantizer(lanes=1):
     from golden.qformat import QFormat
-    from hw.requant import Requantizer
+    from hw.components.requant import Requantizer
     return Requantizer(acc_fmt=QFormat(18, 14, True), out_fmt=QFormat(8, 7, True), multiplier=12345,
                        shift=20, lanes=lanes, relu=True)
 
@@ -322,7 +322,7 @@ def requantizer(lanes=1):
 def dense(in_features, out_features, out_lanes, in_lanes, seed=7):
     from golden.arith import accumulator_format
     from golden.qformat import QFormat
-    from hw.dense import DenseEngine
+    from hw.components.dense import DenseEngine
     fmt = QFormat(8, 7, True)
     rng = np.random.default_rng(seed)
     w = rng.integers(fmt.min, fmt.max, (out_features, in_features), endpoint=True)
@@ -465,7 +465,7 @@ def test_keep_selection_follows_aliases(tmp_path):
     ``i__valid`` register): every lane's copy is selected, so Yosys cannot merge them."""
     import subprocess
     from tests.test_hw_conv import S8, U8, conv_params
-    from hw.conv import ConvEngine
+    from hw.components.conv import ConvEngine
     from hw.emit import emit_verilog
     conv = ConvEngine(**conv_params(2, 3, 3, U8, S8, 1), width=6, height=6, out_lanes=3, taps=9, in_lanes=1)
     text = emit_verilog(conv, "conv_small")
@@ -499,7 +499,7 @@ def test_cli_synth_bad_fold_names_layer(tmp_path, capsys):
 
 
 def test_cli_synth_prints_summary_and_writes_json(tmp_path, capsys, monkeypatch):
-    """`lenet5 synth` with a stand-in for hw.synth.synthesize: arguments passed through, summary
+    """`lenet5 synth` with a stand-in for hw.flow.synth.synthesize: arguments passed through, summary
     line printed, JSON written, exit status 1 for a design that does not fit."""
     from lenet5.cli import main
     model = tmp_path / "m.json"

@@ -1,4 +1,4 @@
-"""Check a component's cycle model (``timing(avail)``, see hw.timing) in Amaranth's simulator.
+"""Check a component's cycle model (``timing(avail)``, see hw.plan.timing) in Amaranth's simulator.
 
 The input is offered beat by beat no earlier than ``avail[k]`` (and held until accepted), the
 output is always ready; the accept and output cycles must equal the model exactly.

@@ -1,4 +1,4 @@
-"""cocotb testbench of the LeNet-5 accelerator (:class:`hw.accelerator.LeNet5Accelerator`) on the
+"""cocotb testbench of the LeNet-5 accelerator (:class:`hw.arch.dataflow.LeNet5Accelerator`) on the
 emitted Verilog: MNIST digits in on ``s_axis``, logits and class out on ``m_axis``.
 
 Run by :mod:`sim.accel`, which computes the expected values with :func:`golden.reference.run`

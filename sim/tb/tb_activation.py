@@ -1,4 +1,4 @@
-"""cocotb testbench of :class:`hw.activation.TanhLUT` and :class:`hw.activation.ReLU` on their
+"""cocotb testbench of :class:`hw.components.activation.TanhLUT` and :class:`hw.components.activation.ReLU` on their
 emitted Verilog.
 
 Parameters (:func:`sim.streams.tb_params`): ``kind`` (``"tanh"`` or ``"relu"``), ``in_fmt``,

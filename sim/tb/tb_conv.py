@@ -1,4 +1,4 @@
-"""cocotb testbench of :class:`hw.conv.ConvEngine` on its emitted Verilog.
+"""cocotb testbench of :class:`hw.components.conv.ConvEngine` on its emitted Verilog.
 
 Parameters (:func:`sim.streams.tb_params`, set by ``tests/test_hw_conv.py``): ``in_fmt``,
 ``w_fmt``, ``acc_fmt`` (``QFormat.to_dict``), ``in_channels``, ``out_channels``, ``width``,
@@ -8,8 +8,8 @@ Parameters (:func:`sim.streams.tb_params`, set by ``tests/test_hw_conv.py``): ``
 ``cycles_per_position``.
 
 Expected values: :func:`golden.reference.conv_accumulate` (stride 1, ``pad``). Expected cycles:
-the timing tests rebuild the :class:`hw.conv.ConvEngine` from these parameters and check its
-:meth:`~hw.conv.ConvEngine.timing` model cycle for cycle (``start``: the first cycle with reset
+the timing tests rebuild the :class:`hw.components.conv.ConvEngine` from these parameters and check its
+:meth:`~hw.components.conv.ConvEngine.timing` model cycle for cycle (``start``: the first cycle with reset
 low), with ``timing_frames`` frames offered at full rate or on a seeded random ``avail``
 schedule, the output always ready.
 """
@@ -20,8 +20,8 @@ from cocotb.triggers import ClockCycles
 
 from golden.qformat import QFormat
 from golden.reference import conv_accumulate
-from hw.conv import ConvEngine
-from hw.timing import offers
+from hw.components.conv import ConvEngine
+from hw.plan.timing import offers
 from sim.streams import (StreamSink, StreamSource, clock_and_reset, cycle_of, pack_fields, tb_params,
                          unpack_fields)
 from sim.tb.tb_mac import first_mismatch, random_avail
@@ -59,7 +59,7 @@ class _Point:
         return np.array(out, dtype=np.int64)
 
     def component(self):
-        """The :class:`hw.conv.ConvEngine` of this parameter point (for its timing model)."""
+        """The :class:`hw.components.conv.ConvEngine` of this parameter point (for its timing model)."""
         p = self.p
         table = p.get("table")
         return ConvEngine(in_fmt=self.in_fmt, w_fmt=self.w_fmt, acc_fmt=self.acc_fmt, in_channels=self.c,

@@ -1,4 +1,4 @@
-"""cocotb testbench of :class:`hw.dense.DenseEngine` on its emitted Verilog.
+"""cocotb testbench of :class:`hw.components.dense.DenseEngine` on its emitted Verilog.
 
 Parameters (:func:`sim.streams.tb_params`, set by ``tests/test_hw_dense.py``): ``in_features``,
 ``out_features``, ``out_lanes``, ``in_lanes``, ``beat_lanes``, ``in_fmt``, ``w_fmt``, ``acc_fmt``
@@ -7,8 +7,8 @@ Parameters (:func:`sim.streams.tb_params`, set by ``tests/test_hw_dense.py``): `
 ``frame_cycles``.
 
 Expected values: :func:`golden.reference.dense_accumulate`. Expected cycles: the timing tests
-rebuild the :class:`hw.dense.DenseEngine` from these parameters and check its
-:meth:`~hw.dense.DenseEngine.timing` model cycle for cycle, with the vectors offered on a seeded
+rebuild the :class:`hw.components.dense.DenseEngine` from these parameters and check its
+:meth:`~hw.components.dense.DenseEngine.timing` model cycle for cycle, with the vectors offered on a seeded
 random ``avail`` schedule or at full rate and the output always ready.
 """
 
@@ -18,8 +18,8 @@ from cocotb.triggers import ClockCycles
 
 from golden.qformat import QFormat
 from golden.reference import dense_accumulate
-from hw.dense import DenseEngine
-from hw.timing import offers
+from hw.components.dense import DenseEngine
+from hw.plan.timing import offers
 from sim.streams import (StreamSink, StreamSource, clock_and_reset, cycle_of, pack_fields, tb_params,
                          unpack_fields)
 from sim.tb.tb_mac import first_mismatch, random_avail
@@ -53,7 +53,7 @@ class _Point:
         return np.array(rows, dtype=np.int64)
 
     def component(self):
-        """The :class:`hw.dense.DenseEngine` of this parameter point (for its timing model)."""
+        """The :class:`hw.components.dense.DenseEngine` of this parameter point (for its timing model)."""
         p = self.p
         return DenseEngine(in_features=self.i, out_features=self.o, in_fmt=self.in_fmt, w_fmt=self.w_fmt,
                            acc_fmt=self.acc_fmt, weights=self.weights, bias=self.bias, out_lanes=self.po,

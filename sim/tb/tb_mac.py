@@ -1,12 +1,12 @@
-"""cocotb testbench of :class:`hw.mac.MACArray` on its emitted Verilog.
+"""cocotb testbench of :class:`hw.components.mac.MACArray` on its emitted Verilog.
 
 Parameters (:func:`sim.streams.tb_params`, set by ``tests/test_hw_mac.py``):
 ``lanes``, ``taps``, ``user_width``, ``a_fmt``, ``w_fmt``, ``acc_fmt`` (``QFormat.to_dict``),
 ``max_steps`` (steps per sum), ``bias_lo``/``bias_hi`` (bias range), ``sums``, ``seed``,
 ``gap_prob``, ``stall_prob``, ``latency``, ``ii`` (the component's properties).
 
-The timing tests rebuild the :class:`hw.mac.MACArray` from these parameters and check its
-:meth:`~hw.mac.MACArray.timing` model cycle for cycle (input offered on a seeded random
+The timing tests rebuild the :class:`hw.components.mac.MACArray` from these parameters and check its
+:meth:`~hw.components.mac.MACArray.timing` model cycle for cycle (input offered on a seeded random
 ``avail`` schedule, or at full rate; output always ready).
 
 The accumulator format is sized by the caller with :func:`golden.arith.accumulator_format` for
@@ -21,7 +21,7 @@ from cocotb.triggers import ClockCycles
 
 from golden.qformat import QFormat
 from golden.reference import dense_accumulate
-from hw.mac import MACArray
+from hw.components.mac import MACArray
 from sim.streams import (StreamSink, StreamSource, clock_and_reset, cycle_of, pack_fields, tb_params,
                          unpack_fields)
 
@@ -118,7 +118,7 @@ class _Point:
                                      bias[l:l + 1])[0, 0]) for l in range(self.lanes)]
 
     def component(self):
-        """The :class:`hw.mac.MACArray` of this parameter point (for its timing model)."""
+        """The :class:`hw.components.mac.MACArray` of this parameter point (for its timing model)."""
         return MACArray(lanes=self.lanes, taps=self.taps, a_fmt=self.a_fmt, w_fmt=self.w_fmt,
                         acc_fmt=self.acc_fmt, user_width=self.user_width)
 
@@ -197,7 +197,7 @@ async def latency_and_ii(dut):
 
 async def _check_timing(dut, full_rate):
     """Sums back to back (incl. a run of one-step sums) offered on a schedule, output always
-    ready: accept and result cycles equal :meth:`hw.mac.MACArray.timing`, values the golden sums."""
+    ready: accept and result cycles equal :meth:`hw.components.mac.MACArray.timing`, values the golden sums."""
     p = tb_params()
     seed = p.get("seed", 1) + (200 if full_rate else 300)
     dut._log.info("seed %d, %s schedule", seed, "full-rate" if full_rate else "random")

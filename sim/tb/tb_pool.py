@@ -1,4 +1,4 @@
-"""cocotb testbench of :class:`hw.pool.Pool2x2` on its emitted Verilog.
+"""cocotb testbench of :class:`hw.components.pool.Pool2x2` on its emitted Verilog.
 
 Parameters (:func:`sim.streams.tb_params`): ``mode``, ``in_fmt`` (``QFormat.to_dict()``),
 ``channels``, ``width``, ``height``, ``lanes``; for ``avg`` also ``coef``, ``bias``, ``coef_fmt``,

@@ -1,4 +1,4 @@
-"""cocotb testbench of :class:`hw.requant.Requantizer` on its emitted Verilog.
+"""cocotb testbench of :class:`hw.components.requant.Requantizer` on its emitted Verilog.
 
 Parameters (:func:`sim.streams.tb_params`): ``acc_fmt``, ``out_fmt`` (``QFormat.to_dict()``),
 ``multiplier``, ``shift``, ``lanes``, ``relu``, ``latency``, ``ii`` (the component's values),

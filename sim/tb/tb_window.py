@@ -1,12 +1,12 @@
-"""cocotb testbench of :class:`hw.window.WindowGenerator` on its emitted Verilog.
+"""cocotb testbench of :class:`hw.components.window.WindowGenerator` on its emitted Verilog.
 
 Parameters (:func:`sim.streams.tb_params`, set by ``tests/test_hw_window.py``): ``fmt``
 (``QFormat.to_dict``), ``channels``, ``width``, ``height``, ``kernel``, ``pad``, ``lanes``,
 ``frames``, ``seed``, ``gap_prob``, ``stall_prob``, and the component's ``latency``, ``ii``,
 ``frame_cycles`` and ``tail_latency``.
 
-Expected cycles: the timing tests rebuild the :class:`hw.window.WindowGenerator` from these
-parameters and check its :meth:`~hw.window.WindowGenerator.timing` model cycle for cycle (``start``:
+Expected cycles: the timing tests rebuild the :class:`hw.components.window.WindowGenerator` from these
+parameters and check its :meth:`~hw.components.window.WindowGenerator.timing` model cycle for cycle (``start``:
 the first cycle with reset low), frames offered at full rate or on a seeded random ``avail``
 schedule, the output always ready.
 
@@ -21,8 +21,8 @@ from cocotb.triggers import ClockCycles
 
 from golden.qformat import QFormat
 from golden.reference import conv_accumulate
-from hw.timing import offers
-from hw.window import WindowGenerator
+from hw.plan.timing import offers
+from hw.components.window import WindowGenerator
 from sim.streams import (StreamSink, StreamSource, clock_and_reset, cycle_of, pack_fields, tb_params,
                          unpack_fields)
 from sim.tb.tb_mac import first_mismatch, random_avail
@@ -38,7 +38,7 @@ class _Point:
         self.wo, self.ho = self.wp - self.k + 1, self.hp - self.k + 1
 
     def component(self):
-        """The :class:`hw.window.WindowGenerator` of this parameter point (for its timing model)."""
+        """The :class:`hw.components.window.WindowGenerator` of this parameter point (for its timing model)."""
         return WindowGenerator(fmt=self.fmt, channels=self.c, width=self.w, height=self.h, kernel=self.k,
                                pad=self.pad, lanes=self.lanes)
 

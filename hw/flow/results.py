@@ -1,7 +1,7 @@
 """The README's table of measured synthesis results: which builds it lists, and how it is written.
 
 :data:`RESULT_RUNS` names the builds (target, model, fold, DSP budget) whose measured figures the
-README records; ``lenet5 results`` synthesises them (:func:`hw.synth.synthesize`), keeps one
+README records; ``lenet5 results`` synthesises them (:func:`hw.flow.synth.synthesize`), keeps one
 summary row per build in ``docs/synth_results.json`` and rewrites the table between the
 :data:`BEGIN` and :data:`END` markers of ``README.md`` (:func:`render_table`,
 :func:`replace_table`). These functions are pure: the command does the runs and the file I/O.
@@ -34,7 +34,7 @@ _RESOURCES = (("luts", "LUT"), ("ffs", "FF"), ("dsps", "DSP"), ("brams", "BRAM")
 
 
 def summary_row(name: str, report: Mapping) -> dict:
-    """The fields of a :func:`hw.synth.synthesize` report that the table shows (JSON-ready)."""
+    """The fields of a :func:`hw.flow.synth.synthesize` report that the table shows (JSON-ready)."""
     row = {"name": name}
     for key in ("target", "model", "fold_str", "multipliers_predicted", "fmax_mhz", "ii_cycles",
                 "latency_cycles", "images_per_s", "latency_us", "fits", "synth_s", "pnr_s", "seed",

@@ -1,7 +1,7 @@
 """Pipelined multiply-accumulate array: ``lanes`` accumulators, ``taps`` products per lane per cycle.
 
-The arithmetic core shared by the convolution engine (:mod:`hw.conv`) and the dense engine
-(:mod:`hw.dense`). Each accepted *step* gives every lane ``taps`` activation/weight pairs; a lane
+The arithmetic core shared by the convolution engine (:mod:`hw.components.conv`) and the dense engine
+(:mod:`hw.components.dense`). Each accepted *step* gives every lane ``taps`` activation/weight pairs; a lane
 adds the ``taps`` products (a multiplier per product and a pipelined adder tree) to its
 accumulator, or to its ``bias`` on a step marked ``first``; on a step marked ``last`` the finished
 sums of all lanes leave on the output stream. Integer semantics, for each lane ``l``, of the
@@ -12,7 +12,7 @@ steps ``s = s_first .. s_last`` of one sum::
 which is :func:`golden.reference.dense_accumulate` on the flattened operands. The accumulator
 **wraps** (two's complement, no saturation): the caller proves that ``acc_fmt`` holds every
 partial sum with :func:`golden.arith.accumulator_range` (or sizes it with
-:func:`golden.arith.accumulator_format`), as :class:`hw.dense.DenseEngine` does.
+:func:`golden.arith.accumulator_format`), as :class:`hw.components.dense.DenseEngine` does.
 """
 
 from amaranth import Module, Mux, Shape, Signal
@@ -23,11 +23,11 @@ from amaranth.utils import ceil_log2
 from golden.qformat import QFormat
 from golden.qnet import WIDTH_RANGE
 
-from .common import ACC_BITS, check_fmt, check_int, fmt_shape
-from .ecp5 import DSP_LATENCY, mult18x18d
-from .fifo import WideFIFO
+from hw.components.common import ACC_BITS, check_fmt, check_int, fmt_shape
+from hw.vendor.ecp5 import DSP_LATENCY, mult18x18d
+from hw.components.fifo import WideFIFO
 
-from .timing import Timing, offers
+from hw.plan.timing import Timing, offers
 
 __all__ = ["MACArray", "ACC_BITS_RANGE", "ADDER_LEVELS_PER_STAGE", "DSP_PRIMITIVES", "fmt_shape", "check_int",
            "check_fmt"]
@@ -50,7 +50,7 @@ OPERAND_STAGES = 2
 #: 74.7 MHz: 4 ns to the DSP, 3.9 ns in it, 5 ns back).
 MUL_STAGES = OPERAND_STAGES + 2
 #: DSP primitives a MAC array can instantiate itself (``dsp_primitive``): ``"ecp5"``, the Lattice
-#: ECP5 ``MULT18X18D`` with its input and output registers (:func:`hw.ecp5.mult18x18d`).
+#: ECP5 ``MULT18X18D`` with its input and output registers (:func:`hw.vendor.ecp5.mult18x18d`).
 DSP_PRIMITIVES = ("ecp5",)
 assert DSP_LATENCY == MUL_STAGES - OPERAND_STAGES        # the block's registers replace two stages
 
@@ -104,14 +104,14 @@ class MACArray(wiring.Component):
         ``None`` (default): DSP products are ``a * w`` (Yosys infers the DSP blocks). One of
         :data:`DSP_PRIMITIVES`: each DSP product is an instance of that block, whose own
         registers are the second operand register and the first product register (on the ECP5:
-        :func:`hw.ecp5.mult18x18d`); requires ``dsp_multipliers``. Simulate such a design with
-        :class:`hw.ecp5.MULT18X18DModel`.
+        :func:`hw.vendor.ecp5.mult18x18d`); requires ``dsp_multipliers``. Simulate such a design with
+        :class:`hw.vendor.ecp5.MULT18X18DModel`.
     fifo_depth : int or None
         Entries of the output FIFO (results accepted but not yet read); ``None`` (default):
         ``latency + 1``, the fewest that take a result every cycle. A caller that bounds the
         results it has outstanding (issued ``last`` steps not yet read) by ``fifo_depth`` may
         rely on ``i.ready`` staying high and leave it unconnected, as
-        :class:`hw.conv.ConvEngine` does.
+        :class:`hw.components.conv.ConvEngine` does.
 
     Members
     -------
@@ -144,10 +144,10 @@ class MACArray(wiring.Component):
     cycle ``c`` (``i.valid & i.ready`` at the end of ``c``) gives ``o.valid`` in cycle
     ``c + latency`` (the :data:`MUL_STAGES` = 4 multiplier registers: operands twice, product twice;
     the tree registers, and the accumulate written into the FIFO, readable in the next cycle: the
-    FIFO is a :class:`hw.fifo.WideFIFO`, first-word fall-through). For taps 1, 5, 25: latency 5, 6, 7.
+    FIFO is a :class:`hw.components.fifo.WideFIFO`, first-word fall-through). For taps 1, 5, 25: latency 5, 6, 7.
     :attr:`ii` ``= 1``: one step per cycle while ``o`` is read at full rate.
 
-    Timing model (:meth:`timing`, conventions in :mod:`hw.timing`): with ``o`` always ready the
+    Timing model (:meth:`timing`, conventions in :mod:`hw.plan.timing`): with ``o`` always ready the
     array never refuses a step, so step ``k`` is accepted in the cycle it is offered,
     ``accept[k] = max(avail[k], accept[k-1] + 1)``, and the result of the ``j``-th ``last`` step
     ``k_j`` is valid in ``out[j] = accept[k_j] + latency``. (The reservation counter then holds
@@ -241,7 +241,7 @@ class MACArray(wiring.Component):
         return 1
 
     def timing(self, avail, last=1):
-        """Exact cycle timing with ``o`` always ready (see the class docstring and :mod:`hw.timing`).
+        """Exact cycle timing with ``o`` always ready (see the class docstring and :mod:`hw.plan.timing`).
 
         Parameters
         ----------
@@ -254,7 +254,7 @@ class MACArray(wiring.Component):
 
         Returns
         -------
-        hw.timing.Timing
+        hw.plan.timing.Timing
             ``accept``: one cycle per step; ``out``: one cycle per ``last`` step (per result).
         """
         accept = offers(avail)
@@ -388,7 +388,7 @@ class MACArray(wiring.Component):
         acc = Signal(data.ArrayLayout(acc_shape, lanes))
         total = Signal(data.ArrayLayout(acc_shape, lanes))
         # With several lanes, each accumulator takes its enable and its bias select from copies
-        # of the last stage's `valid` and `first` of its own (``dup_*``, kept apart by hw.synth),
+        # of the last stage's `valid` and `first` of its own (``dup_*``, kept apart by hw.flow.synth),
         # next to it: one register fanning out to every lane's accumulator across the die had
         # 7.8 ns of routing on the LFE5U-85F (C5 at 30 lanes).
         lane_valid, lane_first = [valid], [ctrl["first"]]

@@ -10,8 +10,8 @@ from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
 from golden.qformat import QFormat
-from hw.requant import beat_layout, check_int, fmt_shape
-from hw.timing import Timing
+from hw.components.requant import beat_layout, check_int, fmt_shape
+from hw.plan.timing import Timing
 
 __all__ = ["WindowGenerator", "window_layout"]
 
@@ -131,7 +131,7 @@ class WindowGenerator(wiring.Component):
     :attr:`tail_latency` ``= 1 + pad * G * (Wp + 1)``: from the acceptance of a frame's last input
     beat to its last window being valid (the bottom and right padding beats still to generate).
 
-    Timing model (:meth:`timing`, conventions in :mod:`hw.timing`): the frame counter starts on
+    Timing model (:meth:`timing`, conventions in :mod:`hw.plan.timing`): the frame counter starts on
     the first cycle out of reset (``start``, cycle 0 by default) and processes padded beat ``b``
     in cycle ``t_b = max(t_{b-1} + 1, taken)`` (``taken``: the cycle in which the last window was
     taken, the output being ready; a window is valid from the cycle after the beat completing
@@ -234,7 +234,7 @@ class WindowGenerator(wiring.Component):
 
     def timing(self, avail, *, start=0):
         """Exact cycle timing with the output always ready (see the class docstring and
-        :mod:`hw.timing`).
+        :mod:`hw.plan.timing`).
 
         Parameters
         ----------
@@ -248,7 +248,7 @@ class WindowGenerator(wiring.Component):
 
         Returns
         -------
-        hw.timing.Timing
+        hw.plan.timing.Timing
             ``accept``: one cycle per input beat; ``out``: the cycle each window is valid (and,
             the output being ready, taken).
         """
@@ -375,7 +375,7 @@ class WindowGenerator(wiring.Component):
 
         # Column shift register; window of the newest beat's group = every G-th column. Its clock
         # enable is `fire`, computed once per column row (chain[j][ky]) from its own copy of
-        # `out_valid` (``dup_*``: hw.synth keeps Yosys from merging the copies back), so that no
+        # `out_valid` (``dup_*``: hw.flow.synth keeps Yosys from merging the copies back), so that no
         # single LUT drives the enables of the whole window (C3: over a thousand flip-flops,
         # 9.7 ns of routing on the LFE5U-85F).
         chain = [Signal(column, name=f"col{j}", reset_less=True) for j in range((k - 1) * g_count + 1)]

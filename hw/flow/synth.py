@@ -382,12 +382,12 @@ def _front(family, top, sources) -> str:
 
 #: Registers Yosys must not merge with their equals (``opt_merge`` keeps cells marked ``keep``):
 #: the MAC arrays' operand registers (``a0_*``/``w0_*``, and ``a1_*``/``w1_*`` in front of the
-#: LUT multipliers, :data:`hw.mac.OPERAND_STAGES`), one per multiplier so that each can sit next
+#: LUT multipliers, :data:`hw.components.mac.OPERAND_STAGES`), one per multiplier so that each can sit next
 #: to its DSP block (merged, as the weight bits of several lanes can be equal logic, one register
 #: fed DSP blocks far apart: 15 ns of routing on the LFE5U-85F), and every register named
 #: ``dup_*``, a copy made on purpose to split a high fanout (the conv engines' per-lane step
-#: counters and per-bank window banks, :mod:`hw.conv`; the window generator's clock enables,
-#: :mod:`hw.window`; the window FIFO's pointers, :mod:`hw.fifo`). The names are matched with
+#: counters and per-bank window banks, :mod:`hw.components.conv`; the window generator's clock enables,
+#: :mod:`hw.components.window`; the window FIFO's pointers, :mod:`hw.components.fifo`). The names are matched with
 #: ``%a`` (all aliases of a wire): Amaranth's Verilog often names a register after another signal
 #: it drives (a memory port's address) and keeps the Python name as an alias.
 KEEP_REGISTERS = ("w:a0_* w:*.a0_* %u w:w0_* %u w:*.w0_* %u w:a1_* %u w:*.a1_* %u w:w1_* %u w:*.w1_* %u "
@@ -395,10 +395,10 @@ KEEP_REGISTERS = ("w:a0_* w:*.a0_* %u w:w0_* %u w:*.w0_* %u w:a1_* %u w:*.a1_* %
 
 
 def dsp_options(target: str, max_dsps=None) -> dict:
-    """Generator options (:class:`hw.accelerator.LeNet5Accelerator` keywords) for *target* and a
+    """Generator options (:class:`hw.arch.dataflow.LeNet5Accelerator` keywords) for *target* and a
     DSP budget: on an ECP5 with *max_dsps* (a number, or ``"auto"`` for the device's blocks),
     ``dsp_blocks`` products become ``MULT18X18D`` instances with their own input and output
-    registers (:func:`hw.ecp5.mult18x18d`: Yosys infers unregistered blocks, whose in-and-out
+    registers (:func:`hw.vendor.ecp5.mult18x18d`: Yosys infers unregistered blocks, whose in-and-out
     routes limited the LFE5U-85F to about 50 MHz) and the rest split LUT products; elsewhere
     ``{}`` (the tools infer the blocks, the flow's DSP budget moves the excess to LUTs)."""
     tgt = _target(target)
@@ -785,7 +785,7 @@ def _prepare_sources(design, top: str, build_dir: Path) -> list[str]:
     except ImportError:                                   # pragma: no cover
         is_component = False
     if is_component:
-        from .emit import write_verilog
+        from hw.emit import write_verilog
         return [write_verilog(design, top, build_dir).name]
     if isinstance(design, str) and ("\n" in design or re.search(r"\bmodule\b", design)):
         path = build_dir / f"{top}.v"
@@ -850,7 +850,7 @@ def synthesize(component_or_verilog, *, top: str, target: str, build_dir, seed: 
     progress : bool
         Show the tools' log lines on a status line on stderr while they run.
     manifest : dict, optional
-        Generation manifest (:meth:`hw.accelerator.LeNet5Accelerator.manifest`); taken from the
+        Generation manifest (:meth:`hw.arch.dataflow.LeNet5Accelerator.manifest`); taken from the
         component's ``manifest()`` when it has one. Adds ``fold``, ``ii_cycles``,
         ``latency_cycles``, ``images_per_s`` and ``latency_us``.
     max_dsps : int or "auto", optional

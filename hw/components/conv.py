@@ -3,7 +3,7 @@
 
 ``acc[o, y, x] = bias[o] + sum_{i in table[o], ky, kx} w[o, i, ky, kx] * xpad[i, y + ky, x + kx]``
 (:func:`golden.reference.conv_accumulate` with ``stride=1``), computed by a
-:class:`hw.window.WindowGenerator` and ``out_lanes`` single-lane :class:`hw.mac.MACArray`\\ s of
+:class:`hw.components.window.WindowGenerator` and ``out_lanes`` single-lane :class:`hw.components.mac.MACArray`\\ s of
 ``taps`` products each. Requantization and the activation follow in separate blocks downstream.
 
 (The first line silences Amaranth's unused-elaboratable warning for the submodules the engine
@@ -22,16 +22,16 @@ from golden.arith import accumulator_range
 from golden.qformat import QFormat
 from golden.qnet import WIDTH_RANGE
 
-from .mac import ACC_BITS_RANGE, MACArray
-from .fifo import WideFIFO
-from .common import beat_layout, check_divides, check_fmt, check_int, check_int_array, fmt_shape
-from .timing import Timing
-from .window import WindowGenerator
+from hw.components.mac import ACC_BITS_RANGE, MACArray
+from hw.components.fifo import WideFIFO
+from hw.components.common import beat_layout, check_divides, check_fmt, check_int, check_int_array, fmt_shape
+from hw.plan.timing import Timing
+from hw.components.window import WindowGenerator
 
 __all__ = ["ConvEngine", "ConvSchedule", "conv_schedule", "share_banks", "WINDOW_FIFO_LATENCY", "STEP_STAGES",
            "LANES_PER_BANK", "SPLIT_ROM_WORDS"]
 
-#: Cycles from a window written into the window FIFO (:class:`hw.fifo.WideFIFO`: sliced LUT RAM
+#: Cycles from a window written into the window FIFO (:class:`hw.components.fifo.WideFIFO`: sliced LUT RAM
 #: with an asynchronous read, so that the wide window has no output register under a computed
 #: clock enable, and no pointer or enable fans out to the whole window) to it being readable.
 WINDOW_FIFO_LATENCY = 1
@@ -251,9 +251,9 @@ class ConvEngine(wiring.Component):
 
     Dataflow:
 
-    1. A :class:`~hw.window.WindowGenerator` (``lanes = in_lanes``) turns the raster input into
+    1. A :class:`~hw.components.window.WindowGenerator` (``lanes = in_lanes``) turns the raster input into
        KxK windows of the padded map, ``G = in_channels / in_lanes`` window beats per output
-       position; a window FIFO (:class:`hw.fifo.WideFIFO`, ``window_fifo`` windows, sliced LUT
+       position; a window FIFO (:class:`hw.components.fifo.WideFIFO`, ``window_fifo`` windows, sliced LUT
        RAM read asynchronously: no wide output register or enable) lets the generator run ahead of the MACs through the ``K-1`` rows
        at the top of a frame and the ``K-1`` columns at the start of a row that produce no window.
     2. A capture bank keeps groups ``0 .. G-2`` of the next position; when the last group is
@@ -283,7 +283,7 @@ class ConvEngine(wiring.Component):
        ``P_k`` activations come from a ``C : 1`` AND-OR multiplexer on the one-hot input channel
        (not ``C*K*K/P_k : 1``, and no index arithmetic), registered once per bank, and feed each of
        its lanes. The step goes straight into ``P_o``
-       :class:`~hw.mac.MACArray`\\ s (whose operand registers are the step register: no wide
+       :class:`~hw.components.mac.MACArray`\\ s (whose operand registers are the step register: no wide
        register here, so no wide clock enable) of one lane and ``taps`` products each, stepped
        together: one ``MACArray`` per lane because ``MACArray``'s ``first``/``last`` flags are
        shared by its lanes, while here the lanes' channel boundaries differ (a balanced schedule
@@ -341,16 +341,16 @@ class ConvEngine(wiring.Component):
         input-bound C1), found with the timing model; its storage is :attr:`window_fifo_bits`.
     dsp_multipliers : int or None
         Products (of ``out_lanes * taps``, lane-major) built as DSP products, the others as split
-        LUT products (:class:`hw.mac.MACArray`); ``None`` (default): left to the synthesis tool.
+        LUT products (:class:`hw.components.mac.MACArray`); ``None`` (default): left to the synthesis tool.
     dsp_primitive : str or None
-        The DSP block to instantiate for the DSP products (:data:`hw.mac.DSP_PRIMITIVES`).
+        The DSP block to instantiate for the DSP products (:data:`hw.components.mac.DSP_PRIMITIVES`).
 
     Members
     -------
     i : ``In(stream.Signature(StructLayout({"data": ArrayLayout(in_shape, in_lanes), "last": 1})))``
         The unpadded input map in raster order, ``C / in_lanes`` beats per position (channel
         groups in order), ``last`` on a frame's last beat (see
-        :class:`~hw.window.WindowGenerator` for malformed frames).
+        :class:`~hw.components.window.WindowGenerator` for malformed frames).
     o : ``Out(stream.Signature(StructLayout({"data": ArrayLayout(acc_shape, O), "last": 1})))``
         One beat per output position in raster order over the ``(H+2p-K+1) x (W+2p-K+1)``
         positions: ``data[o] = acc[o, y, x]`` for all ``O`` channels (``acc_shape`` =
@@ -367,10 +367,10 @@ class ConvEngine(wiring.Component):
     the channel multiplexers (:data:`STEP_STAGES`), ``cycles_per_position`` steps into the MACs, the MAC latency (its
     operand register included), and the output register.
 
-    Timing model (:meth:`timing`, conventions in :mod:`hw.timing`), exact for the emitted
+    Timing model (:meth:`timing`, conventions in :mod:`hw.plan.timing`), exact for the emitted
     Verilog with the output always ready: the window generator walks the padded frames from the
     first cycle out of reset (``start``), one padded beat per cycle, an input beat no earlier than
-    it is offered (:meth:`hw.window.WindowGenerator.walk`), and waits while its window is not
+    it is offered (:meth:`hw.components.window.WindowGenerator.walk`), and waits while its window is not
     taken. With a window FIFO of depth ``D``, window ``j`` valid at the generator in cycle
     ``v_j`` is written in cycle ``w_j = max(v_j, r_{j-D} + 1)`` (``r``: the cycle the engine takes
     a window; the FIFO is full until window ``j-D`` is taken) and is readable from ``max(w_j,
@@ -503,9 +503,9 @@ class ConvEngine(wiring.Component):
     table = property(lambda self: self._table, doc="Connection table (tuple of tuples).")
     weights = property(lambda self: self._weights, doc="Weights (O, C, K, K), read-only int64.")
     bias = property(lambda self: self._bias, doc="Biases (O,), read-only int64.")
-    window = property(lambda self: self._window, doc="The :class:`~hw.window.WindowGenerator`.")
+    window = property(lambda self: self._window, doc="The :class:`~hw.components.window.WindowGenerator`.")
     schedule = property(lambda self: self._schedule, doc="The :class:`ConvSchedule`.")
-    macs = property(lambda self: tuple(self._macs), doc="The P_o single-lane :class:`~hw.mac.MACArray`\\ s.")
+    macs = property(lambda self: tuple(self._macs), doc="The P_o single-lane :class:`~hw.components.mac.MACArray`\\ s.")
     window_fifo = property(lambda self: self._window_fifo,
                            doc="Depth (windows) of the window FIFO after the window generator; 0: none.")
 
@@ -595,7 +595,7 @@ class ConvEngine(wiring.Component):
 
     def timing(self, avail, *, start=0):
         """Exact cycle timing with the output always ready (see the class docstring, "Timing
-        model", and :mod:`hw.timing`).
+        model", and :mod:`hw.plan.timing`).
 
         Parameters
         ----------
@@ -609,7 +609,7 @@ class ConvEngine(wiring.Component):
 
         Returns
         -------
-        hw.timing.Timing
+        hw.plan.timing.Timing
             ``accept``: one cycle per input beat; ``out``: one cycle per output position.
         """
         return self._timing(avail, start, self._window_fifo)
@@ -809,7 +809,7 @@ class ConvEngine(wiring.Component):
         # --- per bank (lanes that walk the same input channels, at most LANES_PER_BANK of them):
         # the window bank under its registered copy of `load`, and the channel multiplexers on
         # one-hot selects from small ROMs, whose outputs feed the bank's lanes. Per lane: its own
-        # ROMs, addressed by its own copies of the step counters (``dup_*``: hw.synth keeps Yosys
+        # ROMs, addressed by its own copies of the step counters (``dup_*``: hw.flow.synth keeps Yosys
         # from merging them back into one), the registered copy of `fire`, and the step straight
         # into the lane's MAC (whose operand registers are the step register) ---
         chan_words = [[w[l]["chan"] for w in slot_words] for l in range(po)]

@@ -1,6 +1,6 @@
 """Activation functions on streams: a lookup table (LeNet-5's scaled tanh) and a standalone ReLU.
 
-ReLU after a multiply-accumulate is folded into :class:`hw.requant.Requantizer` (``relu=True``);
+ReLU after a multiply-accumulate is folded into :class:`hw.components.requant.Requantizer` (``relu=True``);
 :class:`ReLU` here is for streams that do not pass through a requantizer.
 """
 
@@ -9,9 +9,9 @@ from amaranth import Cat, Module, Mux, Signal
 from amaranth.lib import memory, stream, wiring
 from amaranth.lib.wiring import In, Out
 
-from .common import beat_layout, check_fmt, check_int, fmt_shape
+from hw.components.common import beat_layout, check_fmt, check_int, fmt_shape
 
-from .timing import PointwisePipeline
+from hw.plan.timing import PointwisePipeline
 
 __all__ = ["TanhLUT", "ReLU"]
 

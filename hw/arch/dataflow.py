@@ -5,14 +5,14 @@
 A layer-pipelined dataflow: each layer of the :class:`golden.qnet.QNet` becomes its own datapath
 (an instance of a parameterised component), and streams connect them:
 
-``s_axis`` -> C1 :class:`~hw.conv.ConvEngine` (2-pixel zero border generated in hardware) ->
-:class:`~hw.requant.Requantizer` (ReLU folded in) [-> :class:`~hw.activation.TanhLUT`] ->
-S2 :class:`~hw.pool.Pool2x2` [avg: -> Requantizer -> TanhLUT] -> C3 ConvEngine (connection
-table) -> ... -> C5, F6, OUT :class:`~hw.dense.DenseEngine` -> Requantizer ->
-:class:`~hw.output.ClassifierOutput` -> ``m_axis``.
+``s_axis`` -> C1 :class:`~hw.components.conv.ConvEngine` (2-pixel zero border generated in hardware) ->
+:class:`~hw.components.requant.Requantizer` (ReLU folded in) [-> :class:`~hw.components.activation.TanhLUT`] ->
+S2 :class:`~hw.components.pool.Pool2x2` [avg: -> Requantizer -> TanhLUT] -> C3 ConvEngine (connection
+table) -> ... -> C5, F6, OUT :class:`~hw.components.dense.DenseEngine` -> Requantizer ->
+:class:`~hw.components.output.ClassifierOutput` -> ``m_axis``.
 
 Timing is predicted, not guessed: every stage has an exact cycle model (``timing``, see
-:mod:`hw.timing`); the generator chains them, inserts a FIFO in front of a stage only where that
+:mod:`hw.plan.timing`); the generator chains them, inserts a FIFO in front of a stage only where that
 stage would refuse beats its producer offers, sizes each FIFO from the modelled occupancy (so it
 never fills and the producer is never blocked), and so predicts the latency and the initiation
 interval (II) in cycles that the simulation measures.
@@ -31,15 +31,15 @@ from amaranth.lib.wiring import In, Out
 
 from golden.qnet import QNet
 
-from .activation import TanhLUT
-from .conv import ConvEngine
-from .dense import DenseEngine
-from .mac import DSP_PRIMITIVES
-from .output import ClassifierOutput
-from .pool import Pool2x2
-from .requant import Requantizer
-from .slice import RegisterSlice
-from .timing import Timing
+from hw.components.activation import TanhLUT
+from hw.components.conv import ConvEngine
+from hw.components.dense import DenseEngine
+from hw.components.mac import DSP_PRIMITIVES
+from hw.components.output import ClassifierOutput
+from hw.components.pool import Pool2x2
+from hw.components.requant import Requantizer
+from hw.components.slice import RegisterSlice
+from hw.plan.timing import Timing
 
 __all__ = ["Fold", "FoldError", "LayerFold", "LeNet5Accelerator", "default_fold", "dsp_allocation", "FIFO_LATENCY",
            "PIXEL_BITS", "DEFAULT_TARGET_II"]
@@ -151,7 +151,7 @@ class Stage:
 
     @property
     def is_slice(self):
-        """A :class:`~hw.slice.RegisterSlice` the generator put between two datapath stages."""
+        """A :class:`~hw.components.slice.RegisterSlice` the generator put between two datapath stages."""
         return self.role.endswith("slice")
 
     @property
@@ -180,7 +180,7 @@ def _engine(layer, fold, in_lanes, **mac_options):
 def dsp_allocation(qnet: QNet, fold: Fold, dsp_blocks: int) -> dict:
     """DSP products per layer when ``dsp_blocks`` blocks are to be used: in layer order (C1's
     products first, then C3's, ...) while blocks remain; the other products are built from LUTs
-    (:class:`hw.mac.MACArray`'s ``dsp_multipliers``). Returns ``{layer name: count}``."""
+    (:class:`hw.components.mac.MACArray`'s ``dsp_multipliers``). Returns ``{layer name: count}``."""
     left, plan = dsp_blocks, {}
     for layer in qnet.layers:
         if layer.name in fold:
@@ -262,7 +262,7 @@ def predict(stages, in_beats, frames=MODEL_FRAMES):
 
 
 def _offers(avail):
-    from .timing import offers
+    from hw.plan.timing import offers
     return offers(avail)
 
 
@@ -329,11 +329,11 @@ class LeNet5Accelerator(wiring.Component):
     dsp_blocks : int or None
         Multipliers to build as DSP products (the first ones in layer order,
         :func:`dsp_allocation`); the others become split LUT products (two registered partial
-        products each, :class:`hw.mac.MACArray`). ``None`` (default): every product is left to
+        products each, :class:`hw.components.mac.MACArray`). ``None`` (default): every product is left to
         the synthesis tool.
     dsp_primitive : str or None
         With ``dsp_blocks``: instantiate this DSP block for the DSP products
-        (:data:`hw.mac.DSP_PRIMITIVES`, e.g. ``"ecp5"``: ``MULT18X18D`` with its input and
+        (:data:`hw.components.mac.DSP_PRIMITIVES`, e.g. ``"ecp5"``: ``MULT18X18D`` with its input and
         output registers); ``None``: plain ``*``, inferred by the synthesis tool. The cycle
         behaviour (latency, II) is the same in every case.
 

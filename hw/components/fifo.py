@@ -6,7 +6,7 @@ that no signal fans out to the whole word:
 
 * the storage is cut into slices of at most :data:`SLICE_BITS` bits, each a ``Memory`` of its own
   with its **own copies** of the write and read pointers (registers named ``dup_*``, which the
-  synthesis flow keeps apart, :data:`hw.synth.KEEP_REGISTERS`);
+  synthesis flow keeps apart, :data:`hw.flow.synth.KEEP_REGISTERS`);
 * the memories have ``depth + 1`` words and are written **every cycle** at the write pointer (the
   word there is never occupied: at most ``depth`` are), so there is no write enable; only the
   pointers advance on a write.
@@ -20,7 +20,7 @@ from amaranth.lib import wiring
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
-from .common import check_int
+from hw.components.common import check_int
 
 __all__ = ["WideFIFO", "SLICE_BITS", "slice_bounds"]
 
@@ -31,7 +31,7 @@ SLICE_BITS = 64
 def slice_bounds(width: int) -> list:
     """``[(lo, hi), ...]``: the bit ranges of a ``width``-bit word cut into pieces of at most
     :data:`SLICE_BITS` bits, low bits first (one empty piece ``(0, 0)`` for ``width`` 0). Used by
-    :class:`WideFIFO` and :class:`hw.slice.RegisterSlice`, whose pieces each get their own copies
+    :class:`WideFIFO` and :class:`hw.components.slice.RegisterSlice`, whose pieces each get their own copies
     of the control registers."""
     return [(lo, min(lo + SLICE_BITS, width)) for lo in range(0, width, SLICE_BITS)] or [(0, 0)]
 

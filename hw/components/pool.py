@@ -8,9 +8,9 @@ from amaranth.lib.wiring import In, Out
 
 from golden.arith import accumulator_format, accumulator_range
 from golden.qformat import QFormat
-from .common import ACC_BITS, beat_layout, check_fmt, check_int, fmt_shape
+from hw.components.common import ACC_BITS, beat_layout, check_fmt, check_int, fmt_shape
 
-from .timing import Timing, offers
+from hw.plan.timing import Timing, offers
 
 __all__ = ["Pool2x2", "POOL_MODES"]
 
@@ -63,7 +63,7 @@ class Pool2x2(wiring.Component):
         ``"max"`` (output = :func:`golden.arith.max_pool2x2`, format unchanged) or ``"avg"``
         (output = the accumulator of :func:`golden.reference.layer_accumulate` for an ``avg``
         pool layer, ``coef[c] * sum + bias[c]``; requantization and activation follow in
-        :class:`hw.requant.Requantizer` / :class:`hw.activation.TanhLUT`).
+        :class:`hw.components.requant.Requantizer` / :class:`hw.components.activation.TanhLUT`).
     in_fmt : QFormat
         Input format, 2..16 bits, signed or unsigned.
     channels : int
@@ -224,7 +224,7 @@ class Pool2x2(wiring.Component):
         return self.in_beats
 
     def timing(self, avail):
-        """Exact timing (:mod:`hw.timing`): every input beat is accepted when offered (the
+        """Exact timing (:mod:`hw.plan.timing`): every input beat is accepted when offered (the
         output being ready); the output beat of a 2x2 block (one per channel group) leaves
         :attr:`latency` cycles after the input beat that completes it (odd row, odd column)."""
         accept = offers(avail)

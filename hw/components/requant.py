@@ -13,9 +13,9 @@ from amaranth.lib.wiring import In, Out
 
 from golden.qformat import QFormat
 
-from .common import ACC_BITS, beat_layout, check_fmt, check_int, fmt_shape
+from hw.components.common import ACC_BITS, beat_layout, check_fmt, check_int, fmt_shape
 
-from .timing import PointwisePipeline
+from hw.plan.timing import PointwisePipeline
 
 __all__ = ["Requantizer", "beat_layout", "fmt_shape", "check_fmt", "check_int"]
 

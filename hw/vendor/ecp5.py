@@ -131,7 +131,7 @@ def strip_instance_parameters(text: str, modules: Sequence[str]) -> str:
     """*text* (Verilog emitted by Amaranth) without the parameter lists of the instances of
     *modules*.
 
-    A simulation model described in Amaranth (e.g. :class:`hw.ecp5.MULT18X18DModel`) implements
+    A simulation model described in Amaranth (e.g. :class:`hw.vendor.ecp5.MULT18X18DModel`) implements
     one configuration of a vendor primitive and cannot declare the primitive's parameters, which
     Verilator then rejects. The model stands for the configuration the generator always uses, so
     the simulated design is the synthesised one with those parameter lists dropped.

@@ -3,7 +3,7 @@
 """Folded matrix-vector engine of a dense (fully connected) layer: accumulators only.
 
 ``acc[o] = bias[o] + sum_i w[o, i] * x[i]`` (:func:`golden.reference.dense_accumulate`), computed
-by a :class:`hw.mac.MACArray` with ``out_lanes`` lanes of ``in_lanes`` taps. Requantization and
+by a :class:`hw.components.mac.MACArray` with ``out_lanes`` lanes of ``in_lanes`` taps. Requantization and
 the activation follow in a separate block downstream. In LeNet-5 this is F6 (120 -> 84) and the
 output layer (84 -> 10), LeCun et al. 1998, Sec. II-B; C5 too when it is described as dense.
 
@@ -23,9 +23,9 @@ from golden.arith import accumulator_range
 from golden.qformat import QFormat
 from golden.qnet import WIDTH_RANGE
 
-from .common import check_divides, check_fmt, check_int, check_int_array, fmt_shape
-from .mac import ACC_BITS_RANGE, MACArray
-from .timing import Timing
+from hw.components.common import check_divides, check_fmt, check_int, check_int_array, fmt_shape
+from hw.components.mac import ACC_BITS_RANGE, MACArray
+from hw.plan.timing import Timing
 
 __all__ = ["DenseEngine", "READ_STAGES"]
 
@@ -43,7 +43,7 @@ class DenseEngine(wiring.Component):
     (``amaranth.lib.memory.Memory``, ``lcm(beat_lanes, in_lanes)`` elements per word), so the
     next vector arrives while the current one is computed. Each compute cycle reads ``in_lanes``
     consecutive elements ``x[k*P_i .. k*P_i+P_i-1]`` and one word of the weight ROM holding the
-    ``P_o x P_i`` weights ``w[g*P_o + l, k*P_i + t]``; the :class:`~hw.mac.MACArray`
+    ``P_o x P_i`` weights ``w[g*P_o + l, k*P_i + t]``; the :class:`~hw.components.mac.MACArray`
     (``lanes = P_o``, ``taps = P_i``) sums ``k = 0 .. I/P_i - 1`` starting from the bias (a
     second ROM, one word of ``P_o`` biases per output group ``g``), then outputs group ``g``
     (outputs ``g*P_o .. g*P_o+P_o-1``) as one beat. Groups follow in order ``g = 0 .. O/P_o - 1``.
@@ -72,7 +72,7 @@ class DenseEngine(wiring.Component):
     beat_lanes : int
         ``B``, input elements per beat (default 1); must divide ``I``.
     dsp_multipliers, dsp_primitive
-        How the MAC array builds its ``P_o x P_i`` products (:class:`hw.mac.MACArray`); the
+        How the MAC array builds its ``P_o x P_i`` products (:class:`hw.components.mac.MACArray`); the
         default leaves it to the synthesis tool.
 
     Members
@@ -105,12 +105,12 @@ class DenseEngine(wiring.Component):
     ``c + latency``: the memory reads are issued in cycles ``c + 1 .. c + C``, the last one
     reaches the memory output register, the hold register and the step register
     (:data:`READ_STAGES` = 3 cycles), and the MAC array adds its own
-    :attr:`~hw.mac.MACArray.latency`. For F6 at ``P_o = 4, P_i = 6``: ``420 + 3 + 6 = 429``.
+    :attr:`~hw.components.mac.MACArray.latency`. For F6 at ``P_o = 4, P_i = 6``: ``420 + 3 + 6 = 429``.
     While the engine is still busy with the previous vector the wait for it comes on
     top (a complete vector waits in the other buffer half).
 
     Timing model (:meth:`timing`, exact for the emitted Verilog; conventions in
-    :mod:`hw.timing`). With the output always ready the MAC array never stalls, so for vectors
+    :mod:`hw.plan.timing`). With the output always ready the MAC array never stalls, so for vectors
     ``n = 0, 1, ...`` of ``I/B`` beats each:
 
     * input beats are accepted as offered, ``accept[k] = max(avail[k], accept[k-1] + 1)``,
@@ -122,7 +122,7 @@ class DenseEngine(wiring.Component):
       ``q = g*(I/P_i) + k`` (group ``g``, chunk ``k``) is accepted by the MAC array in cycle
       ``S[n] + 3 + q``.
     * Output beat ``g`` of vector ``n`` is valid in cycle ``S[n] + 2 + (g+1)*(I/P_i) +
-      mac.latency`` (:meth:`hw.mac.MACArray.timing` of those steps).
+      mac.latency`` (:meth:`hw.components.mac.MACArray.timing` of those steps).
 
     :attr:`latency` is ``out - accept`` of the last beats of one vector in an idle engine, and
     :attr:`frame_cycles` the steady-state period of ``S`` with ``avail`` all zero.
@@ -206,7 +206,7 @@ class DenseEngine(wiring.Component):
     beat_lanes = property(lambda self: self._beat_lanes, doc="``B``.")
     weights = property(lambda self: self._weights, doc="Weights (O, I), read-only int64.")
     bias = property(lambda self: self._bias, doc="Biases (O,), read-only int64.")
-    mac = property(lambda self: self._mac, doc="The :class:`~hw.mac.MACArray` (P_o lanes, P_i taps).")
+    mac = property(lambda self: self._mac, doc="The :class:`~hw.components.mac.MACArray` (P_o lanes, P_i taps).")
 
     @property
     def groups(self):
@@ -246,12 +246,12 @@ class DenseEngine(wiring.Component):
 
     def timing(self, avail):
         """Exact cycle timing with the output always ready (see the class docstring, "Timing
-        model", and :mod:`hw.timing`).
+        model", and :mod:`hw.plan.timing`).
 
         ``avail`` (non-decreasing) holds the earliest offer cycle of each input beat of one or
         more well-formed vectors back to back (``I/B`` beats each, ``last`` on the final one);
         a trailing incomplete vector is accepted but gives no output. Returns a
-        :class:`hw.timing.Timing` with one ``accept`` cycle per input beat and one ``out``
+        :class:`hw.plan.timing.Timing` with one ``accept`` cycle per input beat and one ``out``
         cycle per output beat (``O/P_o`` per complete vector).
         """
         beats, c = self.in_beats, self.compute_cycles

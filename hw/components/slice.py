@@ -8,8 +8,8 @@ combinational path through it: ``o.valid`` and ``o.payload`` come from the main 
 ``i.ready`` from the skid register's valid bit, so neither side sees the other's logic.
 
 A wide slice (C5's 30 sums are a 600-bit payload) is cut into pieces of at most
-:data:`hw.fifo.SLICE_BITS` bits, each with its own copies of the two valid bits (registers named
-``dup_*``, which the synthesis flow keeps apart, :data:`hw.synth.KEEP_REGISTERS`): the enables of
+:data:`hw.components.fifo.SLICE_BITS` bits, each with its own copies of the two valid bits (registers named
+``dup_*``, which the synthesis flow keeps apart, :data:`hw.flow.synth.KEEP_REGISTERS`): the enables of
 a piece's registers are then computed next to them from its own copies, and no enable net fans out
 to the whole word. On the LFE5U-85F one enable of C5's slice reached its 1,200 flip-flops with
 9 ns of routing.
@@ -19,8 +19,8 @@ from amaranth import Module, Signal, Value
 from amaranth.lib import stream, wiring
 from amaranth.lib.wiring import In, Out
 
-from .fifo import slice_bounds
-from .timing import PointwisePipeline
+from hw.components.fifo import slice_bounds
+from hw.plan.timing import PointwisePipeline
 
 __all__ = ["RegisterSlice"]
 
@@ -48,7 +48,7 @@ class RegisterSlice(PointwisePipeline, wiring.Component):
     Latency
     -------
     :attr:`latency` ``= 1`` cycle from an accepted beat to ``o.valid`` (without backpressure);
-    :attr:`ii` ``= 1``. Timing model (:meth:`timing`, from :class:`hw.timing.PointwisePipeline`):
+    :attr:`ii` ``= 1``. Timing model (:meth:`timing`, from :class:`hw.plan.timing.PointwisePipeline`):
     with ``o`` always ready the slice never refuses a beat, ``out[k] = accept[k] + 1``.
 
     Resources: ``2 * width + 2 * pieces`` flip-flops (``pieces = max(1, ceil(width / SLICE_BITS))``:

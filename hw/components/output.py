@@ -10,8 +10,8 @@ from amaranth.utils import bits_for
 
 from golden.qformat import QFormat
 
-from .common import beat_layout, check_fmt, check_int, fmt_shape
-from .timing import Timing, offers
+from hw.components.common import beat_layout, check_fmt, check_int, fmt_shape
+from hw.plan.timing import Timing, offers
 
 __all__ = ["ClassifierOutput"]
 
@@ -87,7 +87,7 @@ class ClassifierOutput(wiring.Component):
     ii = frame_cycles
 
     def timing(self, avail):
-        """Exact timing (see :mod:`hw.timing`): input refused while an image is being sent."""
+        """Exact timing (see :mod:`hw.plan.timing`): input refused while an image is being sent."""
         accept, out = [], []
         busy_until = -1          # last cycle in which an output beat of the previous image is sent
         prev = None

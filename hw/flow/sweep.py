@@ -3,9 +3,9 @@
 
 * :func:`preset_folds` picks folds from line rate (as fast as the input allows, with the
   fewest multipliers that achieve it) to fully serial (one multiplier per layer), using the
-  accelerator's own fold search (:func:`hw.accelerator.default_fold`) at cycle-per-image
+  accelerator's own fold search (:func:`hw.arch.dataflow.default_fold`) at cycle-per-image
   targets spaced geometrically in between.
-* :func:`run_sweep` synthesises each fold (:func:`hw.synth.synthesize`), in parallel when asked,
+* :func:`run_sweep` synthesises each fold (:func:`hw.flow.synth.synthesize`), in parallel when asked,
   and writes ``sweep.csv``, ``sweep.json`` and ``pareto.png`` (:func:`plot_pareto`).
 * :func:`pareto_front` and :func:`sweep_rows` are pure functions of the reports.
 """
@@ -35,13 +35,13 @@ def preset_folds(qnet, points: int = 7) -> list:
     The end points are the line-rate fold and the fully serial fold (one lane and one tap in
     every layer). Line rate is the fewest multipliers that keep up with the input: the
     accelerator cannot go below the cycles per image its input bounds (C1 consumes one pixel
-    per cycle), so :func:`~hw.accelerator.default_fold` is asked for one cycle per input pixel,
+    per cycle), so :func:`~hw.arch.dataflow.default_fold` is asked for one cycle per input pixel,
     the predicted cycles per image of that fold become the target, and ``default_fold`` at that
     target (no layer faster than it needs to be) is the line-rate fold. In between:
     ``default_fold`` at targets spaced geometrically between the two end points' predicted
-    cycles per image. Returned fastest first, as :class:`~hw.accelerator.Fold`.
+    cycles per image. Returned fastest first, as :class:`~hw.arch.dataflow.Fold`.
     """
-    from hw.accelerator import Fold, LayerFold, LeNet5Accelerator, default_fold
+    from hw.arch.dataflow import Fold, LayerFold, LeNet5Accelerator, default_fold
 
     if isinstance(points, bool) or not isinstance(points, int) or points < 2:
         raise ValueError(f"points must be an int of at least 2, not {points!r}")
@@ -165,22 +165,22 @@ def run_sweep(qnet, folds: Sequence, *, target: str, out_dir, jobs: int = 1, see
     folds : sequence of Fold or str
         One synthesis each (build folder ``out_dir/runs/<fold>``).
     target : str
-        Synthesis target (:data:`hw.synth.TARGETS`).
+        Synthesis target (:data:`hw.flow.synth.TARGETS`).
     max_dsps : int or "auto", optional
-        DSP budget (:func:`hw.synth.synthesize`).
+        DSP budget (:func:`hw.flow.synth.synthesize`).
     jobs : int
         Syntheses run at the same time (each is single-threaded; mind the machine's cores and
         memory: a whole-accelerator place and route needs one core and about 1-2 GB).
     synth : callable, optional
-        Replaces :func:`hw.synth.synthesize` (tests).
+        Replaces :func:`hw.flow.synth.synthesize` (tests).
 
     Returns
     -------
     list of dict
         The reports, in the order of *folds*.
     """
-    from hw.accelerator import LeNet5Accelerator
-    from hw.synth import dsp_options, summary_line, synthesize
+    from hw.arch.dataflow import LeNet5Accelerator
+    from hw.flow.synth import dsp_options, summary_line, synthesize
 
     if jobs < 1:
         raise ValueError(f"jobs must be at least 1, not {jobs}")
