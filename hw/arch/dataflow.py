@@ -150,6 +150,11 @@ class Stage:
     fifo_depth: int = 0
 
     @property
+    def name(self):
+        """The stage's submodule name in the top level (``c1_engine``, ``c1_engine_slice``, ...)."""
+        return f"{self.layer.lower()}_{self.role}"
+
+    @property
     def is_slice(self):
         """A :class:`~hw.components.slice.RegisterSlice` the generator put between two datapath stages."""
         return self.role.endswith("slice")
@@ -331,6 +336,11 @@ class LeNet5Accelerator(wiring.Component):
         :func:`dsp_allocation`); the others become split LUT products (two registered partial
         products each, :class:`hw.components.mac.MACArray`). ``None`` (default): every product is left to
         the synthesis tool.
+    taps : bool
+        Debug build: also output every datapath stage's output stream (all but the slices and
+        the output stage) as ports ``tap_<stage>__valid``, ``tap_<stage>__ready`` and
+        ``tap_<stage>__payload`` (:attr:`Stage.name`), for locating a mismatch stage by stage.
+        The default (False) design has only the AXI4-Stream ports.
     dsp_primitive : str or None
         With ``dsp_blocks``: instantiate this DSP block for the DSP products
         (:data:`hw.components.mac.DSP_PRIMITIVES`, e.g. ``"ecp5"``: ``MULT18X18D`` with its input and
@@ -361,7 +371,8 @@ class LeNet5Accelerator(wiring.Component):
         An impossible fold (the message names the layer and the valid values).
     """
 
-    def __init__(self, qnet: QNet, fold=None, target_ii=DEFAULT_TARGET_II, dsp_blocks=None, dsp_primitive=None):
+    def __init__(self, qnet: QNet, fold=None, target_ii=DEFAULT_TARGET_II, dsp_blocks=None, dsp_primitive=None,
+                 taps=False):
         if not isinstance(qnet, QNet):
             raise TypeError(f"qnet must be a golden.qnet.QNet, not {qnet!r}")
         if isinstance(fold, str):
@@ -390,12 +401,17 @@ class LeNet5Accelerator(wiring.Component):
         self.predicted_ii = periods[-1]
         self.model_periods = periods
         out_width = 8 * math.ceil(qnet.output_fmt.bits / 8)
-        super().__init__({
+        members = {
             "s_axis_tdata": In(PIXEL_BITS), "s_axis_tvalid": In(1), "s_axis_tready": Out(1),
             "s_axis_tlast": In(1),
             "m_axis_tdata": Out(out_width), "m_axis_tvalid": Out(1), "m_axis_tready": In(1),
             "m_axis_tlast": Out(1),
-        })
+        }
+        self.tap_stages = [s for s in self.stages[:-1] if not s.is_slice] if taps else []
+        for stage in self.tap_stages:
+            members[f"tap_{stage.name}"] = Out(wiring.Signature({
+                "valid": Out(1), "ready": Out(1), "payload": Out(stage.component.o.payload.shape())}))
+        super().__init__(members)
 
     def layer_report(self):
         """Per layer: formats, fold, multipliers, memory bits, predicted cycles per image."""
@@ -467,6 +483,9 @@ class LeNet5Accelerator(wiring.Component):
             else:
                 wiring.connect(m, prev.o, comp.i)
             prev = comp
+        for stage in self.tap_stages:
+            tap, o = getattr(self, f"tap_{stage.name}"), stage.component.o
+            m.d.comb += [tap.valid.eq(o.valid), tap.ready.eq(o.ready), tap.payload.eq(o.payload)]
         m.d.comb += [self.m_axis_tvalid.eq(prev.o.valid), prev.o.ready.eq(self.m_axis_tready),
                      self.m_axis_tdata.eq(prev.o.payload.data), self.m_axis_tlast.eq(prev.o.payload.last)]
         return m

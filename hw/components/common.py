@@ -8,7 +8,7 @@ from amaranth.lib import data
 from golden.qformat import QFormat
 from golden.qnet import WIDTH_RANGE
 
-__all__ = ["fmt_shape", "beat_layout", "check_int", "check_fmt", "check_int_array", "check_divides",
+__all__ = ["fmt_shape", "beat_layout", "check_int", "check_fmt", "check_int_array", "check_divides", "KEEP_PREFIXES",
            "OPERAND_BITS", "ACC_BITS"]
 
 #: Supported widths (bits) of activations and weights, as the quantized description allows.
@@ -83,3 +83,12 @@ def check_divides(name: str, value, total: int, what: str) -> int:
         ok = [d for d in range(1, total + 1) if total % d == 0]
         raise ValueError(f"{name}={value} does not divide {what}={total}; possible values: {ok}")
     return value
+
+
+#: Name prefixes of the registers the components duplicate or place on purpose, which the synthesis
+#: flow keeps apart when the target's closure policy says so (:attr:`hw.targets.Closure.keep_copies`):
+#: the MAC arrays' operand registers (``a0_``/``w0_``, and ``a1_``/``w1_`` in front of the LUT
+#: multipliers), one per multiplier so that each can sit next to its DSP block, and every ``dup_``
+#: register, a copy made to split a high fanout (conv step counters and window banks, window
+#: generator clock enables, window FIFO pointers).
+KEEP_PREFIXES = ("a0_", "w0_", "a1_", "w1_", "dup_")

@@ -59,6 +59,9 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
+from hw.targets import TARGETS, Target
+from hw.targets import target as get_target
+
 __all__ = [
     "Target", "TARGETS", "SynthError", "ToolNotFoundError",
     "synthesize", "yowasp_available", "tool_versions", "yosys_script", "summary_line",
@@ -68,53 +71,7 @@ __all__ = [
 ]
 
 
-# -- targets ----------------------------------------------------------------------------------
-
-@dataclass(frozen=True)
-class Target:
-    """One FPGA part the flow can build for.
-
-    Members
-    -------
-    name : str
-        Target name used on the command line (``ecp5-85k``).
-    family : str
-        ``"ecp5"`` or ``"ice40"``: selects ``synth_<family>`` and ``nextpnr-<family>``.
-    part : str
-        Full ordering part number (device, speed grade, package).
-    nextpnr_args : tuple of str
-        Device selection options of nextpnr.
-    totals : dict
-        Capacity per resource (``lut``, ``ff``, ``dsp``, ``bram``, ``io``), used when nextpnr
-        stops before printing its own table.
-    """
-
-    name: str
-    family: str
-    part: str
-    nextpnr_args: tuple
-    totals: Mapping
-
-    @property
-    def device(self):
-        """The part number, as reported."""
-        return self.part
-
-
-def _ecp5(size, luts, dsps, brams, ios):
-    return Target(f"ecp5-{size}k", "ecp5", f"LFE5U-{size}F-6BG381C",
-                  (f"--{size}k", "--package", "CABGA381", "--speed", "6"),
-                  {"lut": luts, "ff": luts, "dsp": dsps, "bram": brams, "io": ios})
-
-
-#: The supported targets by name.  ECP5: CABGA381 package, speed grade 6.
-TARGETS: dict[str, Target] = {t.name: t for t in (
-    _ecp5(25, 24288, 28, 56, 197),
-    _ecp5(45, 43848, 72, 108, 245),
-    _ecp5(85, 83640, 156, 208, 365),
-    Target("ice40-up5k", "ice40", "iCE40UP5K-SG48I", ("--up5k", "--package", "sg48"),
-           {"lut": 5280, "ff": 5280, "dsp": 8, "bram": 30, "io": 39}),
-)}
+# -- targets (hw.targets) -------------------------------------------------------------------
 
 #: Generic resource name -> nextpnr bel type, per family.  ECP5 LUTs are ``TRELLIS_COMB`` (LUT4
 #: slots, including the halves of carry cells and LUT RAM); iCE40 LUTs are logic cells
@@ -136,12 +93,7 @@ BRAM_CELLS = {"ecp5": ("DP16KD", "PDPW16KD"), "ice40": ("SB_RAM40_4K", "SB_SPRAM
 FF_CELL_RE = {"ecp5": re.compile(r"^TRELLIS_FF$"), "ice40": re.compile(r"^SB_DFF\w*$")}
 
 
-def _target(target) -> Target:
-    if isinstance(target, Target):
-        return target
-    if target not in TARGETS:
-        raise ValueError(f"unknown target {target!r}; valid targets: {', '.join(TARGETS)}")
-    return TARGETS[target]
+_target = get_target
 
 
 # -- errors and tools -------------------------------------------------------------------------
@@ -402,9 +354,10 @@ def dsp_options(target: str, max_dsps=None) -> dict:
     routes limited the LFE5U-85F to about 50 MHz) and the rest split LUT products; elsewhere
     ``{}`` (the tools infer the blocks, the flow's DSP budget moves the excess to LUTs)."""
     tgt = _target(target)
-    if tgt.family != "ecp5" or max_dsps is None:
+    blocks = tgt.dsp_budget(max_dsps)
+    if blocks is None:
         return {}
-    return {"dsp_blocks": tgt.totals["dsp"] if max_dsps == "auto" else max_dsps, "dsp_primitive": "ecp5"}
+    return {"dsp_blocks": blocks, "dsp_primitive": tgt.vendor}
 
 
 def multiplier_scan_script(family: str, top: str, sources: Iterable[str]) -> str:
