@@ -144,7 +144,7 @@ def _write_text(path: Path, text: str) -> None:
 
 
 def generate(model, out_dir, fold=None, *, lint: bool = True, target_ii: int | None = None,
-             target: str | None = None) -> Generated:
+             target: str | None = None, arch: str = "dataflow") -> Generated:
     """Build the accelerator for ``model`` and write its Verilog and manifest into ``out_dir``.
 
     Parameters
@@ -160,9 +160,11 @@ def generate(model, out_dir, fold=None, *, lint: bool = True, target_ii: int | N
     target_ii : int, optional
         Cycles per image the default fold aims at (default: the accelerator's).
     target : str, optional
-        Generate for this synthesis target (:data:`hw.flow.synth.TARGETS`) as ``lenet5 synth`` does
-        with its default DSP budget (:func:`hw.flow.synth.dsp_options`: on an ECP5, ``MULT18X18D``
+        Generate for this synthesis target (:data:`hw.targets.TARGETS`) as ``lenet5 synth`` does
+        with its default DSP budget (:func:`hw.arch.accelerator`: on an ECP5, ``MULT18X18D``
         blocks with their own registers and split LUT products); ``None``: generic Verilog.
+    arch : str
+        The architecture (:data:`hw.arch.ARCHITECTURES`).
 
     Raises
     ------
@@ -173,19 +175,14 @@ def generate(model, out_dir, fold=None, *, lint: bool = True, target_ii: int | N
     ValueError
         An unknown target.
     """
-    from hw.arch.dataflow import LeNet5Accelerator
+    from hw.arch import accelerator
     from hw.emit import lint_verilog, write_verilog
 
     seconds = {}
     qnet, source = load_model(model)
     fold = parse_fold(fold)
     t0 = time.perf_counter()
-    kwargs = {} if target_ii is None else {"target_ii": target_ii}
-    if target is not None:
-        from hw.flow.synth import dsp_options
-
-        kwargs.update(dsp_options(target, "auto"))
-    accel = LeNet5Accelerator(qnet, fold, **kwargs)
+    accel = accelerator(qnet, fold, arch=arch, target=target, target_ii=target_ii)
     seconds["build"] = time.perf_counter() - t0
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)

@@ -86,16 +86,12 @@ def load_qnet(path):
     return QNet.load(path)
 
 
-def build_accelerator(qnet, fold=None, target_ii=None, target=None, max_dsps=None):
-    """``LeNet5Accelerator(qnet, fold)`` for *target* and its DSP budget (:func:`hw.flow.synth.dsp_options`);
+def build_accelerator(qnet, fold=None, target_ii=None, target=None, max_dsps=None, arch="dataflow"):
+    """The accelerator for *target* and its DSP budget (:func:`hw.arch.accelerator`);
     raises FoldError, a ValueError, for a bad fold."""
-    from hw.arch.dataflow import LeNet5Accelerator
-    from hw.flow.synth import dsp_options
+    from hw.arch import accelerator
 
-    kwargs = {} if target_ii is None else {"target_ii": target_ii}
-    if target is not None:
-        kwargs.update(dsp_options(target, max_dsps))
-    return LeNet5Accelerator(qnet, fold, **kwargs)
+    return accelerator(qnet, fold, arch=arch, target=target, max_dsps=max_dsps, target_ii=target_ii)
 
 
 def run(args):

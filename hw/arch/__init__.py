@@ -1,0 +1,77 @@
+"""Accelerator architectures: how the layers of a quantized network become one piece of hardware.
+
+Every architecture keeps the same top level (:data:`TOP`, AXI4-Stream pixels in, logits and the
+class out; :class:`hw.arch.dataflow.LeNet5Accelerator` documents the ports) so that the
+simulation, the synthesis flow and the boards work with any of them. :data:`ARCHITECTURES` names
+them; :func:`accelerator` is the one place where an accelerator is constructed for a network, a
+fold, a target and its DSP budget.
+
+* ``dataflow`` (:mod:`hw.arch.dataflow`): layer-pipelined, every layer its own datapath, streams
+  between them; the default.
+"""
+
+from __future__ import annotations
+
+__all__ = ["TOP", "ARCHITECTURES", "DEFAULT_ARCH", "UnknownArchitectureError", "accelerator"]
+
+#: Name of the generated top-level module (and of its Verilog file, ``<TOP>.v``).
+TOP = "lenet5_accel"
+#: Architecture name -> the module that implements it.
+ARCHITECTURES = {"dataflow": "hw.arch.dataflow"}
+#: The architecture used when none is named.
+DEFAULT_ARCH = "dataflow"
+
+
+class UnknownArchitectureError(ValueError):
+    """An architecture name that is not in :data:`ARCHITECTURES` (the message lists them)."""
+
+
+def _module(arch: str):
+    if arch not in ARCHITECTURES:
+        raise UnknownArchitectureError(f"unknown architecture {arch!r}; valid: {', '.join(ARCHITECTURES)}")
+    from importlib import import_module
+    return import_module(ARCHITECTURES[arch])
+
+
+def accelerator(qnet, fold=None, *, arch: str = DEFAULT_ARCH, target=None, max_dsps="auto",
+                target_ii=None, taps: bool = False):
+    """The accelerator component of ``arch`` for a network, a fold and a target.
+
+    Parameters
+    ----------
+    qnet : golden.qnet.QNet
+        The quantized network.
+    fold : None, str or Fold
+        Per-layer folding; layers left out get the architecture's default.
+    arch : str
+        One of :data:`ARCHITECTURES`.
+    target : None, str or hw.targets.Target
+        Build for this target's closure policy and DSP budget (an ECP5: ``max_dsps`` products in
+        ``MULT18X18D`` blocks with their own registers, the others split LUT products); None:
+        generic Verilog, every product left to the tools.
+    max_dsps : int, "auto" or None
+        DSP blocks to plan products into (``"auto"``: the target's count); only with a target.
+    target_ii : int, optional
+        Cycles per image the default fold aims at.
+    taps : bool
+        Debug build with every stage's output stream as ports.
+
+    Raises
+    ------
+    UnknownArchitectureError, hw.targets.UnknownTargetError
+        Unknown names (the message lists the valid ones).
+    hw.arch.dataflow.FoldError
+        An impossible fold (the message names the layer and the valid values).
+    """
+    module = _module(arch)
+    kwargs = {"taps": taps}
+    if target_ii is not None:
+        kwargs["target_ii"] = target_ii
+    if target is not None:
+        from hw.targets import target as get_target
+
+        tgt = get_target(target)
+        blocks = tgt.dsp_budget(max_dsps)
+        if blocks is not None:
+            kwargs.update(dsp_blocks=blocks, dsp_primitive=tgt.vendor)
+    return module.LeNet5Accelerator(qnet, fold, **kwargs)

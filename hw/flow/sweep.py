@@ -179,8 +179,8 @@ def run_sweep(qnet, folds: Sequence, *, target: str, out_dir, jobs: int = 1, see
     list of dict
         The reports, in the order of *folds*.
     """
-    from hw.arch.dataflow import LeNet5Accelerator
-    from hw.flow.synth import dsp_options, summary_line, synthesize
+    from hw.arch import accelerator
+    from hw.flow.synth import summary_line, synthesize
 
     if jobs < 1:
         raise ValueError(f"jobs must be at least 1, not {jobs}")
@@ -188,7 +188,7 @@ def run_sweep(qnet, folds: Sequence, *, target: str, out_dir, jobs: int = 1, see
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     # (validates every fold first)
-    accels = [LeNet5Accelerator(qnet, fold, **dsp_options(target, max_dsps)) for fold in folds]
+    accels = [accelerator(qnet, fold, target=target, max_dsps=max_dsps) for fold in folds]
 
     def one(accel):
         manifest = accel.manifest()
