@@ -45,12 +45,7 @@ LAYER_KINDS = ("conv", "pool", "dense")
 ACTIVATIONS = ("none", "relu", "tanh")
 #: LeNet-5 variants a description may be made from (see golden.model.LeNet5).
 VARIANTS = ("modern", "classic")
-#: Supported widths (bits) of weights and activations.
-WIDTH_RANGE = (2, 16)
-#: Widest multiplier of a requantization (bits, unsigned).
-MAX_MULTIPLIER_BITS = 16
-#: Widest accumulator (bits); keeps ``acc * multiplier`` inside int64.
-MAX_ACC_BITS = 46
+from .limits import MAX_ACC_BITS, MAX_MULTIPLIER_BITS, WIDTH_RANGE  # noqa: E402  (re-exported)
 
 
 class QNetError(ValueError):

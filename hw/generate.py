@@ -144,7 +144,7 @@ def _write_text(path: Path, text: str) -> None:
 
 
 def generate(model, out_dir, fold=None, *, lint: bool = True, target_ii: int | None = None,
-             target: str | None = None, arch: str = "dataflow") -> Generated:
+             target: str | None = None, arch: str = "dataflow", taps: bool = False) -> Generated:
     """Build the accelerator for ``model`` and write its Verilog and manifest into ``out_dir``.
 
     Parameters
@@ -165,6 +165,8 @@ def generate(model, out_dir, fold=None, *, lint: bool = True, target_ii: int | N
         blocks with their own registers and split LUT products); ``None``: generic Verilog.
     arch : str
         The architecture (:data:`hw.arch.ARCHITECTURES`).
+    taps : bool
+        Debug build: every stage's output stream also on ports (:func:`hw.arch.accelerator`).
 
     Raises
     ------
@@ -182,7 +184,7 @@ def generate(model, out_dir, fold=None, *, lint: bool = True, target_ii: int | N
     qnet, source = load_model(model)
     fold = parse_fold(fold)
     t0 = time.perf_counter()
-    accel = accelerator(qnet, fold, arch=arch, target=target, target_ii=target_ii)
+    accel = accelerator(qnet, fold, arch=arch, target=target, target_ii=target_ii, taps=taps)
     seconds["build"] = time.perf_counter() - t0
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)

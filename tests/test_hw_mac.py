@@ -124,7 +124,7 @@ def test_layouts():
     (dict(taps=True), TypeError, r"taps must be an int"),
     (dict(a_fmt=QFormat(17, 0, True)), ValueError, r"a_fmt sQ17.0 has 17 bits; supported: 2..16"),
     (dict(w_fmt=QFormat(1, 0, False)), ValueError, r"w_fmt uQ1.0 has 1 bits; supported: 2..16"),
-    (dict(acc_fmt=QFormat(1, 0, False)), ValueError, r"acc_fmt uQ1.0 has 1 bits; supported: 2..48"),
+    (dict(acc_fmt=QFormat(1, 0, False)), ValueError, r"acc_fmt uQ1.0 has 1 bits; supported: 2..46"),
     (dict(a_fmt=8), TypeError, r"a_fmt must be a golden.qformat.QFormat, not 8"),
     (dict(user_width=-1), ValueError, r"user_width must be >= 0, not -1"),
     (dict(fifo_depth=5), ValueError, r"fifo_depth must be >= 6, not 5"),

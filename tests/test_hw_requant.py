@@ -179,7 +179,7 @@ GOOD = _p(20, 8, True, "half_up", "saturate", 3, 9, 2)
 
 BAD_PARAMETERS = [
     (dict(acc_fmt=QFormat(20, 0, False)), ValueError, r"acc_fmt uQ20\.0 must be signed"),
-    (dict(acc_fmt=QFormat(48, 0, True), multiplier=65535), ValueError, r"64-bit product"),
+    (dict(acc_fmt=QFormat(47, 0, True), multiplier=65535), ValueError, r"acc_fmt sQ47\.0 has 47 bits; supported: 2\.\.46"),
     (dict(out_fmt=QFormat(33, 0, True)), ValueError, r"out_fmt sQ33\.0 has 33 bits; supported: 2\.\.32"),
     (dict(out_fmt=QFormat(1, 0, False)), ValueError, r"out_fmt uQ1\.0 has 1 bits"),
     (dict(acc_fmt="s20"), TypeError, r"acc_fmt must be a golden.qformat.QFormat, not 's20'"),

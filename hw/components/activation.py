@@ -9,6 +9,7 @@ from amaranth import Cat, Module, Mux, Signal
 from amaranth.lib import memory, stream, wiring
 from amaranth.lib.wiring import In, Out
 
+from golden.limits import OUT_BITS_RANGE, WIDTH_RANGE
 from hw.components.common import beat_layout, check_fmt, check_int, fmt_shape
 
 from hw.plan.timing import PointwisePipeline
@@ -16,9 +17,9 @@ from hw.plan.timing import PointwisePipeline
 __all__ = ["TanhLUT", "ReLU"]
 
 #: LUT input widths (bits): ``2**bits`` entries (``golden.qnet`` allows up to 16 for tanh).
-LUT_IN_BITS = (2, 16)
+LUT_IN_BITS = WIDTH_RANGE
 #: LUT output widths (bits).
-LUT_OUT_BITS = (2, 32)
+LUT_OUT_BITS = OUT_BITS_RANGE
 
 
 class TanhLUT(PointwisePipeline, wiring.Component):

@@ -6,15 +6,15 @@ from amaranth import signed, unsigned
 from amaranth.lib import data
 
 from golden.qformat import QFormat
-from golden.qnet import WIDTH_RANGE
+from golden.limits import ACC_BITS_RANGE, WIDTH_RANGE
 
 __all__ = ["fmt_shape", "beat_layout", "check_int", "check_fmt", "check_int_array", "check_divides", "KEEP_PREFIXES",
            "OPERAND_BITS", "ACC_BITS"]
 
-#: Supported widths (bits) of activations and weights, as the quantized description allows.
+#: Supported widths (bits) of activations and weights (:data:`golden.limits.WIDTH_RANGE`).
 OPERAND_BITS = WIDTH_RANGE
-#: Supported accumulator widths (bits).
-ACC_BITS = (2, 48)
+#: Supported accumulator widths (bits, :data:`golden.limits.ACC_BITS_RANGE`).
+ACC_BITS = ACC_BITS_RANGE
 
 
 def fmt_shape(fmt: QFormat):

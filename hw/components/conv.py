@@ -309,7 +309,7 @@ class ConvEngine(wiring.Component):
     in_fmt, w_fmt : QFormat
         Input and weight formats (2..16 bits, signed or unsigned each).
     acc_fmt : QFormat
-        Accumulator format (2..48 bits); must hold :func:`golden.arith.accumulator_range` of
+        Accumulator format (2..46 bits); must hold :func:`golden.arith.accumulator_range` of
         ``weights``, ``bias`` and ``in_fmt``.
     in_channels, out_channels : int
         ``C`` and ``O``.
@@ -402,7 +402,7 @@ class ConvEngine(wiring.Component):
     ValueError
         Sizes below 1, ``out_lanes`` outside ``1..O``, ``taps`` not dividing ``K*K``, ``in_lanes``
         not dividing ``C`` (the messages list the valid values); operand widths outside 2..16,
-        accumulator widths outside 2..48; weights/bias of the wrong shape or outside their formats;
+        accumulator widths outside 2..46; weights/bias of the wrong shape or outside their formats;
         table rows that are empty, repeat a channel or name a channel outside ``0..C-1``; non-zero
         weights at a pair absent from the table; ``acc_fmt`` narrower than the worst-case sum;
         ``window_fifo`` of 1 or 2.

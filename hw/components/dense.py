@@ -59,7 +59,7 @@ class DenseEngine(wiring.Component):
     w_fmt : QFormat
         Weight format (2..16 bits).
     acc_fmt : QFormat
-        Accumulator / bias / output format (2..48 bits); it must hold
+        Accumulator / bias / output format (2..46 bits); it must hold
         :func:`golden.arith.accumulator_range` of ``weights``, ``bias`` and ``in_fmt``.
     weights : array of int, shape (O, I)
         Integer weights in ``w_fmt``; column ``i`` multiplies the ``i``-th streamed element.
@@ -133,7 +133,7 @@ class DenseEngine(wiring.Component):
         Parameters of the wrong type.
     ValueError
         Sizes below 1; ``out_lanes``, ``in_lanes`` or ``beat_lanes`` not dividing ``O`` / ``I``
-        (the message lists the possible values); widths outside 2..16 (operands) or 2..48
+        (the message lists the possible values); widths outside 2..16 (operands) or 2..46
         (accumulator); weights or biases outside their formats or of the wrong shape; an
         ``acc_fmt`` too narrow for the worst-case sum.
     """

@@ -86,7 +86,7 @@ class MACArray(wiring.Component):
     w_fmt : QFormat
         Format of the weights ``w`` (2..16 bits, signed or unsigned).
     acc_fmt : QFormat
-        Format of the accumulator, the biases and the results (2..48 bits; normally signed, as
+        Format of the accumulator, the biases and the results (2..46 bits; normally signed, as
         :func:`golden.arith.accumulator_format` gives). Only ``bits`` and ``signed`` matter here.
     user_width : int
         Width of an optional side-band field ``user`` carried from each ``last`` step to its
@@ -161,7 +161,7 @@ class MACArray(wiring.Component):
         A parameter of the wrong type (not an int / not a QFormat).
     ValueError
         ``lanes`` or ``taps`` below 1, operand widths outside 2..16, accumulator width outside
-        2..48, ``user_width`` negative, ``fifo_depth`` below ``latency + 1``,
+        2..46, ``user_width`` negative, ``fifo_depth`` below ``latency + 1``,
         ``dsp_multipliers`` outside ``0 .. lanes * taps``, an unknown ``dsp_primitive`` or one
         without ``dsp_multipliers``.
     """

@@ -8,6 +8,7 @@ from amaranth.lib.wiring import In, Out
 
 from golden.arith import accumulator_format, accumulator_range
 from golden.qformat import QFormat
+from golden.limits import WIDTH_RANGE
 from hw.components.common import ACC_BITS, beat_layout, check_fmt, check_int, fmt_shape
 
 from hw.plan.timing import Timing, offers
@@ -17,7 +18,7 @@ __all__ = ["Pool2x2", "POOL_MODES"]
 #: Pooling modes: ``max`` (golden.arith.max_pool2x2) and ``avg`` (coefficient * 2x2 sum + bias).
 POOL_MODES = ("max", "avg")
 #: Operand widths (bits) of inputs and coefficients (golden.qnet.WIDTH_RANGE).
-OPERAND_BITS = (2, 16)
+OPERAND_BITS = WIDTH_RANGE
 
 
 def _int_vector(name, values, length):

@@ -13,22 +13,21 @@ from amaranth.lib.wiring import In, Out
 
 from golden.qformat import QFormat
 
+from golden.limits import MAX_ACC_BITS, MAX_MULTIPLIER_BITS, MAX_SHIFT, OUT_BITS_RANGE
 from hw.components.common import ACC_BITS, beat_layout, check_fmt, check_int, fmt_shape
 
 from hw.plan.timing import PointwisePipeline
 
 __all__ = ["Requantizer", "beat_layout", "fmt_shape", "check_fmt", "check_int"]
 
-#: Output widths (bits) the requantizer produces (``golden.qnet`` allows activations up to 32).
-OUT_BITS = (2, 32)
-#: Widest multiplier (bits, unsigned), as ``golden.qnet.MAX_MULTIPLIER_BITS``.
-MULTIPLIER_BITS = 16
-#: Largest shift, as ``golden.qnet``.
-MAX_SHIFT = 62
+#: Output widths (bits) the requantizer produces (:data:`golden.limits.OUT_BITS_RANGE`).
+OUT_BITS = OUT_BITS_RANGE
+#: Widest multiplier (bits, unsigned, :data:`golden.limits.MAX_MULTIPLIER_BITS`).
+MULTIPLIER_BITS = MAX_MULTIPLIER_BITS
 #: Widest product ``acc * multiplier`` (signed bits): with the rounding constant (< 2**61) it
-#: stays inside the int64 arithmetic of :mod:`golden.arith` (``golden.qnet`` limits accumulators
-#: to 46 bits for the same reason).
-PRODUCT_BITS = 62
+#: stays inside the int64 arithmetic of :mod:`golden.arith` (the accumulator and multiplier
+#: limits of :mod:`golden.limits` keep every product within it).
+PRODUCT_BITS = MAX_ACC_BITS + MAX_MULTIPLIER_BITS
 
 
 class Requantizer(PointwisePipeline, wiring.Component):
@@ -54,7 +53,7 @@ class Requantizer(PointwisePipeline, wiring.Component):
     Parameters
     ----------
     acc_fmt : QFormat
-        Accumulator format, signed, 2..48 bits.
+        Accumulator format, signed, 2..46 bits.
     out_fmt : QFormat
         Output format, 2..32 bits, signed or unsigned; its ``rounding`` and ``overflow`` apply.
     multiplier : int
@@ -83,7 +82,7 @@ class Requantizer(PointwisePipeline, wiring.Component):
     TypeError
         A parameter of the wrong type (the message quotes it).
     ValueError
-        ``acc_fmt`` unsigned or outside 2..48 bits, ``out_fmt`` outside 2..32 bits, ``multiplier``
+        ``acc_fmt`` unsigned or outside 2..46 bits, ``out_fmt`` outside 2..32 bits, ``multiplier``
         outside 1..65535, ``shift`` outside 0..62, ``lanes < 1``, or a product
         ``acc_fmt.bits + multiplier.bit_length()`` wider than 62 bits.
 
