@@ -35,11 +35,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from golden.qnet import QNet
+from hw.arch import TOP as ARCH_TOP
 
 __all__ = ["TOP", "VERILOG_NAME", "MANIFEST_NAME", "Generated", "generate", "parse_fold", "load_model"]
 
-#: Module name of the generated top level (and stem of its Verilog file).
-TOP = "lenet5_accel"
+#: Module name of the generated top level (and stem of its Verilog file): :data:`hw.arch.TOP`.
+TOP = ARCH_TOP
 #: File names inside the output folder.
 VERILOG_NAME = f"{TOP}.v"
 MANIFEST_NAME = "manifest.json"
@@ -100,15 +101,15 @@ def load_model(model) -> tuple[QNet, dict]:
 
 
 def parse_fold(spec):
-    """``None``, a :class:`hw.arch.dataflow.Fold`, or its text form ``C1=3x25,C3=8x25,...`` / a JSON
+    """``None``, a :class:`hw.plan.fold.Fold`, or its text form ``C1=3x25,C3=8x25,...`` / a JSON
     file ``{"C1": [3, 25], ...}``.
 
     Raises
     ------
-    hw.arch.dataflow.FoldError
+    hw.plan.fold.FoldError
         Malformed text or file (a ``ValueError``).
     """
-    from hw.arch.dataflow import Fold
+    from hw.plan.fold import Fold
 
     if spec is None or isinstance(spec, Fold):
         return spec
@@ -153,7 +154,7 @@ def generate(model, out_dir, fold=None, *, lint: bool = True, target_ii: int | N
         The quantized description (``models/modern_int8.json`` ...).
     out_dir : str or Path
         Created if missing.
-    fold : None, str or hw.arch.dataflow.Fold
+    fold : None, str or hw.plan.fold.Fold
         Per-layer folding (see :func:`parse_fold`); layers left out get the default fold.
     lint : bool
         Run :func:`hw.emit.lint_verilog` on the result.
@@ -172,7 +173,7 @@ def generate(model, out_dir, fold=None, *, lint: bool = True, target_ii: int | N
     ------
     golden.qnet.QNetError
         Bad model file.
-    hw.arch.dataflow.FoldError
+    hw.plan.fold.FoldError
         Malformed or impossible fold (both ``ValueError``\\ s with a message naming the layer).
     ValueError
         An unknown target.

@@ -10,6 +10,15 @@ MODELS_DIR = REPO_ROOT / "models"
 DEFAULT_MODEL = MODELS_DIR / "modern_int8.json"
 
 
+def add_arch_argument(parser):
+    """``--arch``: the accelerator architecture (:data:`hw.arch.ARCHITECTURES`)."""
+    from hw.arch import ARCHITECTURES, DEFAULT_ARCH
+
+    parser.add_argument("--arch", choices=tuple(ARCHITECTURES), default=DEFAULT_ARCH,
+                        help="accelerator architecture (dataflow: layer-pipelined, every layer its own "
+                             "datapath)")
+
+
 def positive_int(text):
     """argparse type: an integer of at least 1, or a usage error naming the bad value."""
     import argparse

@@ -13,7 +13,7 @@ file {"C1": [3, 25], ...}. Layers left out get the default fold (fewest multipli
 keep every layer within the target cycles per image).
 """
 
-from lenet5 import DEFAULT_MODEL, REPO_ROOT
+from lenet5 import DEFAULT_MODEL, REPO_ROOT, add_arch_argument
 
 HELP = "generate the accelerator's Verilog and manifest from a quantized description"
 
@@ -25,6 +25,7 @@ def add_arguments(parser):
     parser.add_argument("--fold", metavar="SPEC", help="per-layer folding: C1=3x25,C3=8x25,... or a JSON file")
     parser.add_argument("--no-lint", action="store_true", help="skip the Verilator lint")
     add_target_argument(parser)
+    add_arch_argument(parser)
 
 
 def add_target_argument(parser):
@@ -51,7 +52,7 @@ def summary_lines(gen):
 def run(args):
     from hw.generate import generate
 
-    gen = generate(args.model, args.out, args.fold, lint=not args.no_lint, target=args.target)
+    gen = generate(args.model, args.out, args.fold, lint=not args.no_lint, target=args.target, arch=args.arch)
     lines = gen.verilog.read_text().count("\n")
     print(f"wrote {gen.verilog} ({lines} lines) and {gen.manifest_path}")
     for line in summary_lines(gen):

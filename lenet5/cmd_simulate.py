@@ -21,7 +21,7 @@ exit status is 1 when any image mismatches (or the reset test fails), else 0.
 
 import argparse
 
-from lenet5 import DEFAULT_MODEL, REPO_ROOT, positive_int
+from lenet5 import DEFAULT_MODEL, REPO_ROOT, add_arch_argument, positive_int
 
 HELP = "simulate the generated Verilog on MNIST (cocotb + Verilator), bit-exact against golden"
 
@@ -68,14 +68,15 @@ def add_arguments(parser, images_default="100"):
     from lenet5.cmd_generate import add_target_argument
 
     add_target_argument(parser)
+    add_arch_argument(parser)
 
 
-def default_out(model, fold, target=None):
+def default_out(model, fold, target=None, arch="dataflow"):
     import hashlib
     from pathlib import Path
 
     tag = "default" if fold is None else hashlib.sha256(str(fold).encode()).hexdigest()[:10]
-    suffix = f"-{target}" if target else ""
+    suffix = (f"-{target}" if target else "") + (f"-{arch}" if arch != "dataflow" else "")
     return REPO_ROOT / "build" / "simulate" / f"{Path(model).stem}-{tag}{suffix}"
 
 
@@ -142,8 +143,9 @@ def run(args):
 
     images = load_images(args.images, data=args.data)
     target = getattr(args, "target", None)
-    out = args.out or default_out(args.model, args.fold, target)
-    gen = generate(args.model, out, args.fold, lint=False, target=target)
+    arch = getattr(args, "arch", "dataflow")
+    out = args.out or default_out(args.model, args.fold, target, arch)
+    gen = generate(args.model, out, args.fold, lint=False, target=target, arch=arch)
     rep = simulate_with_progress(gen, images, stall=args.stall, seed=args.seed, jobs=args.jobs,
                                  waves=args.waves, diagnose=not args.no_diagnose, quiet=args.quiet)
     rep["model"] = gen.manifest["model"]

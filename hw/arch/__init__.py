@@ -3,8 +3,15 @@
 Every architecture keeps the same top level (:data:`TOP`, AXI4-Stream pixels in, logits and the
 class out; :class:`hw.arch.dataflow.LeNet5Accelerator` documents the ports) so that the
 simulation, the synthesis flow and the boards work with any of them. :data:`ARCHITECTURES` names
-them; :func:`accelerator` is the one place where an accelerator is constructed for a network, a
-fold, a target and its DSP budget.
+them. Every architecture module offers the same two functions:
+
+* ``plan(qnet, target, *, fold, target_ii, dsp_blocks, dsp_vendor) -> NetPlan``: pure Python, no
+  hardware (:class:`hw.plan.net.NetPlan`: stages and their plans, fold, predicted II and latency);
+* ``build(net_plan, *, taps=False) -> wiring.Component``: the gateware, with :class:`TopSignature`.
+
+:func:`plan`, :func:`build` and :func:`accelerator` (both) here dispatch on the architecture's
+name and turn a target name and DSP budget into the planning options: the one place where an
+accelerator is constructed for a network, a fold, a target and its DSP budget.
 
 * ``dataflow`` (:mod:`hw.arch.dataflow`): layer-pipelined, every layer its own datapath, streams
   between them; the default.
@@ -12,7 +19,7 @@ fold, a target and its DSP budget.
 
 from __future__ import annotations
 
-__all__ = ["TOP", "ARCHITECTURES", "DEFAULT_ARCH", "UnknownArchitectureError", "accelerator"]
+__all__ = ["TOP", "ARCHITECTURES", "DEFAULT_ARCH", "UnknownArchitectureError", "plan", "build", "accelerator"]
 
 #: Name of the generated top-level module (and of its Verilog file, ``<TOP>.v``).
 TOP = "lenet5_accel"
@@ -33,45 +40,58 @@ def _module(arch: str):
     return import_module(ARCHITECTURES[arch])
 
 
-def accelerator(qnet, fold=None, *, arch: str = DEFAULT_ARCH, target=None, max_dsps="auto",
-                target_ii=None, taps: bool = False):
-    """The accelerator component of ``arch`` for a network, a fold and a target.
+def plan(qnet, fold=None, *, arch: str = DEFAULT_ARCH, target=None, max_dsps="auto", target_ii=None):
+    """The :class:`hw.plan.net.NetPlan` of ``arch`` for a network, a fold and a target.
 
     Parameters
     ----------
     qnet : golden.qnet.QNet
         The quantized network.
-    fold : None, str or Fold
+    fold : None, str or hw.plan.fold.Fold
         Per-layer folding; layers left out get the architecture's default.
     arch : str
         One of :data:`ARCHITECTURES`.
     target : None, str or hw.targets.Target
-        Build for this target's closure policy and DSP budget (an ECP5: ``max_dsps`` products in
+        Plan for this target's closure policy and DSP budget (an ECP5: ``max_dsps`` products in
         ``MULT18X18D`` blocks with their own registers, the others split LUT products); None:
         generic Verilog, every product left to the tools.
     max_dsps : int, "auto" or None
         DSP blocks to plan products into (``"auto"``: the target's count); only with a target.
     target_ii : int, optional
         Cycles per image the default fold aims at.
-    taps : bool
-        Debug build with every stage's output stream as ports.
 
     Raises
     ------
     UnknownArchitectureError, hw.targets.UnknownTargetError
         Unknown names (the message lists the valid ones).
-    hw.arch.dataflow.FoldError
+    hw.plan.fold.FoldError
         An impossible fold (the message names the layer and the valid values).
     """
     module = _module(arch)
-    kwargs = {"taps": taps}
+    kwargs = {}
     if target_ii is not None:
         kwargs["target_ii"] = target_ii
+    tgt = None
     if target is not None:
         from hw.targets import target as get_target
 
         tgt = get_target(target)
         blocks = tgt.dsp_budget(max_dsps)
         if blocks is not None:
-            kwargs.update(dsp_blocks=blocks, dsp_primitive=tgt.vendor)
-    return module.LeNet5Accelerator(qnet, fold, **kwargs)
+            kwargs.update(dsp_blocks=blocks, dsp_vendor=tgt.vendor)
+    return module.plan(qnet, tgt, fold=fold, **kwargs)
+
+
+def build(net_plan, *, taps: bool = False):
+    """The top-level component of a plan, built by the architecture that made it.
+
+    ``taps``: a debug build with every stage's output stream as ports as well.
+    """
+    return _module(net_plan.arch).build(net_plan, taps=taps)
+
+
+def accelerator(qnet, fold=None, *, arch: str = DEFAULT_ARCH, target=None, max_dsps="auto",
+                target_ii=None, taps: bool = False):
+    """``build(plan(...))``: the accelerator component for a network, a fold and a target (see
+    :func:`plan` for the parameters and errors, :func:`build` for ``taps``)."""
+    return build(plan(qnet, fold, arch=arch, target=target, max_dsps=max_dsps, target_ii=target_ii), taps=taps)

@@ -1,0 +1,121 @@
+"""Folding: how many multipliers each conv and dense layer gets (its parallelism).
+
+A :class:`Fold` maps layer names to :class:`LayerFold` ``(lanes, taps)``: conv layers compute
+``lanes`` output channels in parallel with ``taps`` kernel taps each per cycle; dense layers
+``lanes`` outputs with ``taps`` inputs each per cycle. Written ``C1=3x25,C3=8x25,...`` on the
+command line or as a JSON file, and as :meth:`Fold.slug` in file names. Plain data: which folds
+work is decided by the layer plans (:mod:`hw.plan`).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+__all__ = ["Fold", "FoldError", "LayerFold", "fold_choices"]
+
+
+class FoldError(ValueError):
+    """A fold that cannot work; the message names the layer and says what would."""
+
+
+@dataclass(frozen=True)
+class LayerFold:
+    """Folding of one layer.
+
+    Members
+    -------
+    lanes : int
+        Parallel output channels (conv) or outputs (dense), ``P_o``.
+    taps : int
+        Conv: kernel taps per lane per cycle ``P_k`` (divides K*K). Dense: inputs per lane per
+        cycle ``P_i`` (divides the input length).
+    """
+
+    lanes: int
+    taps: int
+
+    def __str__(self):
+        return f"{self.lanes}x{self.taps}"
+
+
+class Fold(dict):
+    """Layer name -> :class:`LayerFold` for the conv and dense layers of a network.
+
+    Written ``C1=3x25,C3=8x25,C5=6x4,F6=2x3,OUT=1x1`` (``lanes x taps``), or as a JSON file
+    ``{"C1": [3, 25], ...}``.
+    """
+
+    @classmethod
+    def parse(cls, text):
+        """Parse ``NAME=LxT`` items separated by commas, or a path to a JSON file.
+
+        Raises
+        ------
+        FoldError
+            Malformed text or file.
+        """
+        text = str(text).strip()
+        if text.endswith(".json") or Path(text).is_file():
+            path = Path(text)
+            try:
+                d = json.loads(path.read_text())
+            except (OSError, json.JSONDecodeError) as exc:
+                raise FoldError(f"cannot read fold file {path}: {exc}") from None
+            if not isinstance(d, dict):
+                raise FoldError(f"fold file {path}: expected an object such as {{\"C1\": [3, 25]}}")
+            fold = cls()
+            for name, value in d.items():
+                if (not isinstance(value, (list, tuple)) or len(value) != 2
+                        or not all(isinstance(v, int) for v in value)):
+                    raise FoldError(f"fold file {path}: {name}: expected [lanes, taps], got {value!r}")
+                fold[name.upper()] = LayerFold(*value)
+            return fold
+        fold = cls()
+        for item in filter(None, (s.strip() for s in text.split(","))):
+            m = re.fullmatch(r"([A-Za-z0-9]+)\s*=\s*(\d+)\s*[xX]\s*(\d+)", item)
+            if not m:
+                raise FoldError(f"fold item {item!r}: expected LAYER=LANESxTAPS, e.g. C1=6x25")
+            fold[m.group(1).upper()] = LayerFold(int(m.group(2)), int(m.group(3)))
+        return fold
+
+    def __str__(self):
+        return ",".join(f"{k}={v}" for k, v in self.items())
+
+    def to_dict(self):
+        """``{"C1": [lanes, taps], ...}`` (the JSON file form)."""
+        return {k: [v.lanes, v.taps] for k, v in self.items()}
+
+    def slug(self) -> str:
+        """The file-name-safe form of the fold, ``C1-3x25_C3-6x25_...``: THE name of a fold in
+        build folders and result files."""
+        return re.sub(r"[^A-Za-z0-9x_-]", "", str(self).replace("=", "-").replace(",", "_"))
+
+
+def _divisors(n):
+    return [d for d in range(1, n + 1) if n % d == 0]
+
+
+def _fold_choices(layer):
+    """All (lanes, taps) folds of a conv or dense layer."""
+    if layer.kind == "conv":
+        return [(l, t) for l in range(1, layer.out_shape[0] + 1) for t in _divisors(layer.kernel ** 2)]
+    i = math.prod(layer.in_shape)
+    return [(l, t) for l in _divisors(layer.out_shape[0]) for t in _divisors(i)]
+
+
+def _divisors(n):
+    return [d for d in range(1, n + 1) if n % d == 0]
+
+
+def fold_choices(layer):
+    """All ``(lanes, taps)`` folds of a conv or dense :class:`golden.qnet.Layer`: conv, any
+    lanes up to the output channels x taps dividing ``K*K``; dense, lanes dividing the outputs x
+    taps dividing the inputs."""
+    if layer.kind == "conv":
+        return [(l, t) for l in range(1, layer.out_shape[0] + 1) for t in _divisors(layer.kernel ** 2)]
+    i = math.prod(layer.in_shape)
+    return [(l, t) for l in _divisors(layer.out_shape[0]) for t in _divisors(i)]
