@@ -15,7 +15,7 @@ from . import arith
 from .qnet import Layer, QNet
 
 __all__ = ["ReferenceResult", "run", "check_images", "layer_accumulate", "layer_postprocess",
-           "layer_forward", "conv_accumulate", "dense_accumulate"]
+           "layer_forward", "conv_accumulate", "dense_accumulate", "raster_order"]
 
 #: Images per chunk; bounds the memory of the im2col buffers (about 0.5 GB at 2048).
 CHUNK = 1024
@@ -70,6 +70,18 @@ def check_images(images, qnet: QNet):
         raise ValueError(f"pixel values must lie in [{fmt.min}, {fmt.max}] ({fmt}), got "
                          f"[{arr.min()}, {arr.max()}]")
     return arr.astype(np.int64)
+
+
+def raster_order(maps):
+    """Feature maps in stream order: ``(..., C, H, W)`` -> ``(..., H * W * C)``.
+
+    THE order in which the hardware streams a feature map (and a dense layer reads its flattened
+    input): raster order of the positions (row by row, left to right), the ``C`` channels of a
+    position together (channel 0 first). Shape ``(C, H, W)`` gives a vector; ``(O, C, H, W)``
+    (dense weights over a map) gives ``(O, H * W * C)``.
+    """
+    maps = np.asarray(maps)
+    return np.moveaxis(maps, -3, -1).reshape(*maps.shape[:-3], -1)
 
 
 def conv_accumulate(x, weights, bias, stride=1, pad=0):
