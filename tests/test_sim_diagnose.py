@@ -122,3 +122,24 @@ def test_planted_requant_fault_is_located(generated, tapped):
     assert (f["layer"], f["stage"], f["channel"], f["position"]) == ("C1", "c1_requant", c, [y, x])
     assert (f["expected"], f["got"]) == (int(wrong_c1[c, y, x]), int(right_c1[c, y, x]))
     assert f["beats_seen"] == f["beats_expected"]
+
+
+
+@pytest.mark.parametrize("target", [None, "ecp5-25k", "ecp5-45k", "ecp5-85k", "ice40-up5k"])
+def test_tapped_build_keeps_the_target(target):
+    """The debug build is generated for a target that gives the design the same DSP blocks and
+    primitive (what :func:`hw.arch.accelerator` takes from the target)."""
+    from types import SimpleNamespace
+
+    from hw.targets import TARGETS
+    from sim.diagnose import _target_of
+
+    def planned(name):
+        tgt = None if name is None else TARGETS[name]
+        blocks = None if tgt is None else tgt.dsp_budget()
+        return SimpleNamespace(dsp_blocks=blocks, dsp_primitive=None if blocks is None else tgt.vendor)
+
+    accel = planned(target)
+    assert vars(planned(_target_of(accel))) == vars(accel)
+    with pytest.raises(ValueError, match="cannot generate the same design"):
+        _target_of(SimpleNamespace(dsp_blocks=3, dsp_primitive="ecp5"))
