@@ -17,8 +17,9 @@ Tests (chosen with the runner's ``test_filter``)
     must come out exactly right, with nothing left over from before the reset, and with the
     idle-design latency.
 ``capture_taps``
-    Streams one or two images while monitoring internal stage output streams (``valid &
-    ready`` and the payload) through VPI; needs a build with internal signals visible.
+    Streams one or two images while recording every beat (``valid & ready``, the payload) of
+    each stage's output stream on the tap ports of a debug build (``generate(..., taps=True)``,
+    see :mod:`sim.diagnose`).
 
 Drivers
 -------
@@ -53,7 +54,7 @@ timeout_cycles : int
     The test fails when no output beat arrives for this many cycles.
 taps : list of dict
     ``capture_taps`` only: ``{"name", "valid", "ready", "payload"}``, the names of the
-    top-level nets of each monitored stream.
+    top-level tap ports of each monitored stream (:func:`sim.diagnose.tap_ports`).
 """
 
 from __future__ import annotations
@@ -462,7 +463,7 @@ async def reset_recovery(dut):
 
 @cocotb.test()
 async def capture_taps(dut):
-    """Stream the images while recording every beat of the monitored internal streams."""
+    """Stream the images while recording every beat of the stages' tap ports."""
     p = Params()
     taps = p.raw["taps"]
     await _start(dut)
@@ -471,8 +472,8 @@ async def capture_taps(dut):
         try:
             handles.append([dut[tap[k]] for k in ("valid", "ready", "payload")])
         except (AttributeError, KeyError) as exc:
-            raise AttributeError(f"internal net of {tap['name']} not visible ({exc}): the design must be "
-                                 "built with public internals (run_cocotb(public=True))") from None
+            raise AttributeError(f"tap port of stage {tap['name']} not found ({exc}): the design must be "
+                                 "generated with tap ports (hw.generate.generate(..., taps=True))") from None
     beats = [[] for _ in taps]
 
     async def monitor(valid, ready, payload, out):

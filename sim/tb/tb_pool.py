@@ -11,7 +11,6 @@ layer (``coef[c] * 2x2 sum + bias[c]``), bit for bit. Inputs are extremes (min/m
 format) with probability 0.4, otherwise uniform.
 """
 
-import random
 
 import cocotb
 import numpy as np

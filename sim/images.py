@@ -1,0 +1,175 @@
+"""Images to simulate: the MNIST test set, ``.npy`` arrays or folders of 28x28 grayscale PNGs.
+
+:func:`load_images` turns a count, ``"all"`` or a path into an :class:`ImageSet` (uint8
+``(N, 28, 28)`` pixels, labels when known); unusable user files raise :class:`ImageError`,
+whose message names the file, the problem and the expected form.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+__all__ = ["ImageError", "ImageSet", "load_images"]
+
+
+class ImageError(ValueError):
+    """Unusable user images: the message names the file, the problem and the expected form."""
+
+
+@dataclass
+class ImageSet:
+    """Images to simulate.
+
+    Members
+    -------
+    images : numpy uint8 array (N, 28, 28)
+    labels : numpy int64 array (N,) or None
+        Known labels (MNIST), else None (no accuracy then).
+    source : str
+        Where they came from, for reports.
+    """
+
+    images: np.ndarray
+    labels: np.ndarray | None
+    source: str
+
+    def __len__(self):
+        return len(self.images)
+
+    def subset(self, indices):
+        idx = np.asarray(indices, dtype=np.int64)
+        return ImageSet(self.images[idx], None if self.labels is None else self.labels[idx],
+                        f"{self.source} [{', '.join(str(i) for i in idx[:8])}{'...' if len(idx) > 8 else ''}]")
+
+
+def _check_array(arr, where) -> np.ndarray:
+    """uint8 (N, 28, 28) from an array of shape (N, 28, 28) or (28, 28)."""
+    arr = np.asarray(arr)
+    if arr.ndim == 2:
+        arr = arr[None]
+    if arr.ndim != 3 or arr.shape[1:] != (28, 28):
+        raise ImageError(f"{where}: images must have shape (N, 28, 28) or (28, 28) (raw MNIST digits), "
+                         f"got {tuple(np.asarray(arr).shape)}")
+    if arr.dtype != np.uint8:
+        hint = ("; convert with np.round(x * 255).astype(np.uint8) if they are floats in [0, 1]"
+                if arr.dtype.kind == "f" else
+                "; convert with x.astype(np.uint8) if the values are 0..255" if arr.dtype.kind in "iu" else "")
+        raise ImageError(f"{where}: images must be uint8 (pixels 0..255), got dtype {arr.dtype}{hint}")
+    if not len(arr):
+        raise ImageError(f"{where}: no images")
+    return np.ascontiguousarray(arr)
+
+
+def _read_png(path: Path) -> np.ndarray:
+    """One 8-bit grayscale PNG as uint8 (H, W), with PIL when installed (matplotlib needs it for
+    PNG files anyway), else ``matplotlib.image.imread``."""
+    try:
+        from PIL import Image
+    except ImportError:
+        Image = None
+    if Image is not None:
+        try:
+            with Image.open(path) as img:
+                mode = img.mode
+                if mode in ("RGB", "RGBA", "LA"):
+                    arr = np.asarray(img)
+                    gray = arr[..., 0]
+                    color = arr[..., :3] if mode != "LA" else arr[..., :1]
+                    if (mode != "LA" and np.any(color != gray[..., None])) or (
+                            mode in ("RGBA", "LA") and np.any(arr[..., -1] != 255)):
+                        raise ImageError(f"{path}: a {mode} image with colour or transparency; "
+                                         "expected an 8-bit grayscale PNG")
+                    return np.ascontiguousarray(gray)
+                if mode != "L":
+                    raise ImageError(f"{path}: PNG mode {mode!r}; expected 8-bit grayscale ('L')")
+                return np.asarray(img).copy()
+        except ImageError:
+            raise
+        except Exception as exc:            # PIL raises many types for broken files
+            raise ImageError(f"{path}: not a readable PNG ({exc})") from None
+    import matplotlib.image as mpimg
+    try:
+        arr = mpimg.imread(path)
+    except Exception as exc:
+        raise ImageError(f"{path}: not a readable PNG ({exc})") from None
+    if arr.ndim == 3:
+        if arr.shape[2] == 4 and np.any(arr[..., 3] != 1):
+            raise ImageError(f"{path}: transparent image; expected an 8-bit grayscale PNG")
+        if np.any(arr[..., :3] != arr[..., :1]):
+            raise ImageError(f"{path}: colour image; expected an 8-bit grayscale PNG")
+        arr = arr[..., 0]
+    if arr.dtype.kind == "f":               # matplotlib scales 8-bit PNGs to [0, 1]
+        scaled = arr * 255
+        if np.any(np.abs(scaled - np.round(scaled)) > 1e-3):
+            raise ImageError(f"{path}: not an 8-bit image (16-bit PNGs are not supported)")
+        arr = np.round(scaled)
+    return arr.astype(np.uint8)
+
+
+def _read_png_folder(folder: Path) -> np.ndarray:
+    files = sorted(p for p in folder.iterdir() if p.suffix.lower() == ".png")
+    if not files:
+        raise ImageError(f"{folder}: no .png files in this folder (expected 28x28 grayscale PNGs)")
+    images = []
+    for path in files:
+        arr = _read_png(path)
+        if arr.shape != (28, 28):
+            raise ImageError(f"{path}: {arr.shape[1]}x{arr.shape[0]} pixels; expected 28x28 "
+                             "(a raw MNIST-style digit, white on black)")
+        images.append(arr)
+    return np.stack(images)
+
+
+def load_images(spec=100, *, data=None) -> ImageSet:
+    """Images to simulate.
+
+    Parameters
+    ----------
+    spec : int, "all", or path
+        ``N``: the first ``N`` MNIST test images (with labels); ``"all"``: all 10,000; a path:
+        a ``.npy`` file holding uint8 ``(N, 28, 28)`` or ``(28, 28)``, or a folder of 28x28
+        8-bit grayscale PNG files (read in file-name order; PIL when installed, else
+        matplotlib). User images have no labels.
+    data : str, optional
+        MNIST folder (see :func:`golden.mnist.load_mnist`).
+
+    Raises
+    ------
+    ImageError
+        Unreadable file, wrong shape or dtype, or a count below 1 (``ValueError``).
+    golden.mnist.MnistError
+        MNIST files missing.
+    """
+    from golden.mnist import load_mnist
+
+    if isinstance(spec, str) and spec.strip().lower() == "all":
+        images, labels = load_mnist("test", data=data)
+        return ImageSet(np.ascontiguousarray(images), labels.astype(np.int64), "MNIST test images")
+    if isinstance(spec, (int, np.integer)) or (isinstance(spec, str) and spec.strip().isdigit()):
+        n = int(spec)
+        if n < 1:
+            raise ImageError(f"the number of images must be at least 1, got {n}")
+        images, labels = load_mnist("test", data=data)
+        if n > len(images):
+            raise ImageError(f"{n} images requested, the MNIST test set has {len(images)}")
+        return ImageSet(np.ascontiguousarray(images[:n]), labels[:n].astype(np.int64),
+                        f"first {n} MNIST test images")
+    path = Path(spec)
+    if path.is_dir():
+        return ImageSet(_read_png_folder(path), None, f"{path} (PNG files)")
+    if not path.exists():
+        raise ImageError(f"{path}: no such file or folder (expected N, 'all', a .npy file or a "
+                         "folder of PNG files)")
+    if path.suffix.lower() == ".png":
+        arr = _read_png(path)
+        return ImageSet(_check_array(arr, path), None, str(path))
+    try:
+        arr = np.load(path, allow_pickle=False)
+    except (OSError, ValueError) as exc:
+        raise ImageError(f"{path}: not a .npy array file ({exc})") from None
+    if not isinstance(arr, np.ndarray):
+        raise ImageError(f"{path}: holds several arrays (.npz); save one uint8 (N, 28, 28) array with np.save")
+    return ImageSet(_check_array(arr, path), None, str(path))
