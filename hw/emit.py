@@ -30,7 +30,7 @@ import amaranth
 from amaranth.back import verilog
 from amaranth.lib import wiring
 
-from hw.flow.tools import verilator_bin, verilator_env
+from hw.flow.verilator import verilator_bin, verilator_env
 
 __all__ = ["HEADER", "AMARANTH_LINT_OFF", "emit_verilog", "write_verilog", "lint_verilog"]
 

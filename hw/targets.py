@@ -10,8 +10,9 @@ Vendor primitives are not named here: :attr:`Target.vendor` names the module of
 :mod:`hw.vendor` that implements them (``hw.vendor.ecp5``), and a generic component asks that
 module, through the plan, for a multiplier; it never tests a family name itself.
 
-Adding a target is one entry in :data:`TARGETS` (and, for a new family, a vendor module and the
-family's tool names in :mod:`hw.flow`).
+Adding a target is one entry in :data:`TARGETS` (and, for a new family, a vendor module, the
+family's tool names in :mod:`hw.flow.tools` and its nextpnr bel names in :mod:`hw.flow.report`;
+for a clock pin, a board module in :mod:`hw.boards`).
 
 Parts: ``ecp5-25k``, ``ecp5-45k``, ``ecp5-85k`` are the Lattice LFE5U-25F / -45F / -85F in the
 CABGA381 package at **speed grade 6** (the slowest grade, the one on most boards, e.g. the ULX3S),
@@ -79,6 +80,9 @@ class Target:
         ``None``: generic Verilog only.
     closure : Closure
         The closure policy.
+    board : str or None
+        Board of :mod:`hw.boards` whose clock pin the flow's board-less builds constrain
+        (:func:`hw.boards.clock_constraint`); ``None``: no constraint file.
     """
 
     name: str
@@ -90,6 +94,7 @@ class Target:
     bram_cells: tuple = ()
     vendor: str | None = None
     closure: Closure = field(default_factory=Closure)
+    board: str | None = None
 
     @property
     def device(self):
@@ -135,7 +140,7 @@ def _ecp5(size, luts, dsps, brams, ios):
                   (f"--{size}k", "--package", "CABGA381", "--speed", "6"),
                   {"lut": luts, "ff": luts, "dsp": dsps, "bram": brams, "io": ios},
                   dsp_cells=("MULT18X18D", "ALU54B"), bram_cells=("DP16KD", "PDPW16KD"),
-                  vendor="ecp5", closure=Closure(dsp_instances=True))
+                  vendor="ecp5", closure=Closure(dsp_instances=True), board="ulx3s")
 
 
 #: The supported targets by name.  ECP5: CABGA381 package, speed grade 6.

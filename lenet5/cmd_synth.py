@@ -15,14 +15,15 @@ Exit status: 0 when the design fits, 1 when it does not (the JSON is written eit
 """
 
 import argparse
-import re
 
+from hw.flow.naming import fold_slug
+from hw.targets import TARGETS
 from lenet5 import DEFAULT_MODEL, REPO_ROOT
 
 HELP = "synthesise the accelerator for an FPGA (Yosys + nextpnr): resources, fmax, images/s"
 
-#: Target names, repeated from hw.flow.synth.TARGETS so that `lenet5 --help` imports nothing heavy.
-TARGET_NAMES = ("ecp5-25k", "ecp5-45k", "ecp5-85k", "ice40-up5k")
+#: Target names (hw.targets.TARGETS, plain data: `lenet5 --help` imports nothing heavy).
+TARGET_NAMES = tuple(TARGETS)
 
 
 def _dsp_limit(text):
@@ -70,11 +71,6 @@ def add_arguments(parser):
     parser.add_argument("--json", metavar="PATH", help="write the report as JSON")
 
 
-def fold_slug(fold) -> str:
-    """A file-name-safe form of a fold: ``C1-3x25_C3-6x25_...``."""
-    return re.sub(r"[^A-Za-z0-9x_-]", "", str(fold).replace("=", "-").replace(",", "_"))
-
-
 def load_qnet(path):
     """The quantized description at *path*, with a hint when the file is missing."""
     from pathlib import Path
@@ -98,6 +94,7 @@ def run(args):
     import json
     from pathlib import Path
 
+    from hw.arch import TOP
     from hw.flow.synth import SynthError, summary_line, synthesize
     from lenet5.cli import CliError
 
@@ -109,7 +106,7 @@ def run(args):
     print(f"{qnet.variant} model {args.model}, fold {accel.fold}: {manifest['multipliers']} multipliers, "
           f"{manifest['predicted_ii_cycles']} cycles/image predicted; building in {build_dir}")
     try:
-        report = synthesize(accel, top=manifest.get("top", "lenet5_accel"), target=args.target,
+        report = synthesize(accel, top=manifest.get("top", TOP), target=args.target,
                             build_dir=build_dir, seed=args.seed, bitstream=args.bitstream,
                             freq_mhz=args.freq, use_system_tools=args.system_tools,
                             progress=not args.quiet, manifest=manifest,

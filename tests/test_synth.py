@@ -17,7 +17,7 @@ from amaranth import Module, Signal
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
-from hw import synth
+from hw.flow import synth, tools, yosys
 from hw.flow.synth import (TARGETS, exhausted_resources, parse_nextpnr_log, parse_nextpnr_report,
                       parse_yosys_cells, parse_yosys_memory_mapping, parse_yosys_stat, summary_line,
                       synthesize, yosys_script, yowasp_available)
@@ -171,6 +171,87 @@ def test_targets():
     assert TARGETS["ice40-up5k"].totals["dsp"] == 8
 
 
+def test_target_lookup_error_lists_valid_targets():
+    from hw.targets import UnknownTargetError, target
+    with pytest.raises(UnknownTargetError) as info:
+        target("ecp5-12k")
+    assert str(info.value) == ("unknown target 'ecp5-12k'; valid targets: "
+                               "ecp5-25k, ecp5-45k, ecp5-85k, ice40-up5k")
+    assert isinstance(info.value, ValueError)
+    assert target("ice40-up5k") is TARGETS["ice40-up5k"] and target(TARGETS["ecp5-85k"]) is TARGETS["ecp5-85k"]
+
+
+def test_target_cells_and_boards():
+    """The DSP and RAM cell types the reports count, and the board of the clock pin, per target."""
+    for name in ("ecp5-25k", "ecp5-45k", "ecp5-85k"):
+        assert TARGETS[name].dsp_cells == ("MULT18X18D", "ALU54B")
+        assert TARGETS[name].bram_cells == ("DP16KD", "PDPW16KD")
+        assert TARGETS[name].board == "ulx3s"
+    assert TARGETS["ice40-up5k"].dsp_cells == ("SB_MAC16",)
+    assert TARGETS["ice40-up5k"].bram_cells == ("SB_RAM40_4K", "SB_SPRAM256KA")
+    assert TARGETS["ice40-up5k"].board is None
+
+
+#: The keep selection of the flow before targets carried a closure policy (written out by hand).
+KEEP_BEFORE = ("w:a0_* w:*.a0_* %u w:w0_* %u w:*.w0_* %u w:a1_* %u w:*.a1_* %u w:w1_* %u w:*.w1_* %u "
+               "w:dup_* %u w:*.dup_* %u")
+
+
+def test_keep_selection_is_todays_string():
+    """Built from hw.components.common.KEEP_PREFIXES, the selection is the literal the flow used,
+    and every target of today keeps the copies (the script text is unchanged)."""
+    from hw.components.common import KEEP_PREFIXES
+    assert yosys.keep_selection(KEEP_PREFIXES) == KEEP_BEFORE
+    assert yosys.KEEP_REGISTERS == KEEP_BEFORE
+    assert yosys.keep_selection(("q_",)) == "w:q_* w:*.q_* %u"
+    for tgt in TARGETS.values():
+        assert yosys.target_keep(tgt) == KEEP_BEFORE, tgt.name
+    assert yosys.front("ecp5", "top", ["a.v"], yosys.target_keep(TARGETS["ecp5-85k"])) == (
+        "read_verilog -sv a.v\nsynth_ecp5 -top top -run :coarse\nproc -latches error\nflatten\n"
+        "wreduce t:$mul\nsetattr -set keep 1 " + KEEP_BEFORE + " %a %ci1 t:$dff %i\n")
+
+
+def test_keep_follows_closure_policy():
+    """A target whose closure policy does not keep copies gets no setattr line."""
+    import dataclasses
+    from hw.targets import Closure
+    loose = dataclasses.replace(TARGETS["ice40-up5k"], closure=Closure(keep_copies=False))
+    assert yosys.target_keep(loose) is None
+    script = yosys_script("ice40", "top", ["top.v"], "top.json", keep=yosys.target_keep(loose))
+    assert "setattr" not in script and "keep" not in script
+    assert "setattr -set keep 1 w:a0_* " in yosys_script("ice40", "top", ["top.v"], "top.json")
+
+
+def test_clock_lpf_from_board_module():
+    """The ECP5 targets put the clock on the ULX3S's 25 MHz oscillator pin (G2), nothing else."""
+    from hw.boards import clock_constraint, ulx3s
+    lpf = 'LOCATE COMP "clk" SITE "G2";\nIOBUF PORT "clk" IO_TYPE=LVCMOS33;\n'
+    assert ulx3s.CLOCK_LPF == lpf and synth.ECP5_CLOCK_LPF == lpf
+    assert ulx3s.clock_constraint("clk") == lpf
+    ports = {"clk": {"direction": "input"}, "rst": {"direction": "input"}}
+    for name in ("ecp5-25k", "ecp5-85k"):
+        assert clock_constraint(TARGETS[name], ports) == ("lpf", lpf)
+    assert clock_constraint(TARGETS["ecp5-85k"], {"rst": {}}) is None        # no clock: no file
+    assert clock_constraint(TARGETS["ice40-up5k"], ports) is None            # no board named
+
+
+def test_unknown_board():
+    from hw.boards import board_module
+    with pytest.raises(ValueError, match="unknown board 'zedboard'; valid boards: ulx3s"):
+        board_module("zedboard")
+
+
+def test_fold_slug():
+    from hw.arch.dataflow import Fold
+    from hw.flow import fold_slug
+    from hw.flow.naming import fold_slug as naming_slug
+    from lenet5.cmd_synth import fold_slug as cli_slug
+    assert fold_slug is naming_slug is cli_slug
+    assert fold_slug("C1=3x25,C3=6x25") == "C1-3x25_C3-6x25"
+    assert fold_slug("C1=3x25, C3=6x25/") == "C1-3x25_C3-6x25"        # spaces and slashes dropped
+    assert fold_slug(Fold.parse("C1=1x1,F6=2x4")).startswith("C1-1x1_")
+
+
 def test_yosys_script_relative_and_staged():
     script = yosys_script("ice40", "top", ["top.v"], "top.json")
     assert "synth_ice40 -top top -dsp -device u -run :coarse" in script
@@ -210,7 +291,7 @@ def test_pareto_front():
 
 
 def synth_sweep():
-    from hw import sweep
+    from hw.flow import sweep
     return sweep
 
 
@@ -475,9 +556,9 @@ def test_keep_selection_follows_aliases(tmp_path):
              + ["dup_bank_load0_0", "dup_bank_load0_1", "dup_bank_slot0_0"])
     # (the 3 lanes share a bank; 9 taps: 2 groups of 5; one chunk per slot: the bank never shifts)
     checks = "".join(f"select -assert-count 1 w:{n} %a %ci1 t:$dff %i a:keep %i\n" for n in names)
-    script = synth._front("ecp5", "conv_small", ["conv_small.v"]) + checks
+    script = yosys.front("ecp5", "conv_small", ["conv_small.v"]) + checks
     (tmp_path / "keep.ys").write_text(script)
-    run = subprocess.run(synth._tool_argv("yosys", False) + ["-q", "-s", "keep.ys"], cwd=tmp_path,
+    run = subprocess.run(tools.tool_argv("yosys", False) + ["-q", "-s", "keep.ys"], cwd=tmp_path,
                          capture_output=True, text=True)
     assert run.returncode == 0, run.stdout[-2000:] + run.stderr[-2000:]
 

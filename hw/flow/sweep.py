@@ -19,6 +19,8 @@ from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from pathlib import Path
 
+from hw.flow.naming import fold_slug
+
 __all__ = ["preset_folds", "run_sweep", "sweep_rows", "pareto_front", "plot_pareto", "CSV_COLUMNS"]
 
 #: Columns of ``sweep.csv``, in order.
@@ -148,10 +150,6 @@ def plot_pareto(rows: Sequence[dict], path, title: str = "", freq_mhz: float | N
     return path
 
 
-def _slug(fold) -> str:
-    return str(fold).replace("=", "-").replace(",", "_")
-
-
 def run_sweep(qnet, folds: Sequence, *, target: str, out_dir, jobs: int = 1, seed: int = 1,
               freq_mhz: float = 100, use_system_tools: bool = False, progress: bool = True,
               max_dsps=None, synth: Callable | None = None,
@@ -163,7 +161,7 @@ def run_sweep(qnet, folds: Sequence, *, target: str, out_dir, jobs: int = 1, see
     qnet : golden.qnet.QNet
         The network.
     folds : sequence of Fold or str
-        One synthesis each (build folder ``out_dir/runs/<fold>``).
+        One synthesis each (build folder ``out_dir/runs/<fold slug>``, :func:`hw.flow.naming.fold_slug`).
     target : str
         Synthesis target (:data:`hw.flow.synth.TARGETS`).
     max_dsps : int or "auto", optional
@@ -179,7 +177,7 @@ def run_sweep(qnet, folds: Sequence, *, target: str, out_dir, jobs: int = 1, see
     list of dict
         The reports, in the order of *folds*.
     """
-    from hw.arch import accelerator
+    from hw.arch import TOP, accelerator
     from hw.flow.synth import summary_line, synthesize
 
     if jobs < 1:
@@ -192,8 +190,8 @@ def run_sweep(qnet, folds: Sequence, *, target: str, out_dir, jobs: int = 1, see
 
     def one(accel):
         manifest = accel.manifest()
-        return synth(accel, top=manifest.get("top", "lenet5_accel"), target=target,
-                     build_dir=out / "runs" / _slug(accel.fold), seed=seed, freq_mhz=freq_mhz,
+        return synth(accel, top=manifest.get("top", TOP), target=target,
+                     build_dir=out / "runs" / fold_slug(accel.fold), seed=seed, freq_mhz=freq_mhz,
                      use_system_tools=use_system_tools, progress=progress and jobs == 1,
                      manifest=manifest, max_dsps=max_dsps)
 
