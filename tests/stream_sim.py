@@ -147,11 +147,13 @@ def simulate_stream(dut, payloads, count, *, in_pause=None, out_pause=None, seed
     return StreamRun(out, result["in"], out_cycles)
 
 
-def check_timing(dut, payloads, avail, *, max_cycles=None):
+def check_timing(dut, payloads, avail, *, idle_after=100, max_cycles=None):
     """Offer ``payloads`` on ``avail`` (output always ready) and assert that the accept and output
-    cycles equal ``dut.timing(avail)`` (the first differing beat reported). Returns the run."""
+    cycles equal ``dut.timing(avail)`` (the first differing beat reported) and that no output beat
+    beyond the model's comes in the ``idle_after`` cycles after the last. Returns the run."""
     model = dut.timing(avail)
-    run = simulate_stream(dut, payloads, len(model.out), avail=avail, max_cycles=max_cycles)
+    run = simulate_stream(dut, payloads, len(model.out), avail=avail, max_cycles=max_cycles,
+                          idle_after=idle_after)
     for what, got, want in (("accept", run.in_cycles, model.accept), ("output", run.out_cycles, model.out)):
         for k, (g, w) in enumerate(zip(got, want)):
             assert g == w, f"{what} beat {k}: simulated cycle {g}, model {w}"
