@@ -17,7 +17,7 @@ at whose end it was accepted.
 - :func:`check_timing`: the simulation's accept and output cycles equal ``dut.timing(avail)``.
 - :func:`random_pause`, :data:`PATTERN`, :func:`as_pause`: pause iterables.
 - :func:`arrivals`: ``avail`` schedules (input beat ``k`` offered from cycle ``avail[k]`` on).
-- :func:`raster_beats`: frames (N, C, H, W) as raster-order beat payloads.
+- :func:`raster_beats`: frames (N, C, H, W) as raster-order beat payloads; :func:`data_last`: back.
 """
 
 import itertools
@@ -193,3 +193,8 @@ def raster_beats(x, lanes):
     return [{"data": [int(v) for v in frame[g * lanes:(g + 1) * lanes, y, xx]],
              "last": int(y == h - 1 and xx == w - 1 and g == groups - 1)}
             for frame in x for y in range(h) for xx in range(w) for g in range(groups)]
+
+
+def data_last(payloads):
+    """``(data as a list of ints, last)`` of each payload with ``data`` lanes and ``last``."""
+    return [([int(v) for v in p.data], int(p.last)) for p in payloads]
