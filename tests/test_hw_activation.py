@@ -14,7 +14,8 @@ from hw.components.activation import ReLU, TanhLUT
 from hw.emit import emit_verilog
 from hw.components.requant import Requantizer
 from sim.runner import simulate_component
-from tests.test_hw_requant import amaranth_stream_run, lint_clean
+from tests.stream_sim import PATTERN, data_last, simulate_stream
+from tests.test_hw_requant import lint_clean
 
 TB = "sim.tb.tb_activation"
 
@@ -40,10 +41,15 @@ def _beats(in_fmt, lanes, count, rng):
     return [{"data": [c[b] for c in cols], "last": int(b % 5 == 4)} for b in range(count)]
 
 
-def _check(dut, golden, in_fmt, lanes, count, seed, gap_prob=0.3, stall_prob=0.3):
+def _run(dut, beats, count, *, gap=0.0, stall=0.0, seed=0):
+    """``count`` output beats and no more (tests.stream_sim): ``(outputs as (values, last), in_cycles, out_cycles)``."""
+    run = simulate_stream(dut, beats, count, in_pause=gap, out_pause=stall, seed=seed, idle_after=20)
+    return data_last(run.out), run.in_cycles, run.out_cycles
+
+
+def _check(dut, golden, in_fmt, lanes, count, seed, gap=0.3, stall=0.3):
     beats = _beats(in_fmt, lanes, count, random.Random(seed))
-    outputs, in_cycles, out_cycles = amaranth_stream_run(dut, beats, count, gap_prob=gap_prob,
-                                                         stall_prob=stall_prob, seed=seed)
+    outputs, in_cycles, out_cycles = _run(dut, beats, count, gap=gap, stall=stall, seed=seed)
     for b, (values, last) in enumerate(outputs):
         assert last == beats[b]["last"], f"seed {seed} beat {b}: last {last}"
         expected = [int(v) for v in golden(beats[b]["data"])]
@@ -62,23 +68,25 @@ LUT_POINTS = [  # (in_fmt, out_fmt, lanes)
 ]
 
 
+@pytest.mark.parametrize("pause", [0.3, PATTERN], ids=["random", "pattern"])
 @pytest.mark.parametrize("index", range(len(LUT_POINTS)),
                          ids=[f"{i}-{o}-l{n}" for i, o, n in LUT_POINTS])
-def test_lut_matches_golden_with_gaps_and_stalls(index):
+def test_lut_matches_golden_with_gaps_and_stalls(index, pause):
     in_fmt, out_fmt, lanes = LUT_POINTS[index]
     seed = 200 + index
     print(f"seed {seed}")
     lut = random_lut(in_fmt, out_fmt, seed)
     dut = TanhLUT(in_fmt=in_fmt, out_fmt=out_fmt, lut=lut, lanes=lanes)
     count = max(60, 1 << in_fmt.bits)
-    _check(dut, lambda x: arith.lut_lookup(x, lut, in_fmt), in_fmt, lanes, count, seed)
+    _check(dut, lambda x: arith.lut_lookup(x, lut, in_fmt), in_fmt, lanes, count, seed, gap=pause, stall=pause)
 
 
 @pytest.mark.parametrize("fmt, lanes", [(QFormat(8, 4, True), 2), (QFormat(4, 0, False), 1),
                                         (QFormat(16, 8, True), 3)], ids=str)
-def test_relu_matches_golden_with_gaps_and_stalls(fmt, lanes):
+@pytest.mark.parametrize("pause", [0.3, PATTERN], ids=["random", "pattern"])
+def test_relu_matches_golden_with_gaps_and_stalls(fmt, lanes, pause):
     dut = ReLU(fmt=fmt, lanes=lanes)
-    _check(dut, arith.relu, fmt, lanes, 80, seed=7)
+    _check(dut, arith.relu, fmt, lanes, 80, seed=7, gap=pause, stall=pause)
 
 
 @pytest.mark.parametrize("make", [
@@ -90,20 +98,21 @@ def test_latency_and_ii(make):
     dut = make()
     fmt = dut.in_fmt if isinstance(dut, TanhLUT) else dut.fmt
     golden = (lambda x: arith.lut_lookup(x, dut.lut, fmt)) if isinstance(dut, TanhLUT) else arith.relu
-    in_cycles, out_cycles = _check(dut, golden, fmt, 2, 40, seed=3, gap_prob=0.0, stall_prob=0.0)
+    in_cycles, out_cycles = _check(dut, golden, fmt, 2, 40, seed=3, gap=0.0, stall=0.0)
     assert dut.latency == 1 and dut.ii == 1
     assert {o - i for i, o in zip(in_cycles, out_cycles)} == {dut.latency}
     assert set(np.diff(in_cycles)) == {dut.ii} and set(np.diff(out_cycles)) == {dut.ii}
 
 
-def test_stall_holds_read_data():
+@pytest.mark.parametrize("stall", [0.9, (1,) * 7 + (0,)], ids=["random", "pattern"])
+def test_stall_holds_read_data(stall):
     """The classic synchronous-read bug: output stalled for many cycles while new inputs wait;
     the presented output must not change and nothing may be lost."""
     in_fmt, out_fmt = QFormat(4, 0, True), QFormat(8, 0, True)
     lut = random_lut(in_fmt, out_fmt, 5)
     dut = TanhLUT(in_fmt=in_fmt, out_fmt=out_fmt, lut=lut, lanes=1)
     beats = _beats(in_fmt, 1, 48, random.Random(5))
-    outputs, _, _ = amaranth_stream_run(dut, beats, len(beats), stall_prob=0.9, seed=5)
+    outputs, _, _ = _run(dut, beats, len(beats), stall=stall, seed=5)
     assert [o[0] for o in outputs] == [[int(arith.lut_lookup(b["data"], lut, in_fmt)[0])] for b in beats]
 
 
@@ -126,8 +135,8 @@ def test_from_layer(random_qnet):
     rq, lut = Requantizer.from_layer(layer, lanes=1), TanhLUT.from_layer(layer, lanes=1)
     span = ((layer.act_fmt.max + 2) << layer.requant.shift) // layer.requant.multiplier
     acc = np.random.default_rng(0).integers(max(-span, layer.acc_fmt.min), min(span, layer.acc_fmt.max), 200)
-    out, _, _ = amaranth_stream_run(rq, [{"data": [int(a)], "last": 0} for a in acc], len(acc))
-    out, _, _ = amaranth_stream_run(lut, [{"data": v, "last": last} for v, last in out], len(out))
+    out, _, _ = _run(rq, [{"data": [int(a)], "last": 0} for a in acc], len(acc))
+    out, _, _ = _run(lut, [{"data": v, "last": last} for v, last in out], len(out))
     assert [v[0] for v, _ in out] == [int(v) for v in layer_postprocess(layer, acc)]
 
 

@@ -16,8 +16,8 @@ from golden.qnet import Activation, Layer, Requant
 from golden.reference import conv_accumulate
 from hw.components.conv import LANES_PER_BANK, SELECT_GROUP_TAPS, SPLIT_ROM_WORDS, ConvEngine, conv_schedule, share_banks
 from hw.emit import emit_verilog, lint_verilog, write_verilog
-from tests.stream_sim import raster_beats, run_stream
-from tests.timing_check import measure
+from tests.stream_sim import PATTERN, arrivals, raster_beats, simulate_stream
+from tests.stream_sim import check_timing as check_cycle_model
 
 TB = "sim.tb.tb_conv"
 SEED = 20240614
@@ -60,14 +60,15 @@ def make_frames(fmt, shape, count, rng):
 
 
 def simulate(conv, x, *, gap=0.0, stall=0.0, seed=0, monitors=()):
-    """Stream frames ``x`` (N, C, H, W) through ``conv`` (Amaranth simulator). Returns accumulators
-    (N, O, Ho, Wo), last flags, input and output accept cycles."""
-    got, lasts, in_cycles, out_cycles = run_stream(
-        conv, raster_beats(x, conv.in_lanes), len(x) * conv.positions,
-        lambda p: [int(v) for v in p.data], gap=gap, stall=stall, seed=seed,
-        max_cycles=40 * len(x) * (conv.ii + conv.latency) + 500, monitors=monitors)
-    got = np.array(got).reshape(len(x), conv.out_height, conv.out_width, -1).transpose(0, 3, 1, 2)
-    return got, lasts, in_cycles, out_cycles
+    """Stream frames ``x`` (N, C, H, W) through ``conv`` (Amaranth simulator; input/output pauses
+    ``gap`` / ``stall``: see tests.stream_sim.as_pause). Returns accumulators (N, O, Ho, Wo), last
+    flags, input and output accept cycles."""
+    run = simulate_stream(conv, raster_beats(x, conv.in_lanes), len(x) * conv.positions, in_pause=gap,
+                          out_pause=stall, seed=seed, max_cycles=40 * len(x) * (conv.ii + conv.latency) + 500,
+                          monitors=monitors)
+    got = np.array([[int(v) for v in p.data] for p in run.out])
+    got = got.reshape(len(x), conv.out_height, conv.out_width, -1).transpose(0, 3, 1, 2)
+    return got, [int(p.last) for p in run.out], run.in_cycles, run.out_cycles
 
 
 def check(conv, x, **kwargs):
@@ -215,6 +216,7 @@ def test_small(in_fmt, w_fmt, po, pk, il, pad):
     in_cycles, out_cycles = check(conv, x[[0, 2]])
     check_timing(conv, in_cycles, out_cycles, 2)
     check(conv, x[[1, 3]], gap=0.3, stall=0.3, seed=seed)
+    check(conv, x[[3, 1]], gap=PATTERN, stall=PATTERN)
 
 
 @pytest.mark.parametrize("po, pk, il", [(1, 25, 6), (4, 5, 2), (5, 25, 1), (16, 5, 3)])
@@ -230,11 +232,13 @@ def test_c3_table_small_map(po, pk, il):
     in_cycles, out_cycles = check(conv, x[[0, 2]])
     check_timing(conv, in_cycles, out_cycles, 2)
     check(conv, x[[1, 3]], gap=0.3, stall=0.3, seed=seed)
+    check(conv, x[[3]], gap=PATTERN, stall=PATTERN)
 
 
+@pytest.mark.parametrize("stall", [0.98, (1,) * 49 + (0,)], ids=["random", "pattern"])
 @pytest.mark.parametrize("po, pk, table", [(6, 25, C3_TABLE), (1, 25, C3_TABLE), (16, 5, C3_TABLE), (16, 25, None)])
-def test_output_stall_stops_at_position_boundaries(po, pk, table):
-    """Output ready one cycle in fifty: exact results, and no lane MAC is ever offered a step
+def test_output_stall_stops_at_position_boundaries(po, pk, table, stall):
+    """Output ready one cycle in fifty (at random or every fiftieth cycle): exact results, and no lane MAC is ever offered a step
     it refuses (the engine's per-position flow control keeps every MAC FIFO from filling; the MACs'
     ``i.ready`` is left unconnected)."""
     seed = SEED + po + pk
@@ -251,7 +255,7 @@ def test_output_stall_stops_at_position_boundaries(po, pk, table):
             cycle += 1
 
     x = make_frames(U8, (6, 6, 6), 3, np.random.default_rng(seed))
-    got, _, _, _ = simulate(conv, x, stall=0.98, seed=seed, monitors=[watch])
+    got, _, _, _ = simulate(conv, x, stall=stall, seed=seed, monitors=[watch])
     expected = conv_accumulate(x, conv.weights, conv.bias, 1, conv.pad)
     bad = np.argwhere(got != expected)
     assert not len(bad), "; ".join(f"frame {n} output channel {o} (y={y}, x={xx}): expected {expected[n, o, y, xx]}, "
@@ -259,44 +263,10 @@ def test_output_stall_stops_at_position_boundaries(po, pk, table):
     assert not refused, f"(cycle, lane) with a step offered while the lane MAC was not ready: {refused[:10]}"
 
 
-def schedule(kind, n, rng, long_gap):
-    """An ``avail`` schedule of ``n`` beats: ``full`` (all at cycle 0: full rate), ``late`` (all at
-    cycle ``long_gap``, after the top padding), ``trickle`` (one beat every 3 cycles: input-bound),
-    ``random`` (bursts, short gaps and idle stretches of up to ``long_gap`` cycles)."""
-    if kind == "full":
-        return [0] * n
-    if kind == "late":
-        return [long_gap] * n
-    if kind == "trickle":
-        return [3 * k for k in range(n)]
-    avail, t = [], 0
-    while len(avail) < n:
-        segment = int(rng.integers(3))
-        if segment == 2:
-            t += int(rng.integers(1, long_gap, endpoint=True))
-        for _ in range(int(rng.integers(1, max(4, n // 6), endpoint=True))):
-            if segment == 1:
-                t += int(rng.integers(0, 3, endpoint=True))
-            avail.append(t)
-    return avail[:n]
-
-
 def check_model(dut, x, avail):
     """Frames ``x`` offered on ``avail``, output always ready (Amaranth simulator): accept and
-    output cycles equal ``dut.timing(avail)`` (first differing beat reported with both cycles);
-    returns the output payloads."""
-    lanes, g_count = dut.in_lanes, dut.in_channels // dut.in_lanes
-    h, w = dut.height, dut.width
-    payloads = [{"data": [int(v) for v in frame[g * lanes:(g + 1) * lanes, y, xx]],
-                 "last": int(y == h - 1 and xx == w - 1 and g == g_count - 1)}
-                for frame in x for y in range(h) for xx in range(w) for g in range(g_count)]
-    model = dut.timing(avail)
-    accept, out, values = measure(dut, payloads, avail, max_cycles=model.out[-1] + 3 * dut.cycles_per_position + 20)
-    for what, got, want in (("accept", accept, model.accept), ("output", out, model.out)):
-        for k, (g, m) in enumerate(zip(got, want)):
-            assert g == m, f"{what} beat {k}: simulated cycle {g}, model cycle {m}"
-        assert len(got) == len(want), f"{what}: {len(got)} beats simulated, {len(want)} in the model"
-    return values
+    output cycles equal ``dut.timing(avail)`` (tests.stream_sim.check_timing); returns the run."""
+    return check_cycle_model(dut, raster_beats(x, dut.in_lanes), avail, idle_after=3 * dut.cycles_per_position + 20)
 
 
 TIMING_POINTS = [
@@ -328,12 +298,12 @@ def test_timing_model(c, o, k, w, h, pad, po, pk, il, table, fifo, kind):
                       taps=pk, in_lanes=il, window_fifo=fifo)
     frames = 3 if kind == "full" else 2
     x = make_frames(U8, (c, h, w), frames, rng)
-    avail = schedule(kind, frames * conv.in_beats, rng, conv.latency + conv.cycles_per_position * 3)
-    values = check_model(conv, x, avail)
-    got = np.array([[int(v) for v in p.data] for p in values]).reshape(frames, conv.out_height, conv.out_width, o)
+    avail = arrivals(kind, frames * conv.in_beats, rng, conv.latency + conv.cycles_per_position * 3)
+    run = check_model(conv, x, avail)
+    got = np.array([[int(v) for v in p.data] for p in run.out]).reshape(frames, conv.out_height, conv.out_width, o)
     assert (got.transpose(0, 3, 1, 2) == conv_accumulate(x, conv.weights, conv.bias, 1, pad)).all()
     if kind == "full":
-        ends = conv.timing(avail).out[conv.positions - 1::conv.positions]
+        ends = run.out_cycles[conv.positions - 1::conv.positions]        # measured frame period
         assert ends[-1] - ends[-2] == conv.ii == conv.frame_cycles >= conv.ideal_ii
 
 

@@ -7,7 +7,6 @@ import re
 
 import numpy as np
 import pytest
-from amaranth.sim import Simulator
 
 from golden.arith import accumulator_format
 from golden.qformat import QFormat
@@ -15,6 +14,7 @@ from golden.qnet import Activation, Layer, Requant
 from golden.reference import dense_accumulate
 from hw.components.dense import DenseEngine
 from hw.emit import emit_verilog, lint_verilog, write_verilog
+from tests.stream_sim import PATTERN, arrivals, simulate_stream
 
 TB = "sim.tb.tb_dense"
 SEED = 20240612
@@ -51,52 +51,23 @@ def make_vectors(dut_params, count, rng):
 
 
 def simulate(dut, x, *, gap=0.0, stall=0.0, seed=0, avail=None, cycles=False, monitors=()):
-    """Stream the vectors ``x`` (N, I) through ``dut`` (Amaranth simulator) with random input gaps
-    and output stalls, or (``avail``) input beat ``k`` offered from cycle ``avail[k]`` on. Returns
-    (accumulators (N, O), last flags, cycles of the accepted last input beats, cycles of the last
-    output beats), and with ``cycles`` also (accept cycles of all input beats, cycles of all
-    output beats). ``monitors``: async testbench functions run in the background alongside."""
-    bl, po = dut.beat_lanes, dut.out_lanes
-    beats = [(row[j * bl:(j + 1) * bl].tolist(), int(j == len(row) // bl - 1))
+    """Stream the vectors ``x`` (N, I) through ``dut`` (Amaranth simulator, tests.stream_sim) with
+    input/output pauses ``gap`` / ``stall`` (see tests.stream_sim.as_pause), or (``avail``) input
+    beat ``k`` offered from cycle ``avail[k]`` on. Returns (accumulators (N, O), last flags, cycles
+    of the accepted last input beats, cycles of the last output beats), and with ``cycles`` also
+    (accept cycles of all input beats, cycles of all output beats). ``monitors``: async testbench
+    functions run in the background alongside."""
+    bl = dut.beat_lanes
+    beats = [{"data": row[j * bl:(j + 1) * bl].tolist(), "last": int(j == len(row) // bl - 1)}
              for row in x for j in range(len(row) // bl)]
-    n_out = len(x) * dut.groups
-    rng = np.random.default_rng(seed)
-    got, lasts, in_last, out_last, accept, out = [], [], [], [], [], []
     limit = 20 * len(x) * (dut.ii + dut.latency) + 200 + (avail[-1] if avail is not None else 0)
-
-    async def testbench(ctx):
-        index, cycle, pending = 0, 0, False
-        while len(got) < n_out:
-            if not pending and index < len(beats) and (cycle >= avail[index] if avail is not None
-                                                       else rng.random() >= gap):
-                ctx.set(dut.i.payload, {"data": beats[index][0], "last": beats[index][1]})
-                pending = True
-            ctx.set(dut.i.valid, pending)
-            ctx.set(dut.o.ready, rng.random() >= stall)
-            _, _, i_valid, i_ready, o_valid, o_ready, o_payload = await ctx.tick().sample(
-                dut.i.valid, dut.i.ready, dut.o.valid, dut.o.ready, dut.o.payload)
-            if i_valid and i_ready:
-                if beats[index][1]:
-                    in_last.append(cycle)
-                accept.append(cycle)
-                index, pending = index + 1, False
-            if o_valid and o_ready:
-                got.append([int(v) for v in o_payload.data])
-                lasts.append(int(o_payload.last))
-                out.append(cycle)
-                if o_payload.last:
-                    out_last.append(cycle)
-            cycle += 1
-            assert cycle < limit, "simulation hangs"
-
-    sim = Simulator(dut)
-    sim.add_clock(1e-8)
-    sim.add_testbench(testbench)
-    for monitor in monitors:
-        sim.add_testbench(monitor, background=True)
-    sim.run()
-    result = np.array(got).reshape(len(x), -1), lasts, in_last, out_last
-    return result + (accept, out) if cycles else result
+    run = simulate_stream(dut, beats, len(x) * dut.groups, in_pause=gap, out_pause=stall, seed=seed, avail=avail,
+                          max_cycles=limit, monitors=monitors)
+    lasts = [int(p.last) for p in run.out]
+    in_last = [c for c, b in zip(run.in_cycles, beats) if b["last"]]
+    out_last = [c for c, last in zip(run.out_cycles, lasts) if last]
+    result = np.array([[int(v) for v in p.data] for p in run.out]).reshape(len(x), -1), lasts, in_last, out_last
+    return result + (run.in_cycles, run.out_cycles) if cycles else result
 
 
 def check(dut, x, gap=0.0, stall=0.0, seed=SEED):
@@ -172,11 +143,13 @@ def test_small_folds(po, pi, bl, in_fmt, w_fmt):
     assert out_last[0] - in_last[0] == dense.latency
     assert set(np.diff(out_last)) == {dense.ii}
     check(dense, x, gap=0.3, stall=0.3, seed=seed)
+    check(dense, x, gap=PATTERN, stall=PATTERN)
 
 
+@pytest.mark.parametrize("stall", [0.98, (1,) * 49 + (0,)], ids=["random", "pattern"])
 @pytest.mark.parametrize("po, pi", [(1, 12), (1, 6), (2, 1)])
-def test_output_stall_stops_at_group_boundaries(po, pi):
-    """Output ready one cycle in fifty: exact sums, and the MAC array is never offered a step it
+def test_output_stall_stops_at_group_boundaries(po, pi, stall):
+    """Output ready one cycle in fifty (at random or every fiftieth cycle): exact sums, and the MAC array is never offered a step it
     refuses (the engine starts an output group only while the MAC FIFO has room for it)."""
     p = layer_params(12, 6, U8, S8, SEED + po)
     dense = DenseEngine(**p, out_lanes=po, in_lanes=pi)
@@ -190,7 +163,7 @@ def test_output_stall_stops_at_group_boundaries(po, pi):
             cycle += 1
 
     x = make_vectors(p, 6, np.random.default_rng(SEED + po))
-    got, _, _, _ = simulate(dense, x, stall=0.98, seed=SEED + po, monitors=[watch])
+    got, _, _, _ = simulate(dense, x, stall=stall, seed=SEED + po, monitors=[watch])
     expected = dense_accumulate(x, dense.weights, dense.bias)
     bad = np.argwhere(got != expected)
     assert not len(bad), "; ".join(f"vector {v} output {o}: got {got[v, o]}, expected {expected[v, o]}"
@@ -205,13 +178,7 @@ def test_output_layer_84_to_10():
     in_last, out_last = check(dense, x)
     assert out_last[0] - in_last[0] == dense.latency and set(np.diff(out_last)) == {dense.ii}
     check(dense, x, gap=0.3, stall=0.3)
-
-
-def random_schedule(rng, n, long_gap):
-    """Non-decreasing avail: bursts (increment 0), short gaps (0..3) and idle stretches."""
-    steps = np.where(rng.random(n) < 0.5, rng.integers(0, 3, n, endpoint=True), 0)
-    steps = np.where(rng.random(n) < 0.05, rng.integers(long_gap // 2, long_gap, n, endpoint=True), steps)
-    return np.cumsum(steps).tolist()
+    check(dense, x, gap=PATTERN, stall=PATTERN)
 
 
 def steady_period(dense, vectors=6):
@@ -257,7 +224,7 @@ def test_timing_model_double_buffer():
 
 
 @pytest.mark.parametrize("po, pi, bl", SMALL_FOLDS)
-@pytest.mark.parametrize("schedule", ["full_rate", "random"])
+@pytest.mark.parametrize("schedule", ["full", "random", "trickle"])
 def test_timing_model_amaranth(po, pi, bl, schedule):
     """Amaranth simulator, vectors back to back, output always ready: the accept cycle of every
     input beat and the cycle of every output beat equal DenseEngine.timing."""
@@ -268,7 +235,7 @@ def test_timing_model_amaranth(po, pi, bl, schedule):
     rng = np.random.default_rng(seed)
     x = make_vectors(p, 6, rng)
     n = len(x) * dense.in_beats
-    avail = [0] * n if schedule == "full_rate" else random_schedule(rng, n, dense.latency + dense.ii)
+    avail = arrivals(schedule, n, rng, dense.latency + dense.ii)
     got, _, _, _, accept, out = simulate(dense, x, avail=avail, cycles=True)
     assert (got == dense_accumulate(x, dense.weights, dense.bias)).all()
     model = dense.timing(avail)
@@ -280,26 +247,9 @@ def test_malformed_frame_resynchronises():
     p = layer_params(12, 6, S8, S8, SEED)
     dense = DenseEngine(**p, out_lanes=2, in_lanes=3, beat_lanes=4)
     x = make_vectors(p, 2, np.random.default_rng(SEED))
-    beats = [(x[0, :4].tolist(), 1)] + [(x[1, j * 4:(j + 1) * 4].tolist(), int(j == 2)) for j in range(3)]
-    got = []
-
-    async def testbench(ctx):
-        ctx.set(dense.o.ready, 1)
-        for data, last in beats:
-            ctx.set(dense.i.payload, {"data": data, "last": last})
-            ctx.set(dense.i.valid, 1)
-            while not (await ctx.tick().sample(dense.i.ready))[2]:
-                pass
-        ctx.set(dense.i.valid, 0)
-        while len(got) < 2 * dense.groups:
-            _, _, valid, payload = await ctx.tick().sample(dense.o.valid, dense.o.payload)
-            if valid:
-                got.append([int(v) for v in payload.data])
-
-    sim = Simulator(dense)
-    sim.add_clock(1e-8)
-    sim.add_testbench(testbench)
-    sim.run()
+    beats = [{"data": x[0, :4].tolist(), "last": 1}] + [{"data": x[1, j * 4:(j + 1) * 4].tolist(), "last": int(j == 2)}
+                                                        for j in range(3)]
+    got = [[int(v) for v in p.data] for p in simulate_stream(dense, beats, 2 * dense.groups).out]
     expected = dense_accumulate(x[1:], p["weights"], p["bias"])[0]
     assert np.array(got[dense.groups:]).reshape(-1).tolist() == expected.tolist()
 

@@ -3,14 +3,16 @@
 lint and deterministic emission, and cocotb + Verilator simulations of the emitted Verilog
 (``sim/tb/tb_mac.py``)."""
 
+import itertools
+
 import numpy as np
 import pytest
-from amaranth.sim import Simulator
 
 from golden.arith import accumulator_format, saturate
 from golden.qformat import QFormat
 from hw.emit import emit_verilog, lint_verilog, write_verilog
 from hw.components.mac import MACArray
+from tests.stream_sim import PATTERN, arrivals, simulate_stream
 
 TB = "sim.tb.tb_mac"
 SEED = 20240611
@@ -54,9 +56,10 @@ def random_sums(rng, count, lanes, taps, a_fmt, w_fmt, max_steps, bias_lo, bias_
 
 
 def simulate(dut, sums, *, gap=0.0, stall=0.0, seed=0, user=None, avail=None):
-    """Drive the steps of ``sums`` into ``dut`` (Amaranth simulator) with random input gaps and
-    output stalls, or (``avail``) step ``k`` offered from cycle ``avail[k]`` on. Returns (results,
-    users, cycles of the accepted last steps, result cycles, cycles of all accepted steps)."""
+    """Drive the steps of ``sums`` into ``dut`` (Amaranth simulator, tests.stream_sim) with input
+    gaps and output stalls ``gap`` / ``stall`` (see tests.stream_sim.as_pause), or (``avail``) step
+    ``k`` offered from cycle ``avail[k]`` on. Returns (results, users, cycles of the accepted last
+    steps, result cycles, cycles of all accepted steps)."""
     steps = []
     for j, (a, w, bias) in enumerate(sums):
         for k in range(len(a)):
@@ -65,37 +68,12 @@ def simulate(dut, sums, *, gap=0.0, stall=0.0, seed=0, user=None, avail=None):
             if user is not None:
                 step["user"] = user(j)
             steps.append(step)
-    rng = np.random.default_rng(seed)
-    results, users, last_cycles, out_cycles, accept_cycles = [], [], [], [], []
-
-    async def testbench(ctx):
-        index, cycle, pending = 0, 0, False
-        while len(results) < len(sums):
-            if not pending and index < len(steps) and (cycle >= avail[index] if avail is not None
-                                                       else rng.random() >= gap):
-                ctx.set(dut.i.payload, steps[index])
-                pending = True
-            ctx.set(dut.i.valid, pending)
-            ctx.set(dut.o.ready, rng.random() >= stall)
-            _, _, i_valid, i_ready, o_valid, o_ready, o_payload = await ctx.tick().sample(
-                dut.i.valid, dut.i.ready, dut.o.valid, dut.o.ready, dut.o.payload)
-            if i_valid and i_ready:
-                if steps[index]["last"]:
-                    last_cycles.append(cycle)
-                accept_cycles.append(cycle)
-                index, pending = index + 1, False
-            if o_valid and o_ready:
-                results.append([int(v) for v in o_payload.data])
-                users.append(int(o_payload.user) if user is not None else None)
-                out_cycles.append(cycle)
-            cycle += 1
-            assert cycle < 50 * len(steps) + 100 + (avail[-1] if avail is not None else 0), "simulation hangs"
-
-    sim = Simulator(dut)
-    sim.add_clock(1e-8)
-    sim.add_testbench(testbench)
-    sim.run()
-    return results, users, last_cycles, out_cycles, accept_cycles
+    run = simulate_stream(dut, steps, len(sums), in_pause=gap, out_pause=stall, seed=seed, avail=avail,
+                          max_cycles=50 * len(steps) + 100 + (avail[-1] if avail is not None else 0))
+    results = [[int(v) for v in p.data] for p in run.out]
+    users = [int(p.user) if user is not None else None for p in run.out]
+    last_cycles = [c for c, step in zip(run.in_cycles, steps) if step["last"]]
+    return results, users, last_cycles, run.out_cycles, run.in_cycles
 
 
 # ------------------------------------------------------------------ parameters and properties
@@ -145,7 +123,7 @@ def test_parameter_errors(kw, error, match):
     (1, 1, S4, S4), (2, 5, U8, S8), (4, 5, S8, S8), (1, 25, U8, S8), (2, 3, S16, S16), (2, 2, U16, S4),
     (3, 1, U8, U8),
 ])
-@pytest.mark.parametrize("gap, stall", [(0.0, 0.0), (0.3, 0.3)])
+@pytest.mark.parametrize("gap, stall", [(0.0, 0.0), (0.3, 0.3), (PATTERN, PATTERN)], ids=["none", "random", "pattern"])
 def test_random_sums(lanes, taps, a_fmt, w_fmt, gap, stall):
     kw, extra = sized_point(lanes, taps, a_fmt, w_fmt, user_width=3)
     rng = np.random.default_rng(SEED + lanes * 100 + taps)
@@ -177,11 +155,11 @@ def test_split_lut_products(lanes, taps, a_fmt, w_fmt, dsp):
     rng = np.random.default_rng(SEED + 7)
     sums = random_sums(rng, 30, lanes, taps, a_fmt, w_fmt, extra["max_steps"], extra["bias_lo"], extra["bias_hi"])
     mac = MACArray(**kw, dsp_multipliers=dsp)
-    assert mac.latency == MACArray(**kw).latency
     got, _, last_cycles, out_cycles, _ = simulate(mac, sums)
     for j, (g, e) in enumerate(zip(got, naive_sums(sums))):
         assert g == e, f"sum {j}: got {g}, expected {e}"
-    assert {o - c for c, o in zip(last_cycles, out_cycles)} == {mac.latency}
+    # measured: the split products take the cycles of the plain array's latency
+    assert {o - c for c, o in zip(last_cycles, out_cycles)} == {MACArray(**kw).latency}
 
 
 def test_back_to_back_one_step_sums_full_rate():
@@ -214,15 +192,8 @@ def test_timing_model_formula():
         mac.timing(avail, 0)
 
 
-def random_schedule(rng, n, long_gap):
-    """Non-decreasing avail: bursts (increment 0), short gaps (0..3) and idle stretches."""
-    steps = np.where(rng.random(n) < 0.5, rng.integers(0, 3, n, endpoint=True), 0)
-    steps = np.where(rng.random(n) < 0.05, rng.integers(long_gap // 2, long_gap, n, endpoint=True), steps)
-    return np.cumsum(steps).tolist()
-
-
 @pytest.mark.parametrize("lanes, taps, a_fmt, w_fmt", [(1, 1, S4, S4), (2, 5, U8, S8), (1, 25, U8, S8)])
-@pytest.mark.parametrize("schedule", ["full_rate", "random"])
+@pytest.mark.parametrize("schedule", ["full", "random", "trickle"])
 def test_timing_model_amaranth(lanes, taps, a_fmt, w_fmt, schedule):
     """Amaranth simulator, output always ready: accept and result cycles equal MACArray.timing."""
     kw, extra = sized_point(lanes, taps, a_fmt, w_fmt)
@@ -232,7 +203,7 @@ def test_timing_model_amaranth(lanes, taps, a_fmt, w_fmt, schedule):
     sums = random_sums(rng, 30, lanes, taps, a_fmt, w_fmt, extra["max_steps"], extra["bias_lo"], extra["bias_hi"])
     n = sum(len(a) for a, _, _ in sums)
     mac = MACArray(**kw)
-    avail = [0] * n if schedule == "full_rate" else random_schedule(rng, n, 3 * mac.latency)
+    avail = arrivals(schedule, n, rng, 3 * mac.latency)
     got, _, _, out_cycles, accept_cycles = simulate(mac, sums, avail=avail)
     assert got == naive_sums(sums)
     flags = [k == len(a) - 1 for a, _, _ in sums for k in range(len(a))]
@@ -242,35 +213,16 @@ def test_timing_model_amaranth(lanes, taps, a_fmt, w_fmt, schedule):
 
 @pytest.mark.parametrize("depth", [None, 20])
 def test_fifo_depth_results_outstanding(depth):
-    """With ``o`` never ready, the array takes exactly ``fifo_depth`` one-step sums, then holds
-    ``i.ready`` low; reading them gives them back in order."""
+    """With ``o`` not ready (for 3 * fifo_depth cycles), the array takes exactly ``fifo_depth``
+    one-step sums, then holds ``i.ready`` low until ``o`` is read; all come back in order."""
     mac = MACArray(lanes=1, taps=1, a_fmt=S8, w_fmt=S8, acc_fmt=QFormat(16, 14, True), fifo_depth=depth)
     assert mac.fifo_depth == (mac.latency + 1 if depth is None else depth)
-    taken, got = [], []
-
-    async def testbench(ctx):
-        ctx.set(mac.i.valid, 1)
-        ctx.set(mac.i.payload.first, 1)
-        ctx.set(mac.i.payload.last, 1)
-        ctx.set(mac.i.payload.w[0][0], 1)
-        for cycle in range(3 * mac.fifo_depth):
-            ctx.set(mac.i.payload.a[0][0], len(taken) + 1)
-            _, _, ready = await ctx.tick().sample(mac.i.ready)
-            if ready:
-                taken.append(cycle)
-        ctx.set(mac.i.valid, 0)
-        ctx.set(mac.o.ready, 1)
-        for _ in range(3 * mac.fifo_depth):
-            _, _, valid, payload = await ctx.tick().sample(mac.o.valid, mac.o.payload)
-            if valid:
-                got.append(payload.data[0])
-
-    sim = Simulator(mac)
-    sim.add_clock(1e-8)
-    sim.add_testbench(testbench)
-    sim.run()
-    assert taken == list(range(mac.fifo_depth))
-    assert got == list(range(1, mac.fifo_depth + 1))
+    d = mac.fifo_depth
+    steps = [{"a": [[k + 1]], "w": [[1]], "bias": [0], "first": 1, "last": 1} for k in range(2 * d)]
+    held = 3 * d                                            # cycles with o.ready low
+    run = simulate_stream(mac, steps, len(steps), out_pause=itertools.chain([1] * held, itertools.repeat(0)))
+    assert run.in_cycles[:d] == list(range(d)) and run.in_cycles[d] >= held
+    assert [int(p.data[0]) for p in run.out] == list(range(1, 2 * d + 1))
 
 
 def test_accumulator_wraps():

@@ -3,13 +3,12 @@
 
 import numpy as np
 import pytest
-from amaranth.sim import Simulator
 
 from golden.arith import argmax_first
 from golden.qformat import QFormat
 from hw.emit import emit_verilog, lint_verilog
 from hw.components.output import ClassifierOutput
-from tests.timing_check import check_timing
+from tests.stream_sim import PATTERN, arrivals, check_timing, simulate_stream
 
 SEED = 7
 
@@ -18,36 +17,6 @@ def _payloads(dut, images):
     lanes = dut.lanes
     return [{"data": [int(v) for v in img[b * lanes:(b + 1) * lanes]], "last": int(b == dut.in_beats - 1)}
             for img in images for b in range(dut.in_beats)]
-
-
-def _run_backpressured(dut, images, ready_prob, seed=SEED):
-    """All payloads at once, the sink ready with probability ``ready_prob``; returns (data, last)."""
-    rng = np.random.default_rng(seed)
-    beats = _payloads(dut, images)
-    got = []
-    sim = Simulator(dut)
-    sim.add_clock(1e-8)
-
-    async def source(ctx):
-        for beat in beats:
-            ctx.set(dut.i.valid, 1)
-            ctx.set(dut.i.payload, beat)
-            while not (await ctx.tick().sample(dut.i.ready))[2]:
-                pass
-        ctx.set(dut.i.valid, 0)
-
-    async def sink(ctx):
-        while len(got) < len(images) * (dut.classes + 1):
-            ready = rng.random() < ready_prob
-            ctx.set(dut.o.ready, int(ready))
-            _, _, valid, payload = await ctx.tick().sample(dut.o.valid, dut.o.payload)
-            if valid and ready:
-                got.append((int(payload.data), int(payload.last)))
-
-    sim.add_testbench(source)
-    sim.add_testbench(sink)
-    sim.run()
-    return got
 
 
 @pytest.mark.parametrize("lanes", [1, 2, 5, 10])
@@ -60,9 +29,9 @@ def test_output_values_and_timing(lanes, fmt):
     images[3] = fmt.min
     dut = ClassifierOutput(logit_fmt=fmt, classes=10, lanes=lanes, out_width=16)
     n_beats = 5 * dut.in_beats
-    avail = np.cumsum(rng.integers(0, 4, n_beats)).tolist()
-    values = check_timing(dut, _payloads(dut, images.tolist()), avail)
-    got = [(int(v.data), int(v.last)) for v in values]
+    avail = arrivals("random", n_beats, rng, long_gap=8)
+    run = check_timing(dut, _payloads(dut, images.tolist()), avail)
+    got = [(int(v.data), int(v.last)) for v in run.out]
     classes = argmax_first(images)
     want = []
     for img, cls in zip(images, classes):
@@ -70,14 +39,18 @@ def test_output_values_and_timing(lanes, fmt):
     assert got == want
 
 
-def test_output_backpressure_keeps_order():
+@pytest.mark.parametrize("stall", [0.4, PATTERN])
+def test_output_backpressure_keeps_order(stall):
+    """All beats offered at once, the sink paused (randomly, P = 0.4, or on PATTERN): logits and
+    class in order."""
     fmt = QFormat(16, 8, True)
     rng = np.random.default_rng(SEED)
     images = rng.integers(fmt.min, fmt.max + 1, (4, 10))
     dut = ClassifierOutput(logit_fmt=fmt, classes=10, lanes=2, out_width=16)
-    got = _run_backpressured(dut, images.tolist(), ready_prob=0.6)
-    values = [v for v, _ in got]
-    assert len(got) == 44
+    run = simulate_stream(dut, _payloads(dut, images.tolist()), len(images) * (dut.classes + 1),
+                          out_pause=stall, seed=SEED, idle_after=20)
+    values = [int(p.data) for p in run.out]
+    assert [int(p.last) for p in run.out] == [int(k % 11 == 10) for k in range(44)]
     for n, img in enumerate(images):
         assert [v - (1 << 16) if v >= 1 << 15 else v for v in values[n * 11:n * 11 + 10]] == img.tolist()
         assert values[n * 11 + 10] == argmax_first(img)

@@ -17,7 +17,8 @@ from hw.emit import emit_verilog
 from hw.components.pool import Pool2x2
 from hw.components.requant import Requantizer
 from sim.runner import simulate_component
-from tests.test_hw_requant import amaranth_stream_run, lint_clean
+from tests.stream_sim import PATTERN, data_last, simulate_stream
+from tests.test_hw_requant import lint_clean
 
 TB = "sim.tb.tb_pool"
 COEF_FMT = QFormat(8, 7, True)
@@ -66,11 +67,17 @@ def to_beats(t, lanes):
             for i in range(n) for y in range(h) for x in range(w) for k in range(g)]
 
 
-def _check(dut, frames, seed, gap_prob=0.3, stall_prob=0.3):
+def _run(dut, beats, count, *, gap=0.0, stall=0.0, seed=0):
+    """``count`` output beats and no more (tests.stream_sim): ``(outputs as (values, last), in_cycles, out_cycles)``."""
+    run = simulate_stream(dut, beats, count, in_pause=gap, out_pause=stall, seed=seed, idle_after=20)
+    return data_last(run.out), run.in_cycles, run.out_cycles
+
+
+def _check(dut, frames, seed, gap=0.3, stall=0.3):
     x = _frames(dut.in_fmt, (frames, dut.channels, dut.height, dut.width), seed)
     expected = to_beats(_golden(dut, x), dut.lanes)
-    outputs, in_cycles, out_cycles = amaranth_stream_run(dut, to_beats(x, dut.lanes), len(expected),
-                                                         gap_prob=gap_prob, stall_prob=stall_prob, seed=seed)
+    outputs, in_cycles, out_cycles = _run(dut, to_beats(x, dut.lanes), len(expected), gap=gap, stall=stall,
+                                          seed=seed)
     for k, ((values, last), want) in enumerate(zip(outputs, expected)):
         assert (values, last) == (want["data"], want["last"]), (
             f"seed {seed} output beat {k}: got {values} last {last}, golden {want['data']} last {want['last']}")
@@ -95,17 +102,18 @@ def _point_id(p):
     return f"{p['mode']}-{p['in_fmt']}-c{p['channels']}-{p['width']}x{p['height']}-l{p['lanes']}"
 
 
+@pytest.mark.parametrize("pause", [0.3, PATTERN], ids=["random", "pattern"])
 @pytest.mark.parametrize("index", range(len(FAST_POINTS)), ids=[_point_id(p) for p in FAST_POINTS])
-def test_matches_golden_with_gaps_and_stalls(index):
+def test_matches_golden_with_gaps_and_stalls(index, pause):
     seed = 300 + index
     print(f"seed {seed}")
-    _check(Pool2x2(**FAST_POINTS[index]), frames=3, seed=seed)
+    _check(Pool2x2(**FAST_POINTS[index]), frames=3, seed=seed, gap=pause, stall=pause)
 
 
 @pytest.mark.parametrize("mode", ["max", "avg"])
 def test_latency_and_ii(mode):
     dut = Pool2x2(**_params(mode, QFormat(8, 0, True), 6, 8, 6, 2))
-    in_cycles, out_cycles = _check(dut, frames=2, seed=5, gap_prob=0.0, stall_prob=0.0)
+    in_cycles, out_cycles = _check(dut, frames=2, seed=5, gap=0.0, stall=0.0)
     assert dut.latency == (2 if mode == "max" else 3) and dut.ii == 1
     g = dut.groups
     completing = [((n * dut.height + 2 * oy + 1) * dut.width + 2 * ox + 1) * g + k
@@ -124,7 +132,7 @@ def test_realigns_on_last():
     short = [dict(b) for b in good[:5]]
     short[-1]["last"] = 1
     expected = to_beats(arith.max_pool2x2(x), 2)
-    outputs, _, _ = amaranth_stream_run(dut, short + good, len(expected))
+    outputs, _, _ = _run(dut, short + good, len(expected))
     assert [(v, last) for v, last in outputs] == [(e["data"], e["last"]) for e in expected]
 
 
@@ -158,8 +166,7 @@ def test_lenet_s2_chain(random_qnet):
 
     x = _frames(layer.in_fmt, (2,) + layer.in_shape, 11)
     expected = to_beats(reference.layer_forward(layer, x), lanes)
-    outputs, _, _ = amaranth_stream_run(Chain(), to_beats(x, lanes), len(expected), gap_prob=0.2,
-                                        stall_prob=0.2, seed=11)
+    outputs, _, _ = _run(Chain(), to_beats(x, lanes), len(expected), gap=0.2, stall=0.2, seed=11)
     assert [(v, last) for v, last in outputs] == [(e["data"], e["last"]) for e in expected]
 
 

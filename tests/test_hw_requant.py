@@ -2,8 +2,7 @@
 """hw.components.requant.Requantizer against golden.arith.requantize: Amaranth-simulator tests (fast), lint,
 emission, parameter validation, and cocotb + Verilator runs of the emitted Verilog (``sim``).
 
-Also home of :func:`amaranth_stream_run`, the Amaranth-simulator stream driver that the tests of
-hw.components.activation and hw.components.pool use as well.
+The Amaranth-simulator streams are driven by tests.stream_sim, with random and patterned pauses.
 """
 
 import random
@@ -11,7 +10,6 @@ import random
 import numpy as np
 import pytest
 from amaranth.hdl import Fragment
-from amaranth.sim import Simulator
 
 from golden import arith
 from golden.qformat import QFormat
@@ -19,56 +17,12 @@ from hw.emit import emit_verilog, lint_verilog, write_verilog
 from hw.components.requant import Requantizer
 from sim.runner import simulate_component
 from sim.tb.tb_requant import requant_stimulus
+from tests.stream_sim import PATTERN, data_last, simulate_stream
 
 TB = "sim.tb.tb_requant"
 
 
-# ------------------------------------------------------------------ shared Amaranth-sim driver
-
-def amaranth_stream_run(dut, beats, n_out, *, gap_prob=0.0, stall_prob=0.0, seed=0, tail=20):
-    """Drive *dut*'s ``i`` stream with *beats* (``{"data": [...], "last": 0/1}``) and accept
-    *n_out* beats from ``o`` in Amaranth's simulator, with random input gaps (a beat, once
-    presented, stays until accepted) and random output stalls.
-
-    Returns ``(outputs, in_cycles, out_cycles)``: ``outputs[k] = (values, last)``, and the cycle
-    in which each input / output beat was accepted. Fails on a timeout or on an output beat more
-    than *n_out* (watched for *tail* cycles after the last one).
-    """
-    rng = random.Random(seed)
-    outputs, in_cycles, out_cycles = [], [], []
-    max_cycles = 20 * (len(beats) + n_out) + 100
-
-    async def bench(ctx):
-        sent, cycle, pending = 0, 0, False
-        while len(outputs) < n_out or sent < len(beats):
-            assert cycle < max_cycles, f"timeout (seed {seed}): {sent} beats in, {len(outputs)} out"
-            if not pending and sent < len(beats) and not rng.random() < gap_prob:
-                pending = True
-                ctx.set(dut.i.payload, beats[sent])
-            ctx.set(dut.i.valid, pending)
-            ctx.set(dut.o.ready, not rng.random() < stall_prob)
-            fire_in = pending and ctx.get(dut.i.ready)
-            if ctx.get(dut.o.valid) and ctx.get(dut.o.ready):
-                payload = ctx.get(dut.o.payload)
-                outputs.append(([payload.data[k] for k in range(len(payload.data))], payload.last))
-                out_cycles.append(cycle)
-            await ctx.tick()
-            if fire_in:
-                in_cycles.append(cycle)
-                sent, pending = sent + 1, False
-            cycle += 1
-        ctx.set(dut.i.valid, 0)
-        ctx.set(dut.o.ready, 1)
-        for _ in range(tail):
-            assert not ctx.get(dut.o.valid), f"more than {n_out} output beats (seed {seed})"
-            await ctx.tick()
-
-    sim = Simulator(dut)
-    sim.add_clock(1e-8)
-    sim.add_testbench(bench)
-    sim.run()
-    return outputs, in_cycles, out_cycles
-
+# ------------------------------------------------------------------ shared helpers
 
 def lint_clean(dut, name, tmp_path):
     """``lint_verilog`` of *dut* emitted as *name* (a list; ``[]`` is clean)."""
@@ -82,14 +36,14 @@ def _golden(acc, p):
     return arith.relu(y) if p["relu"] else y
 
 
-def _run_against_golden(p, count, seed, gap_prob=0.3, stall_prob=0.3):
+def _run_against_golden(p, count, seed, gap=0.3, stall=0.3):
     dut = Requantizer(**p)
     rng = random.Random(seed)
     lanes = p["lanes"]
     acc = requant_stimulus(p["acc_fmt"], p["out_fmt"], p["multiplier"], p["shift"], count * lanes, rng)
     beats = [{"data": acc[b * lanes:(b + 1) * lanes], "last": int(b % 5 == 4)} for b in range(count)]
-    outputs, in_cycles, out_cycles = amaranth_stream_run(dut, beats, count, gap_prob=gap_prob,
-                                                         stall_prob=stall_prob, seed=seed)
+    run = simulate_stream(dut, beats, count, in_pause=gap, out_pause=stall, seed=seed, idle_after=20)
+    outputs, in_cycles, out_cycles = data_last(run.out), run.in_cycles, run.out_cycles
     expected = _golden(acc, p)
     for b, (values, last) in enumerate(outputs):
         assert last == beats[b]["last"], f"seed {seed} beat {b}: last {last}"
@@ -131,17 +85,20 @@ def _point_id(p):
             f"-m{p['multiplier']}-s{p['shift']}-l{p['lanes']}{'-relu' if p['relu'] else ''}")
 
 
+@pytest.mark.parametrize("pauses", ["random", "pattern"])
 @pytest.mark.parametrize("index", range(len(FAST_POINTS)), ids=[_point_id(p) for p in FAST_POINTS])
-def test_matches_golden_with_gaps_and_stalls(index):
+def test_matches_golden_with_gaps_and_stalls(index, pauses):
+    """Random input gaps and output stalls (P = 0.3), or the deterministic PATTERN on both sides."""
     seed = 100 + index
     print(f"seed {seed}")
-    _run_against_golden(FAST_POINTS[index], count=120, seed=seed)
+    pause = 0.3 if pauses == "random" else PATTERN
+    _run_against_golden(FAST_POINTS[index], count=120, seed=seed, gap=pause, stall=pause)
 
 
 @pytest.mark.parametrize("multiplier", [1, 300])
 def test_latency_and_ii(multiplier):
     p = _p(20, 8, True, "half_even", "saturate", multiplier, 9, 2)
-    dut, in_cycles, out_cycles = _run_against_golden(p, count=30, seed=1, gap_prob=0.0, stall_prob=0.0)
+    dut, in_cycles, out_cycles = _run_against_golden(p, count=30, seed=1, gap=0.0, stall=0.0)
     assert dut.latency == (2 if multiplier != 1 else 1) and dut.ii == 1
     assert {o - i for i, o in zip(in_cycles, out_cycles)} == {dut.latency}
     assert set(np.diff(in_cycles)) == {dut.ii} and set(np.diff(out_cycles)) == {dut.ii}
@@ -156,8 +113,8 @@ def test_exhaustive_small_formats():
                 for relu in (False, True):
                     p = dict(acc_fmt=QFormat(6, 0, True), out_fmt=QFormat(3, 0, signed, rounding, overflow),
                              multiplier=3, shift=2, lanes=len(acc), relu=relu)
-                    outputs, _, _ = amaranth_stream_run(Requantizer(**p), [{"data": acc, "last": 1}], 1)
-                    assert outputs[0][0] == list(_golden(acc, p)), p
+                    run = simulate_stream(Requantizer(**p), [{"data": acc, "last": 1}], 1, idle_after=20)
+                    assert data_last(run.out)[0][0] == list(_golden(acc, p)), p
 
 
 def test_from_layer(random_qnet):

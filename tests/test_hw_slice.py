@@ -1,4 +1,4 @@
-"""RegisterSlice: order and count of beats under random gaps and stalls, throughput, timing
+"""RegisterSlice: order and count of beats under random and patterned gaps and stalls, throughput, timing
 model, and no combinational path from ``o.ready`` to ``i.ready``."""
 
 import numpy as np
@@ -9,32 +9,35 @@ from amaranth.sim import Simulator
 
 from hw.emit import emit_verilog
 from hw.components.slice import RegisterSlice
-from tests.stream_sim import run_stream
+from tests.stream_sim import PATTERN, simulate_stream
 
 LAYOUT = data.StructLayout({"data": data.ArrayLayout(unsigned(7), 3), "last": 1})
 
 
 def _beats(n, seed=1):
     rng = np.random.default_rng(seed)
-    return [([int(v) for v in rng.integers(0, 128, 3)], int(k % 5 == 4)) for k in range(n)]
+    return [{"data": [int(v) for v in rng.integers(0, 128, 3)], "last": int(k % 5 == 4)} for k in range(n)]
+
+
+def _decode(run):
+    return [{"data": [int(v) for v in p.data], "last": int(p.last)} for p in run.out]
 
 
 @pytest.mark.parametrize("gap,stall,seed", [(0.0, 0.0, 0), (0.3, 0.0, 1), (0.0, 0.5, 2),
-                                            (0.3, 0.3, 3), (0.7, 0.7, 4)])
+                                            (0.3, 0.3, 3), (0.7, 0.7, 4), (PATTERN, 0.0, 5),
+                                            (0.0, PATTERN, 6), (PATTERN, (0, 1), 7), ((0, 1), PATTERN, 8)])
 def test_passes_every_beat_in_order(gap, stall, seed):
     beats = _beats(300, seed)
-    got, lasts, in_cycles, out_cycles = run_stream(
-        RegisterSlice(LAYOUT), beats, len(beats), lambda p: [int(v) for v in p.data],
-        gap=gap, stall=stall, seed=seed, max_cycles=10_000)
-    assert got == [b[0] for b in beats]
-    assert lasts == [b[1] for b in beats]
-    assert all(o > i for i, o in zip(in_cycles, out_cycles))
+    run = simulate_stream(RegisterSlice(LAYOUT), beats, len(beats), in_pause=gap, out_pause=stall, seed=seed,
+                          max_cycles=10_000)
+    assert _decode(run) == beats
+    assert all(o > i for i, o in zip(run.in_cycles, run.out_cycles))
 
 
 def test_timing_model_at_full_rate():
     beats = _beats(50)
     dut = RegisterSlice(LAYOUT)
-    _, _, in_cycles, out_cycles = run_stream(dut, beats, len(beats), lambda p: None, max_cycles=1000)
+    _, in_cycles, out_cycles = simulate_stream(dut, beats, len(beats), max_cycles=1000)
     model = dut.timing(list(range(len(beats))))
     assert in_cycles == model.accept == list(range(len(beats)))
     assert out_cycles == model.out == [c + 1 for c in in_cycles]
@@ -72,53 +75,26 @@ def test_plain_shape_payload_and_verilog():
     dut = RegisterSlice(unsigned(5))
     text = emit_verilog(dut, "slice5")
     assert "module slice5" in text
-    got = _run_plain(dut, list(range(20)))
-    assert got == list(range(20))
-
-
-def _run_plain(dut, values):
-    """Values through a plain-shape slice with random output stalls; the values received."""
-    got = []
-
-    async def testbench(ctx):
-        k = 0
-        rng = np.random.default_rng(3)
-        for _ in range(200):
-            if k < len(values):
-                ctx.set(dut.i.payload, values[k])
-            ctx.set(dut.i.valid, k < len(values))
-            ctx.set(dut.o.ready, int(rng.random() < 0.5))
-            _, _, iv, ir, ov, orr, op = await ctx.tick().sample(
-                dut.i.valid, dut.i.ready, dut.o.valid, dut.o.ready, dut.o.payload)
-            if iv and ir:
-                k += 1
-            if ov and orr:
-                got.append(int(op))
-
-    sim = Simulator(dut)
-    sim.add_clock(1e-8)
-    sim.add_testbench(testbench)
-    sim.run()
-    return got
+    for stall in (0.5, PATTERN):             # values through a plain-shape slice with output stalls
+        run = simulate_stream(dut, list(range(20)), 20, out_pause=stall, seed=3, max_cycles=200)
+        assert [int(v) for v in run.out] == list(range(20))
 
 
 WIDE = data.StructLayout({"data": data.ArrayLayout(unsigned(20), 7), "last": 1})    # 141 bits
 
 
-@pytest.mark.parametrize("gap,stall,seed", [(0.0, 0.0, 5), (0.3, 0.5, 6), (0.7, 0.7, 7)])
+@pytest.mark.parametrize("gap,stall,seed", [(0.0, 0.0, 5), (0.3, 0.5, 6), (0.7, 0.7, 7), (PATTERN, PATTERN, 8)])
 def test_wide_payload_in_pieces(gap, stall, seed):
     """A 141-bit payload is cut into 3 pieces of at most SLICE_BITS with their own valid-bit
     copies; under random gaps and stalls every bit of every beat still arrives, in order."""
     from hw.components.fifo import SLICE_BITS
     rng = np.random.default_rng(seed)
-    beats = [([int(v) for v in rng.integers(0, 1 << 20, 7)], int(k % 3 == 2)) for k in range(300)]
+    beats = [{"data": [int(v) for v in rng.integers(0, 1 << 20, 7)], "last": int(k % 3 == 2)} for k in range(300)]
     dut = RegisterSlice(WIDE)
     assert dut.pieces == -(-141 // SLICE_BITS) == 3
-    got, lasts, in_cycles, out_cycles = run_stream(
-        dut, beats, len(beats), lambda p: [int(v) for v in p.data],
-        gap=gap, stall=stall, seed=seed, max_cycles=10_000)
-    assert got == [b[0] for b in beats]
-    assert lasts == [b[1] for b in beats]
+    run = simulate_stream(dut, beats, len(beats), in_pause=gap, out_pause=stall, seed=seed, max_cycles=10_000)
+    in_cycles, out_cycles = run.in_cycles, run.out_cycles
+    assert _decode(run) == beats
     assert all(o > i for i, o in zip(in_cycles, out_cycles))
     if gap == stall == 0.0:
         assert out_cycles == [c + 1 for c in in_cycles] and in_cycles == list(range(len(beats)))

