@@ -170,3 +170,17 @@ def test_output_validation_and_component():
     dut = ClassifierOutput.from_plan(plan)
     assert dut.plan is plan and (dut.in_beats, dut.frame_cycles, dut.ii) == (2, 13, 13)
     assert ClassifierOutput(logit_fmt=QFormat(16, 8, True), classes=10, lanes=5, out_width=16).plan == plan
+
+
+def test_stream_layouts():
+    """The plans give the payload layouts, so a slice can be planned behind a stage without
+    building the stage: modern C1's requantizer (6 lanes of sQ3.15 in, uQ1.7 out)."""
+    plan = RequantPlan.from_layer(_layer("modern_int8", "C1"), lanes=6)
+    assert (plan.in_layout.size, plan.out_layout.size) == (6 * 18 + 1, 6 * 8 + 1)
+    assert Requantizer.from_plan(plan).o.payload.shape() == plan.out_layout
+    behind = SlicePlan(layout=plan.out_layout)
+    assert behind.width == 49 and behind.pieces == 1
+    out = OutputPlan(logit_fmt=QFormat(16, 10, True), classes=10, lanes=2, out_width=16)
+    assert (out.in_layout.size, out.out_layout.size) == (2 * 16 + 1, 16 + 1)
+    tanh = TanhPlan.from_layer(_layer("classic_int8", "C1"), lanes=6)
+    assert TanhLUT.from_plan(tanh).i.payload.shape() == tanh.in_layout

@@ -105,3 +105,11 @@ def test_component_built_from_plan():
     assert by_plan.o.payload.shape().size == 2 * plan.acc_fmt.bits + 1
     with pytest.raises(TypeError, match=r"plan must be a hw.plan.pool.PoolPlan"):
         Pool2x2.from_plan(object())
+
+
+def test_stream_layouts():
+    """Payload widths of S2 avg with 2 lanes: 2 x 8-bit inputs + last, 2 x 17-bit sums + last."""
+    plan = PoolPlan.from_layer(_layer("classic_int8", "S2"), lanes=2)
+    assert (plan.in_layout.size, plan.out_layout.size) == (2 * 8 + 1, 2 * 17 + 1)
+    dut = Pool2x2.from_plan(plan)
+    assert dut.i.payload.shape() == plan.in_layout and dut.o.payload.shape() == plan.out_layout

@@ -8,7 +8,7 @@ from amaranth import Cat, Module, Mux, Signal
 from amaranth.lib import memory, stream, wiring
 from amaranth.lib.wiring import In, Out
 
-from hw.components.common import beat_layout, fmt_shape
+from hw.components.common import fmt_shape
 from hw.plan.pointwise import LUT_IN_BITS, LUT_OUT_BITS, ReLUPlan, TanhPlan
 
 __all__ = ["TanhLUT", "ReLU", "LUT_IN_BITS", "LUT_OUT_BITS"]
@@ -86,10 +86,7 @@ class TanhLUT(wiring.Component):
 
     def _build(self, plan):
         self._plan = plan
-        super().__init__({
-            "i": In(stream.Signature(beat_layout(fmt_shape(plan.in_fmt), plan.lanes))),
-            "o": Out(stream.Signature(beat_layout(fmt_shape(plan.out_fmt), plan.lanes))),
-        })
+        super().__init__({"i": In(stream.Signature(plan.in_layout)), "o": Out(stream.Signature(plan.out_layout))})
 
     plan = property(lambda self: self._plan, doc="The :class:`hw.plan.pointwise.TanhPlan` it is built from.")
     in_fmt = property(lambda self: self._plan.in_fmt, doc="Input format (QFormat).")
@@ -166,8 +163,7 @@ class ReLU(wiring.Component):
 
     def _build(self, plan):
         self._plan = plan
-        layout = beat_layout(fmt_shape(plan.fmt), plan.lanes)
-        super().__init__({"i": In(stream.Signature(layout)), "o": Out(stream.Signature(layout))})
+        super().__init__({"i": In(stream.Signature(plan.in_layout)), "o": Out(stream.Signature(plan.out_layout))})
 
     plan = property(lambda self: self._plan, doc="The :class:`hw.plan.pointwise.ReLUPlan` it is built from.")
     fmt = property(lambda self: self._plan.fmt, doc="Format of inputs and outputs (QFormat).")

@@ -3,13 +3,13 @@
 The hardware form of :func:`golden.arith.argmax_first` (ties go to the lower class index).
 """
 
-from amaranth import Module, Signal, unsigned
+from amaranth import Module, Signal
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 
 from golden.qformat import QFormat
 
-from hw.components.common import beat_layout, fmt_shape
+from hw.components.common import fmt_shape
 from hw.plan.output import OutputPlan
 
 __all__ = ["ClassifierOutput"]
@@ -65,10 +65,7 @@ class ClassifierOutput(wiring.Component):
 
     def _build(self, plan):
         self._plan = plan
-        super().__init__({
-            "i": In(stream.Signature(beat_layout(fmt_shape(plan.logit_fmt), plan.lanes))),
-            "o": Out(stream.Signature(data.StructLayout({"data": unsigned(plan.out_width), "last": 1}))),
-        })
+        super().__init__({"i": In(stream.Signature(plan.in_layout)), "o": Out(stream.Signature(plan.out_layout))})
 
     plan = property(lambda self: self._plan, doc="The :class:`hw.plan.output.OutputPlan` it is built from.")
     logit_fmt = property(lambda self: self._plan.logit_fmt, doc="Format of the logits (QFormat).")

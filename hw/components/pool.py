@@ -5,7 +5,7 @@ from amaranth import Array, Module, Mux, Signal, signed, unsigned
 from amaranth.lib import data, memory, stream, wiring
 from amaranth.lib.wiring import In, Out
 
-from hw.components.common import beat_layout, fmt_shape
+from hw.components.common import fmt_shape
 from hw.plan.pool import OPERAND_BITS, POOL_MODES, PoolPlan
 
 __all__ = ["Pool2x2", "POOL_MODES", "OPERAND_BITS"]
@@ -112,11 +112,7 @@ class Pool2x2(wiring.Component):
 
     def _build(self, plan):
         self._plan = plan
-        out_shape = signed(plan.acc_fmt.bits) if plan.avg else fmt_shape(plan.in_fmt)
-        super().__init__({
-            "i": In(stream.Signature(beat_layout(fmt_shape(plan.in_fmt), plan.lanes))),
-            "o": Out(stream.Signature(beat_layout(out_shape, plan.lanes))),
-        })
+        super().__init__({"i": In(stream.Signature(plan.in_layout)), "o": Out(stream.Signature(plan.out_layout))})
 
     plan = property(lambda self: self._plan, doc="The :class:`hw.plan.pool.PoolPlan` it is built from.")
     mode = property(lambda self: self._plan.mode, doc="``max`` or ``avg``.")

@@ -99,10 +99,7 @@ class Requantizer(wiring.Component):
 
     def _build(self, plan):
         self._plan = plan
-        super().__init__({
-            "i": In(stream.Signature(beat_layout(signed(plan.acc_fmt.bits), plan.lanes))),
-            "o": Out(stream.Signature(beat_layout(fmt_shape(plan.out_fmt), plan.lanes))),
-        })
+        super().__init__({"i": In(stream.Signature(plan.in_layout)), "o": Out(stream.Signature(plan.out_layout))})
 
     plan = property(lambda self: self._plan, doc="The :class:`hw.plan.pointwise.RequantPlan` it is built from.")
     acc_fmt = property(lambda self: self._plan.acc_fmt, doc="Accumulator format (QFormat).")

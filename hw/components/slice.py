@@ -69,7 +69,7 @@ class RegisterSlice(wiring.Component):
 
     def _build(self, plan):
         self._plan = plan
-        super().__init__({"i": In(stream.Signature(plan.layout)), "o": Out(stream.Signature(plan.layout))})
+        super().__init__({"i": In(stream.Signature(plan.in_layout)), "o": Out(stream.Signature(plan.out_layout))})
 
     plan = property(lambda self: self._plan, doc="The :class:`hw.plan.pointwise.SlicePlan` it is built from.")
     layout = property(lambda self: self._plan.layout, doc="Payload layout of ``i`` and ``o``.")

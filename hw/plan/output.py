@@ -3,8 +3,11 @@ logits of one image, then its class index, framed with ``last``."""
 
 from dataclasses import dataclass
 
+from amaranth.hdl import unsigned
+from amaranth.lib import data
+
 from golden.qformat import QFormat
-from hw.components.common import check_fmt, check_int
+from hw.components.common import beat_layout, check_fmt, check_int, fmt_shape
 from hw.plan.timing import Timing
 
 __all__ = ["OutputPlan"]
@@ -47,6 +50,16 @@ class OutputPlan:
         out_width = check_int("out_width", self.out_width, need)
         for name, value in (("classes", classes), ("lanes", lanes), ("out_width", out_width)):
             object.__setattr__(self, name, value)
+
+    @property
+    def in_layout(self):
+        """Input payload: ``lanes`` logits of ``logit_fmt`` and ``last``."""
+        return beat_layout(fmt_shape(self.logit_fmt), self.lanes)
+
+    @property
+    def out_layout(self):
+        """Output payload: one ``unsigned(out_width)`` word and ``last``."""
+        return data.StructLayout({"data": unsigned(self.out_width), "last": 1})
 
     @property
     def in_beats(self):

@@ -11,11 +11,11 @@ parameters, ``ii == 1`` and the exact cycle model :func:`hw.plan.timing.pipeline
 from dataclasses import dataclass
 
 import numpy as np
-from amaranth.hdl import Shape
+from amaranth.hdl import Shape, signed
 
 from golden.limits import MAX_ACC_BITS, MAX_MULTIPLIER_BITS, MAX_SHIFT, OUT_BITS_RANGE, WIDTH_RANGE
 from golden.qformat import QFormat
-from hw.components.common import ACC_BITS, check_fmt, check_int
+from hw.components.common import ACC_BITS, beat_layout, check_fmt, check_int, fmt_shape
 from hw.plan.fifo import slice_bounds
 from hw.plan.timing import pipeline
 
@@ -42,7 +42,8 @@ def _set(plan, name, value):
 
 class PointwisePlan:
     """Base of the pointwise plans: a subclass defines :attr:`latency` (cycles from an accepted
-    input beat to its output beat being valid); this adds ``ii`` and the exact ``timing``."""
+    input beat to its output beat being valid) and the payload layouts ``in_layout`` and
+    ``out_layout``; this adds ``ii`` and the exact ``timing``."""
 
     @property
     def ii(self):
@@ -111,6 +112,16 @@ class RequantPlan(PointwisePlan):
         ``layer.act_fmt``, with ReLU folded in when ``layer.activation.kind == "relu"``."""
         return cls(acc_fmt=layer.acc_fmt, out_fmt=layer.act_fmt, multiplier=layer.requant.multiplier,
                    shift=layer.requant.shift, lanes=lanes, relu=layer.activation.kind == "relu")
+
+    @property
+    def in_layout(self):
+        """Input payload: ``lanes`` ``signed(acc_fmt.bits)`` accumulators and ``last``."""
+        return beat_layout(signed(self.acc_fmt.bits), self.lanes)
+
+    @property
+    def out_layout(self):
+        """Output payload: ``lanes`` integers of ``out_fmt`` and ``last``."""
+        return beat_layout(fmt_shape(self.out_fmt), self.lanes)
 
     @property
     def stages(self):
@@ -200,6 +211,16 @@ class TanhPlan(PointwisePlan):
         return cls(in_fmt=layer.act_fmt, out_fmt=layer.out_fmt, lut=layer.activation.lut, lanes=lanes)
 
     @property
+    def in_layout(self):
+        """Input payload: ``lanes`` integers of ``in_fmt`` and ``last``."""
+        return beat_layout(fmt_shape(self.in_fmt), self.lanes)
+
+    @property
+    def out_layout(self):
+        """Output payload: ``lanes`` integers of ``out_fmt`` and ``last``."""
+        return beat_layout(fmt_shape(self.out_fmt), self.lanes)
+
+    @property
     def depth(self):
         """Table entries: ``2**in_fmt.bits``."""
         return len(self.lut)
@@ -242,6 +263,13 @@ class ReLUPlan(PointwisePlan):
         _set(self, "lanes", check_int("lanes", self.lanes, 1))
 
     @property
+    def in_layout(self):
+        """Input (and output) payload: ``lanes`` integers of ``fmt`` and ``last``."""
+        return beat_layout(fmt_shape(self.fmt), self.lanes)
+
+    out_layout = in_layout
+
+    @property
     def latency(self):
         """Cycles from an accepted input beat to its output beat being valid: 1."""
         return 1
@@ -262,6 +290,13 @@ class SlicePlan(PointwisePlan):
     """
 
     layout: object
+
+    @property
+    def in_layout(self):
+        """Input (and output) payload: :attr:`layout`."""
+        return self.layout
+
+    out_layout = in_layout
 
     @property
     def width(self):

@@ -4,11 +4,12 @@ validated, the frame geometry, latency, the exact cycle model and a resource est
 from dataclasses import dataclass
 
 import numpy as np
+from amaranth.hdl import signed
 
 from golden.arith import accumulator_format, accumulator_range
 from golden.limits import WIDTH_RANGE
 from golden.qformat import QFormat
-from hw.components.common import ACC_BITS, check_fmt, check_int
+from hw.components.common import ACC_BITS, beat_layout, check_fmt, check_int, fmt_shape
 from hw.plan.timing import Timing, offers
 
 __all__ = ["PoolPlan", "POOL_MODES", "OPERAND_BITS"]
@@ -148,6 +149,17 @@ class PoolPlan:
     def out_fmt(self):
         """Format of the output integers: ``in_fmt`` (max) or ``acc_fmt`` (avg)."""
         return self.acc_fmt if self.avg else self.in_fmt
+
+    @property
+    def in_layout(self):
+        """Payload layout of the input stream: ``lanes`` integers of ``in_fmt`` and ``last``."""
+        return beat_layout(fmt_shape(self.in_fmt), self.lanes)
+
+    @property
+    def out_layout(self):
+        """Payload layout of the output stream: ``lanes`` integers of ``in_fmt`` (max) or
+        ``signed(acc_fmt.bits)`` accumulators (avg), and ``last``."""
+        return beat_layout(signed(self.acc_fmt.bits) if self.avg else fmt_shape(self.in_fmt), self.lanes)
 
     @property
     def part_bits(self):
