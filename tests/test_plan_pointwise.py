@@ -1,3 +1,4 @@
+# amaranth: UnusedElaboratable=no
 """Plans of the pointwise stages (requantizer, tanh table, ReLU, register slice), the classifier
 output and the wide FIFO: latencies, the exact cycle models on hand-worked schedules, validation,
 layers of the shipped models, and the components built from their plans (pure Python, fast)."""

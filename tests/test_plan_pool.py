@@ -1,3 +1,4 @@
+# amaranth: UnusedElaboratable=no
 """PoolPlan: LeNet-5's S2/S4 geometry, latency, the exact cycle model on a hand-worked schedule,
 validation, layers of the shipped models, and Pool2x2 built from its plan (pure Python, fast)."""
 

@@ -70,11 +70,11 @@ class TanhLUT(wiring.Component):
         self._build(TanhPlan(in_fmt=in_fmt, out_fmt=out_fmt, lut=lut, lanes=lanes))
 
     @classmethod
-    def from_plan(cls, plan: TanhPlan):
+    def from_plan(cls, plan: TanhPlan, *, src_loc_at=0):
         """The table lookup of a :class:`hw.plan.pointwise.TanhPlan`."""
         if not isinstance(plan, TanhPlan):
             raise TypeError(f"plan must be a hw.plan.pointwise.TanhPlan, not {plan!r}")
-        self = cls.__new__(cls)
+        self = cls.__new__(cls, src_loc_at=1 + src_loc_at)     # where UnusedElaboratable points
         self._build(plan)
         return self
 
@@ -82,7 +82,7 @@ class TanhLUT(wiring.Component):
     def from_layer(cls, layer, *, lanes):
         """The tanh table of a :class:`golden.qnet.Layer` (``activation.kind == "tanh"``): from
         ``layer.act_fmt`` to ``layer.out_fmt``."""
-        return cls.from_plan(TanhPlan.from_layer(layer, lanes=lanes))
+        return cls.from_plan(TanhPlan.from_layer(layer, lanes=lanes), src_loc_at=1)
 
     def _build(self, plan):
         self._plan = plan
@@ -153,11 +153,11 @@ class ReLU(wiring.Component):
         self._build(ReLUPlan(fmt=fmt, lanes=lanes))
 
     @classmethod
-    def from_plan(cls, plan: ReLUPlan):
+    def from_plan(cls, plan: ReLUPlan, *, src_loc_at=0):
         """The ReLU of a :class:`hw.plan.pointwise.ReLUPlan`."""
         if not isinstance(plan, ReLUPlan):
             raise TypeError(f"plan must be a hw.plan.pointwise.ReLUPlan, not {plan!r}")
-        self = cls.__new__(cls)
+        self = cls.__new__(cls, src_loc_at=1 + src_loc_at)     # where UnusedElaboratable points
         self._build(plan)
         return self
 

@@ -64,11 +64,11 @@ class WideFIFO(wiring.Component):
         self._build(FIFOPlan(width=width, depth=depth))
 
     @classmethod
-    def from_plan(cls, plan: FIFOPlan):
+    def from_plan(cls, plan: FIFOPlan, *, src_loc_at=0):
         """The FIFO of a :class:`hw.plan.fifo.FIFOPlan`."""
         if not isinstance(plan, FIFOPlan):
             raise TypeError(f"plan must be a hw.plan.fifo.FIFOPlan, not {plan!r}")
-        self = cls.__new__(cls)
+        self = cls.__new__(cls, src_loc_at=1 + src_loc_at)     # where UnusedElaboratable points
         self._build(plan)
         return self
 

@@ -55,11 +55,11 @@ class ClassifierOutput(wiring.Component):
         self._build(OutputPlan(logit_fmt=logit_fmt, classes=classes, lanes=lanes, out_width=out_width))
 
     @classmethod
-    def from_plan(cls, plan: OutputPlan):
+    def from_plan(cls, plan: OutputPlan, *, src_loc_at=0):
         """The output stage of a :class:`hw.plan.output.OutputPlan`."""
         if not isinstance(plan, OutputPlan):
             raise TypeError(f"plan must be a hw.plan.output.OutputPlan, not {plan!r}")
-        self = cls.__new__(cls)
+        self = cls.__new__(cls, src_loc_at=1 + src_loc_at)     # where UnusedElaboratable points
         self._build(plan)
         return self
 

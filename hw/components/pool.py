@@ -96,11 +96,11 @@ class Pool2x2(wiring.Component):
                              lanes=lanes, coef=coef, coef_fmt=coef_fmt, bias=bias, acc_fmt=acc_fmt))
 
     @classmethod
-    def from_plan(cls, plan: PoolPlan):
+    def from_plan(cls, plan: PoolPlan, *, src_loc_at=0):
         """The pooling stage of a :class:`hw.plan.pool.PoolPlan`."""
         if not isinstance(plan, PoolPlan):
             raise TypeError(f"plan must be a hw.plan.pool.PoolPlan, not {plan!r}")
-        self = cls.__new__(cls)
+        self = cls.__new__(cls, src_loc_at=1 + src_loc_at)     # where UnusedElaboratable points
         self._build(plan)
         return self
 
@@ -108,7 +108,7 @@ class Pool2x2(wiring.Component):
     def from_layer(cls, layer, *, lanes):
         """The pooling of a :class:`golden.qnet.Layer` with ``kind == "pool"`` (for ``avg``, its
         accumulator; the layer's requantization and activation are separate blocks)."""
-        return cls.from_plan(PoolPlan.from_layer(layer, lanes=lanes))
+        return cls.from_plan(PoolPlan.from_layer(layer, lanes=lanes), src_loc_at=1)
 
     def _build(self, plan):
         self._plan = plan

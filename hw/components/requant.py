@@ -83,11 +83,11 @@ class Requantizer(wiring.Component):
                                 lanes=lanes, relu=relu))
 
     @classmethod
-    def from_plan(cls, plan: RequantPlan):
+    def from_plan(cls, plan: RequantPlan, *, src_loc_at=0):
         """The requantizer of a :class:`hw.plan.pointwise.RequantPlan`."""
         if not isinstance(plan, RequantPlan):
             raise TypeError(f"plan must be a hw.plan.pointwise.RequantPlan, not {plan!r}")
-        self = cls.__new__(cls)
+        self = cls.__new__(cls, src_loc_at=1 + src_loc_at)     # where UnusedElaboratable points
         self._build(plan)
         return self
 
@@ -95,7 +95,7 @@ class Requantizer(wiring.Component):
     def from_layer(cls, layer, *, lanes):
         """The requantizer of a :class:`golden.qnet.Layer` with a multiply-accumulate: into
         ``layer.act_fmt``, with ReLU folded in when ``layer.activation.kind == "relu"``."""
-        return cls.from_plan(RequantPlan.from_layer(layer, lanes=lanes))
+        return cls.from_plan(RequantPlan.from_layer(layer, lanes=lanes), src_loc_at=1)
 
     def _build(self, plan):
         self._plan = plan

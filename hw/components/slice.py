@@ -59,11 +59,11 @@ class RegisterSlice(wiring.Component):
         self._build(SlicePlan(layout=layout))
 
     @classmethod
-    def from_plan(cls, plan: SlicePlan):
+    def from_plan(cls, plan: SlicePlan, *, src_loc_at=0):
         """The register slice of a :class:`hw.plan.pointwise.SlicePlan`."""
         if not isinstance(plan, SlicePlan):
             raise TypeError(f"plan must be a hw.plan.pointwise.SlicePlan, not {plan!r}")
-        self = cls.__new__(cls)
+        self = cls.__new__(cls, src_loc_at=1 + src_loc_at)     # where UnusedElaboratable points
         self._build(plan)
         return self
 
