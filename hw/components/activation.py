@@ -4,25 +4,17 @@ ReLU after a multiply-accumulate is folded into :class:`hw.components.requant.Re
 :class:`ReLU` here is for streams that do not pass through a requantizer.
 """
 
-import numpy as np
 from amaranth import Cat, Module, Mux, Signal
 from amaranth.lib import memory, stream, wiring
 from amaranth.lib.wiring import In, Out
 
-from golden.limits import OUT_BITS_RANGE, WIDTH_RANGE
-from hw.components.common import beat_layout, check_fmt, check_int, fmt_shape
+from hw.components.common import fmt_shape
+from hw.plan.pointwise import LUT_IN_BITS, LUT_OUT_BITS, ReLUPlan, TanhPlan
 
-from hw.plan.timing import PointwisePipeline
-
-__all__ = ["TanhLUT", "ReLU"]
-
-#: LUT input widths (bits): ``2**bits`` entries (``golden.qnet`` allows up to 16 for tanh).
-LUT_IN_BITS = WIDTH_RANGE
-#: LUT output widths (bits).
-LUT_OUT_BITS = OUT_BITS_RANGE
+__all__ = ["TanhLUT", "ReLU", "LUT_IN_BITS", "LUT_OUT_BITS"]
 
 
-class TanhLUT(PointwisePipeline, wiring.Component):
+class TanhLUT(wiring.Component):
     """Per-lane table lookup ``lut[x - in_fmt.min]`` (:func:`golden.arith.lut_lookup`).
 
     The table is an :class:`amaranth.lib.memory.Memory` of ``2**in_fmt.bits`` words of
@@ -75,70 +67,60 @@ class TanhLUT(PointwisePipeline, wiring.Component):
     """
 
     def __init__(self, *, in_fmt, out_fmt, lut, lanes):
-        self._in_fmt = check_fmt("in_fmt", in_fmt, LUT_IN_BITS)
-        self._out_fmt = check_fmt("out_fmt", out_fmt, LUT_OUT_BITS)
-        self._lanes = check_int("lanes", lanes, 1)
-        try:
-            values = np.asarray(lut)
-        except Exception as exc:        # ragged or otherwise not array-like
-            raise TypeError(f"lut must be a sequence of ints, not {lut!r}") from exc
-        if values.ndim != 1 or (values.size and values.dtype.kind not in "iu"):
-            raise TypeError(f"lut must be a flat sequence of ints, got {values.dtype} values of shape "
-                            f"{values.shape}")
-        depth = 1 << in_fmt.bits
-        if values.size != depth:
-            raise ValueError(f"lut has {values.size} entries; input format {in_fmt} needs "
-                             f"2**{in_fmt.bits} = {depth}")
-        bad = np.flatnonzero((values < out_fmt.min) | (values > out_fmt.max))
-        if bad.size:
-            k = int(bad[0])
-            raise ValueError(f"lut[{k}] = {int(values[k])} (input {in_fmt.min + k}) is outside "
-                             f"out_fmt {out_fmt} [{out_fmt.min}, {out_fmt.max}]")
-        self._lut = tuple(int(v) for v in values)
-        super().__init__({
-            "i": In(stream.Signature(beat_layout(fmt_shape(in_fmt), self._lanes))),
-            "o": Out(stream.Signature(beat_layout(fmt_shape(out_fmt), self._lanes))),
-        })
+        self._build(TanhPlan(in_fmt=in_fmt, out_fmt=out_fmt, lut=lut, lanes=lanes))
+
+    @classmethod
+    def from_plan(cls, plan: TanhPlan, *, src_loc_at=0):
+        """The table lookup of a :class:`hw.plan.pointwise.TanhPlan`."""
+        if not isinstance(plan, TanhPlan):
+            raise TypeError(f"plan must be a hw.plan.pointwise.TanhPlan, not {plan!r}")
+        self = cls.__new__(cls, src_loc_at=1 + src_loc_at)     # where UnusedElaboratable points
+        self._build(plan)
+        return self
 
     @classmethod
     def from_layer(cls, layer, *, lanes):
         """The tanh table of a :class:`golden.qnet.Layer` (``activation.kind == "tanh"``): from
         ``layer.act_fmt`` to ``layer.out_fmt``."""
-        if layer.activation.kind != "tanh":
-            raise ValueError(f"layer {layer.name} has activation {layer.activation.kind!r}, not 'tanh'")
-        return cls(in_fmt=layer.act_fmt, out_fmt=layer.out_fmt, lut=layer.activation.lut, lanes=lanes)
+        return cls.from_plan(TanhPlan.from_layer(layer, lanes=lanes), src_loc_at=1)
 
-    in_fmt = property(lambda self: self._in_fmt, doc="Input format (QFormat).")
-    out_fmt = property(lambda self: self._out_fmt, doc="Output format (QFormat).")
-    lut = property(lambda self: self._lut, doc="Table contents (tuple of int).")
-    lanes = property(lambda self: self._lanes, doc="Values per beat.")
+    def _build(self, plan):
+        self._plan = plan
+        super().__init__({"i": In(stream.Signature(plan.in_layout)), "o": Out(stream.Signature(plan.out_layout))})
 
-    @property
-    def latency(self):
-        """Cycles from an accepted input beat to its output beat being valid: the read register."""
-        return 1
+    plan = property(lambda self: self._plan, doc="The :class:`hw.plan.pointwise.TanhPlan` it is built from.")
+    in_fmt = property(lambda self: self._plan.in_fmt, doc="Input format (QFormat).")
+    out_fmt = property(lambda self: self._plan.out_fmt, doc="Output format (QFormat).")
+    lut = property(lambda self: self._plan.lut, doc="Table contents (tuple of int).")
+    lanes = property(lambda self: self._plan.lanes, doc="Values per beat.")
+    latency = property(lambda self: self._plan.latency, doc="Cycles from an accepted beat to its output: 1.")
+    ii = property(lambda self: self._plan.ii, doc="Cycles between accepted beats: 1.")
+
+    def timing(self, avail):
+        """Exact timing: :meth:`hw.plan.pointwise.PointwisePlan.timing`."""
+        return self._plan.timing(avail)
 
     def elaborate(self, platform):
         m = Module()
         advance = Signal()
         m.d.comb += [advance.eq(~self.o.valid | self.o.ready), self.i.ready.eq(advance)]
-        m.submodules.table = table = memory.Memory(shape=fmt_shape(self._out_fmt),
-                                                   depth=len(self._lut), init=self._lut)
+        m.submodules.table = table = memory.Memory(shape=fmt_shape(self._plan.out_fmt),
+                                                   depth=len(self._plan.lut), init=self._plan.lut)
         valid, last = Signal(), Signal()
         with m.If(advance):
             m.d.sync += [valid.eq(self.i.valid), last.eq(self.i.payload.last)]
         m.d.comb += [self.o.valid.eq(valid), self.o.payload.last.eq(last)]
-        for lane in range(self._lanes):
+        for lane in range(self._plan.lanes):
             x = self.i.payload.data[lane]
             port = table.read_port(domain="sync")
             # x - in_fmt.min: flip the sign bit of a two's complement value.
-            addr = Cat(x[:-1], ~x[-1]) if self._in_fmt.signed else x
+            addr = Cat(x[:-1], ~x[-1]) if self._plan.in_fmt.signed else x
             m.d.comb += [port.addr.eq(addr), port.en.eq(advance),
                          self.o.payload.data[lane].eq(port.data)]
         return m
 
 
-class ReLU(PointwisePipeline, wiring.Component):
+class ReLU(wiring.Component):
     """Per-lane ``max(x, 0)`` (:func:`golden.arith.relu`) on a stream, format unchanged.
 
     One register stage with the clock enable ``advance = ~o.valid | o.ready`` (``i.ready =
@@ -168,18 +150,30 @@ class ReLU(PointwisePipeline, wiring.Component):
     """
 
     def __init__(self, *, fmt, lanes):
-        self._fmt = check_fmt("fmt", fmt, LUT_OUT_BITS)
-        self._lanes = check_int("lanes", lanes, 1)
-        layout = beat_layout(fmt_shape(fmt), self._lanes)
-        super().__init__({"i": In(stream.Signature(layout)), "o": Out(stream.Signature(layout))})
+        self._build(ReLUPlan(fmt=fmt, lanes=lanes))
 
-    fmt = property(lambda self: self._fmt, doc="Format of inputs and outputs (QFormat).")
-    lanes = property(lambda self: self._lanes, doc="Values per beat.")
+    @classmethod
+    def from_plan(cls, plan: ReLUPlan, *, src_loc_at=0):
+        """The ReLU of a :class:`hw.plan.pointwise.ReLUPlan`."""
+        if not isinstance(plan, ReLUPlan):
+            raise TypeError(f"plan must be a hw.plan.pointwise.ReLUPlan, not {plan!r}")
+        self = cls.__new__(cls, src_loc_at=1 + src_loc_at)     # where UnusedElaboratable points
+        self._build(plan)
+        return self
 
-    @property
-    def latency(self):
-        """Cycles from an accepted input beat to its output beat being valid."""
-        return 1
+    def _build(self, plan):
+        self._plan = plan
+        super().__init__({"i": In(stream.Signature(plan.in_layout)), "o": Out(stream.Signature(plan.out_layout))})
+
+    plan = property(lambda self: self._plan, doc="The :class:`hw.plan.pointwise.ReLUPlan` it is built from.")
+    fmt = property(lambda self: self._plan.fmt, doc="Format of inputs and outputs (QFormat).")
+    lanes = property(lambda self: self._plan.lanes, doc="Values per beat.")
+    latency = property(lambda self: self._plan.latency, doc="Cycles from an accepted beat to its output: 1.")
+    ii = property(lambda self: self._plan.ii, doc="Cycles between accepted beats: 1.")
+
+    def timing(self, avail):
+        """Exact timing: :meth:`hw.plan.pointwise.PointwisePlan.timing`."""
+        return self._plan.timing(avail)
 
     def elaborate(self, platform):
         m = Module()
@@ -187,7 +181,7 @@ class ReLU(PointwisePipeline, wiring.Component):
         m.d.comb += [advance.eq(~self.o.valid | self.o.ready), self.i.ready.eq(advance)]
         with m.If(advance):
             m.d.sync += [self.o.valid.eq(self.i.valid), self.o.payload.last.eq(self.i.payload.last)]
-            for lane in range(self._lanes):
+            for lane in range(self._plan.lanes):
                 x = self.i.payload.data[lane]
-                m.d.sync += self.o.payload.data[lane].eq(Mux(x < 0, 0, x) if self._fmt.signed else x)
+                m.d.sync += self.o.payload.data[lane].eq(Mux(x < 0, 0, x) if self._plan.fmt.signed else x)
         return m

@@ -20,20 +20,9 @@ from amaranth.lib import wiring
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
-from hw.components.common import check_int
+from hw.plan.fifo import SLICE_BITS, FIFOPlan, slice_bounds
 
 __all__ = ["WideFIFO", "SLICE_BITS", "slice_bounds"]
-
-#: Bits of one storage slice (one pointer copy each).
-SLICE_BITS = 64
-
-
-def slice_bounds(width: int) -> list:
-    """``[(lo, hi), ...]``: the bit ranges of a ``width``-bit word cut into pieces of at most
-    :data:`SLICE_BITS` bits, low bits first (one empty piece ``(0, 0)`` for ``width`` 0). Used by
-    :class:`WideFIFO` and :class:`hw.components.slice.RegisterSlice`, whose pieces each get their own copies
-    of the control registers."""
-    return [(lo, min(lo + SLICE_BITS, width)) for lo in range(0, width, SLICE_BITS)] or [(0, 0)]
 
 
 class WideFIFO(wiring.Component):
@@ -72,33 +61,41 @@ class WideFIFO(wiring.Component):
     """
 
     def __init__(self, *, width: int, depth: int):
-        self._width = check_int("width", width)
-        self._depth = check_int("depth", depth)
+        self._build(FIFOPlan(width=width, depth=depth))
+
+    @classmethod
+    def from_plan(cls, plan: FIFOPlan, *, src_loc_at=0):
+        """The FIFO of a :class:`hw.plan.fifo.FIFOPlan`."""
+        if not isinstance(plan, FIFOPlan):
+            raise TypeError(f"plan must be a hw.plan.fifo.FIFOPlan, not {plan!r}")
+        self = cls.__new__(cls, src_loc_at=1 + src_loc_at)     # where UnusedElaboratable points
+        self._build(plan)
+        return self
+
+    def _build(self, plan):
+        self._plan = plan
         super().__init__({
-            "w_data": In(width), "w_en": In(1), "w_rdy": Out(1),
-            "r_data": Out(width), "r_en": In(1), "r_rdy": Out(1),
-            "level": Out(range(depth + 1)),
+            "w_data": In(plan.width), "w_en": In(1), "w_rdy": Out(1),
+            "r_data": Out(plan.width), "r_en": In(1), "r_rdy": Out(1),
+            "level": Out(range(plan.depth + 1)),
         })
 
-    width = property(lambda self: self._width, doc="Word width (bits).")
-    depth = property(lambda self: self._depth, doc="Words held.")
-
-    @property
-    def slices(self):
-        """Storage slices: ``ceil(width / SLICE_BITS)``."""
-        return len(slice_bounds(self._width))
+    plan = property(lambda self: self._plan, doc="The :class:`hw.plan.fifo.FIFOPlan` it is built from.")
+    width = property(lambda self: self._plan.width, doc="Word width (bits).")
+    depth = property(lambda self: self._plan.depth, doc="Words held.")
+    slices = property(lambda self: self._plan.slices, doc="Storage slices: ``ceil(width / SLICE_BITS)``.")
 
     def elaborate(self, platform):
         m = Module()
-        words = self._depth + 1
+        words = self._plan.words
         do_write = self.w_en & self.w_rdy
         do_read = self.r_en & self.r_rdy
-        m.d.comb += [self.w_rdy.eq(self.level != self._depth), self.r_rdy.eq(self.level != 0)]
+        m.d.comb += [self.w_rdy.eq(self.level != self._plan.depth), self.r_rdy.eq(self.level != 0)]
         with m.If(do_write & ~do_read):
             m.d.sync += self.level.eq(self.level + 1)
         with m.Elif(do_read & ~do_write):
             m.d.sync += self.level.eq(self.level - 1)
-        for k, (lo, hi) in enumerate(slice_bounds(self._width)):
+        for k, (lo, hi) in enumerate(slice_bounds(self._plan.width)):
             produce = Signal(range(words), name=f"dup_produce{k}")
             consume = Signal(range(words), name=f"dup_consume{k}")
             with m.If(do_write):

@@ -3,15 +3,14 @@
 The hardware form of :func:`golden.arith.argmax_first` (ties go to the lower class index).
 """
 
-from amaranth import Module, Signal, unsigned
+from amaranth import Module, Signal
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
-from amaranth.utils import bits_for
 
 from golden.qformat import QFormat
 
-from hw.components.common import beat_layout, check_fmt, check_int, fmt_shape
-from hw.plan.timing import Timing, offers
+from hw.components.common import fmt_shape
+from hw.plan.output import OutputPlan
 
 __all__ = ["ClassifierOutput"]
 
@@ -53,60 +52,40 @@ class ClassifierOutput(wiring.Component):
     """
 
     def __init__(self, *, logit_fmt: QFormat, classes: int, lanes: int, out_width: int):
-        self._fmt = check_fmt("logit_fmt", logit_fmt, (2, 32))
-        self._classes = check_int("classes", classes, 2)
-        self._lanes = check_int("lanes", lanes, 1, classes)
-        if classes % lanes:
-            raise ValueError(f"lanes ({lanes}) must divide classes ({classes})")
-        need = max(logit_fmt.bits, bits_for(classes - 1))
-        self._out_width = check_int("out_width", out_width, need)
-        super().__init__({
-            "i": In(stream.Signature(beat_layout(fmt_shape(logit_fmt), lanes))),
-            "o": Out(stream.Signature(data.StructLayout({"data": unsigned(out_width), "last": 1}))),
-        })
+        self._build(OutputPlan(logit_fmt=logit_fmt, classes=classes, lanes=lanes, out_width=out_width))
 
-    classes = property(lambda self: self._classes, doc="Logits per image.")
-    lanes = property(lambda self: self._lanes, doc="Logits per input beat.")
-    out_width = property(lambda self: self._out_width, doc="Output word width (bits).")
+    @classmethod
+    def from_plan(cls, plan: OutputPlan, *, src_loc_at=0):
+        """The output stage of a :class:`hw.plan.output.OutputPlan`."""
+        if not isinstance(plan, OutputPlan):
+            raise TypeError(f"plan must be a hw.plan.output.OutputPlan, not {plan!r}")
+        self = cls.__new__(cls, src_loc_at=1 + src_loc_at)     # where UnusedElaboratable points
+        self._build(plan)
+        return self
 
-    @property
-    def in_beats(self):
-        """Input beats per image: ``classes / lanes``."""
-        return self._classes // self._lanes
+    def _build(self, plan):
+        self._plan = plan
+        super().__init__({"i": In(stream.Signature(plan.in_layout)), "o": Out(stream.Signature(plan.out_layout))})
 
-    @property
-    def latency(self):
-        """Cycles from the image's last accepted input beat to its first output beat: 1."""
-        return 1
-
-    @property
-    def frame_cycles(self):
-        """Cycles per image at full rate: ``in_beats`` to collect + ``classes + 1`` to send."""
-        return self.in_beats + self._classes + 1
-
-    ii = frame_cycles
+    plan = property(lambda self: self._plan, doc="The :class:`hw.plan.output.OutputPlan` it is built from.")
+    logit_fmt = property(lambda self: self._plan.logit_fmt, doc="Format of the logits (QFormat).")
+    classes = property(lambda self: self._plan.classes, doc="Logits per image.")
+    lanes = property(lambda self: self._plan.lanes, doc="Logits per input beat.")
+    out_width = property(lambda self: self._plan.out_width, doc="Output word width (bits).")
+    in_beats = property(lambda self: self._plan.in_beats, doc="Input beats per image: ``classes / lanes``.")
+    latency = property(lambda self: self._plan.latency, doc="Cycles from the last input beat to the first output beat: 1.")
+    frame_cycles = property(lambda self: self._plan.frame_cycles, doc="Cycles per image at full rate.")
+    ii = property(lambda self: self._plan.ii, doc="Cycles between images: :attr:`frame_cycles`.")
 
     def timing(self, avail):
-        """Exact timing (see :mod:`hw.plan.timing`): input refused while an image is being sent."""
-        accept, out = [], []
-        busy_until = -1          # last cycle in which an output beat of the previous image is sent
-        prev = None
-        for k, a in enumerate(avail):
-            t = a if prev is None else max(a, prev + 1)
-            t = max(t, busy_until + 1)
-            accept.append(t)
-            prev = t
-            if (k + 1) % self.in_beats == 0:
-                first = t + self.latency
-                out.extend(range(first, first + self._classes + 1))
-                busy_until = first + self._classes
-        return Timing(accept, out)
+        """Exact timing: :meth:`hw.plan.output.OutputPlan.timing`."""
+        return self._plan.timing(avail)
 
     def elaborate(self, platform):
         m = Module()
-        n, lanes = self._classes, self._lanes
-        logits = Signal(data.ArrayLayout(fmt_shape(self._fmt), n))
-        best = Signal(fmt_shape(self._fmt))
+        n, lanes = self._plan.classes, self._plan.lanes
+        logits = Signal(data.ArrayLayout(fmt_shape(self._plan.logit_fmt), n))
+        best = Signal(fmt_shape(self._plan.logit_fmt))
         best_idx = Signal(range(n))
         beat = Signal(range(self.in_beats))
         index = Signal(range(n + 1))

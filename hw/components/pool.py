@@ -1,37 +1,14 @@
 """2x2, stride-2 pooling of a raster feature-map stream (max pooling, or LeNet-5's trainable
 average pooling ``coef[c] * (2x2 sum) + bias[c]``)."""
 
-import numpy as np
 from amaranth import Array, Module, Mux, Signal, signed, unsigned
 from amaranth.lib import data, memory, stream, wiring
 from amaranth.lib.wiring import In, Out
 
-from golden.arith import accumulator_format, accumulator_range
-from golden.qformat import QFormat
-from golden.limits import WIDTH_RANGE
-from hw.components.common import ACC_BITS, beat_layout, check_fmt, check_int, fmt_shape
+from hw.components.common import fmt_shape
+from hw.plan.pool import OPERAND_BITS, POOL_MODES, PoolPlan
 
-from hw.plan.timing import Timing, offers
-
-__all__ = ["Pool2x2", "POOL_MODES"]
-
-#: Pooling modes: ``max`` (golden.arith.max_pool2x2) and ``avg`` (coefficient * 2x2 sum + bias).
-POOL_MODES = ("max", "avg")
-#: Operand widths (bits) of inputs and coefficients (golden.qnet.WIDTH_RANGE).
-OPERAND_BITS = WIDTH_RANGE
-
-
-def _int_vector(name, values, length):
-    """*values* as a tuple of *length* Python ints (TypeError / ValueError naming *name*)."""
-    try:
-        arr = np.asarray(values)
-    except Exception as exc:
-        raise TypeError(f"{name} must be a sequence of ints, not {values!r}") from exc
-    if arr.ndim != 1 or (arr.size and arr.dtype.kind not in "iu"):
-        raise TypeError(f"{name} must be a flat sequence of ints, got {arr.dtype} values of shape {arr.shape}")
-    if arr.size != length:
-        raise ValueError(f"{name} has {arr.size} entries for {length} channels")
-    return tuple(int(v) for v in arr)
+__all__ = ["Pool2x2", "POOL_MODES", "OPERAND_BITS"]
 
 
 class Pool2x2(wiring.Component):
@@ -115,136 +92,59 @@ class Pool2x2(wiring.Component):
 
     def __init__(self, *, mode, in_fmt, channels, width, height, lanes, coef=None, coef_fmt=None,
                  bias=None, acc_fmt=None):
-        if mode not in POOL_MODES:
-            raise ValueError(f"mode must be one of {POOL_MODES}, not {mode!r}")
-        self._mode = mode
-        self._in_fmt = check_fmt("in_fmt", in_fmt, OPERAND_BITS)
-        self._channels = check_int("channels", channels, 1)
-        self._lanes = check_int("lanes", lanes, 1)
-        if self._channels % self._lanes:
-            raise ValueError(f"lanes {self._lanes} does not divide channels {self._channels}")
-        self._width = check_int("width", width, 2)
-        self._height = check_int("height", height, 2)
-        for name, size in (("width", self._width), ("height", self._height)):
-            if size % 2:
-                raise ValueError(f"{name} must be even for 2x2 stride-2 pooling, not {size}")
-        if mode == "max":
-            given = [name for name, value in (("coef", coef), ("coef_fmt", coef_fmt), ("bias", bias),
-                                              ("acc_fmt", acc_fmt)) if value is not None]
-            if given:
-                raise ValueError(f"max pooling takes no {', '.join(given)}")
-            self._coef = self._bias = self._coef_fmt = self._acc_fmt = None
-            out_shape = fmt_shape(in_fmt)
-        else:
-            if coef is None or coef_fmt is None:
-                raise ValueError("avg pooling needs coef and coef_fmt (one coefficient per channel)")
-            self._coef_fmt = check_fmt("coef_fmt", coef_fmt, OPERAND_BITS, signed=True)
-            self._coef = _int_vector("coef", coef, self._channels)
-            bad = [k for k, c in enumerate(self._coef) if not coef_fmt.min <= c <= coef_fmt.max]
-            if bad:
-                raise ValueError(f"coef[{bad[0]}] = {self._coef[bad[0]]} is outside coef_fmt {coef_fmt} "
-                                 f"[{coef_fmt.min}, {coef_fmt.max}]")
-            self._bias = (0,) * self._channels if bias is None else _int_vector("bias", bias, self._channels)
-            weights = np.repeat(np.array(self._coef, dtype=np.int64).reshape(-1, 1), 4, axis=1)
-            if acc_fmt is None:
-                acc_fmt = accumulator_format(weights, self._bias, in_fmt, coef_fmt.frac)
-            self._acc_fmt = check_fmt("acc_fmt", acc_fmt, ACC_BITS, signed=True)
-            lo, hi = accumulator_range(weights, self._bias, in_fmt)
-            if not acc_fmt.contains(lo, hi):
-                raise ValueError(f"acc_fmt {acc_fmt} ({acc_fmt.bits} bits) cannot hold the worst-case "
-                                 f"range [{lo}, {hi}] of coef * (2x2 sum) + bias; it needs "
-                                 f"{QFormat.signed_bits_for(lo, hi)} bits")
-            out_shape = signed(acc_fmt.bits)
-        super().__init__({
-            "i": In(stream.Signature(beat_layout(fmt_shape(in_fmt), self._lanes))),
-            "o": Out(stream.Signature(beat_layout(out_shape, self._lanes))),
-        })
+        self._build(PoolPlan(mode=mode, in_fmt=in_fmt, channels=channels, width=width, height=height,
+                             lanes=lanes, coef=coef, coef_fmt=coef_fmt, bias=bias, acc_fmt=acc_fmt))
+
+    @classmethod
+    def from_plan(cls, plan: PoolPlan, *, src_loc_at=0):
+        """The pooling stage of a :class:`hw.plan.pool.PoolPlan`."""
+        if not isinstance(plan, PoolPlan):
+            raise TypeError(f"plan must be a hw.plan.pool.PoolPlan, not {plan!r}")
+        self = cls.__new__(cls, src_loc_at=1 + src_loc_at)     # where UnusedElaboratable points
+        self._build(plan)
+        return self
 
     @classmethod
     def from_layer(cls, layer, *, lanes):
         """The pooling of a :class:`golden.qnet.Layer` with ``kind == "pool"`` (for ``avg``, its
         accumulator; the layer's requantization and activation are separate blocks)."""
-        if layer.kind != "pool":
-            raise ValueError(f"layer {layer.name} is a {layer.kind} layer, not a pool layer")
-        c, h, w = layer.in_shape
-        kw = dict(mode=layer.pool, in_fmt=layer.in_fmt, channels=c, width=w, height=h, lanes=lanes)
-        if layer.pool == "avg":
-            kw.update(coef=layer.weights, coef_fmt=layer.w_fmt, bias=layer.bias, acc_fmt=layer.acc_fmt)
-        return cls(**kw)
+        return cls.from_plan(PoolPlan.from_layer(layer, lanes=lanes), src_loc_at=1)
 
-    mode = property(lambda self: self._mode, doc="``max`` or ``avg``.")
-    in_fmt = property(lambda self: self._in_fmt, doc="Input format (QFormat).")
-    channels = property(lambda self: self._channels, doc="Feature maps.")
-    width = property(lambda self: self._width, doc="Input map width.")
-    height = property(lambda self: self._height, doc="Input map height.")
-    lanes = property(lambda self: self._lanes, doc="Channels per beat.")
-    coef = property(lambda self: self._coef, doc="avg: per-channel coefficients (tuple), else None.")
-    coef_fmt = property(lambda self: self._coef_fmt, doc="avg: coefficient format, else None.")
-    bias = property(lambda self: self._bias, doc="avg: per-channel biases (tuple), else None.")
-    acc_fmt = property(lambda self: self._acc_fmt, doc="avg: accumulator (output) format, else None.")
+    def _build(self, plan):
+        self._plan = plan
+        super().__init__({"i": In(stream.Signature(plan.in_layout)), "o": Out(stream.Signature(plan.out_layout))})
 
-    @property
-    def out_fmt(self):
-        """Format of the output integers: ``in_fmt`` (max) or ``acc_fmt`` (avg)."""
-        return self._in_fmt if self._mode == "max" else self._acc_fmt
-
-    @property
-    def groups(self):
-        """Beats per position: ``channels // lanes``."""
-        return self._channels // self._lanes
-
-    @property
-    def line_depth(self):
-        """Words of the line buffer in use: ``width // 2 * groups`` (the memory has at least 2)."""
-        return self._width // 2 * self.groups
-
-    @property
-    def in_beats(self):
-        """Input beats per frame."""
-        return self._width * self._height * self.groups
-
-    @property
-    def out_beats(self):
-        """Output beats per frame."""
-        return self.in_beats // 4
-
-    @property
-    def latency(self):
-        """Cycles from the accepted input beat completing a 2x2 block to its output beat (no
-        backpressure): 2 for max, 3 for avg (the coefficient multiply-add)."""
-        return 2 + (self._mode == "avg")
-
-    @property
-    def ii(self):
-        """Cycles between accepted input beats in steady state."""
-        return 1
-
-    @property
-    def frame_cycles(self):
-        """Cycles per frame at full rate: one per input beat."""
-        return self.in_beats
+    plan = property(lambda self: self._plan, doc="The :class:`hw.plan.pool.PoolPlan` it is built from.")
+    mode = property(lambda self: self._plan.mode, doc="``max`` or ``avg``.")
+    in_fmt = property(lambda self: self._plan.in_fmt, doc="Input format (QFormat).")
+    channels = property(lambda self: self._plan.channels, doc="Feature maps.")
+    width = property(lambda self: self._plan.width, doc="Input map width.")
+    height = property(lambda self: self._plan.height, doc="Input map height.")
+    lanes = property(lambda self: self._plan.lanes, doc="Channels per beat.")
+    coef = property(lambda self: self._plan.coef, doc="avg: per-channel coefficients (tuple), else None.")
+    coef_fmt = property(lambda self: self._plan.coef_fmt, doc="avg: coefficient format, else None.")
+    bias = property(lambda self: self._plan.bias, doc="avg: per-channel biases (tuple), else None.")
+    acc_fmt = property(lambda self: self._plan.acc_fmt, doc="avg: accumulator (output) format, else None.")
+    out_fmt = property(lambda self: self._plan.out_fmt, doc="Output format: ``in_fmt`` (max) or ``acc_fmt`` (avg).")
+    groups = property(lambda self: self._plan.groups, doc="Beats per position: ``channels // lanes``.")
+    line_depth = property(lambda self: self._plan.line_depth, doc="Words of the line buffer in use.")
+    in_beats = property(lambda self: self._plan.in_beats, doc="Input beats per frame.")
+    out_beats = property(lambda self: self._plan.out_beats, doc="Output beats per frame.")
+    latency = property(lambda self: self._plan.latency, doc="Cycles from the completing input beat to the output beat.")
+    ii = property(lambda self: self._plan.ii, doc="Cycles between accepted input beats: 1.")
+    frame_cycles = property(lambda self: self._plan.frame_cycles, doc="Cycles per frame at full rate.")
 
     def timing(self, avail):
-        """Exact timing (:mod:`hw.plan.timing`): every input beat is accepted when offered (the
-        output being ready); the output beat of a 2x2 block (one per channel group) leaves
-        :attr:`latency` cycles after the input beat that completes it (odd row, odd column)."""
-        accept = offers(avail)
-        groups, w = self.groups, self._width
-        out = []
-        for k, t in enumerate(accept):
-            pos, g = divmod(k % self.in_beats, groups)
-            y, x = divmod(pos, w)
-            if y % 2 and x % 2:
-                out.append(t + self.latency)
-        return Timing(accept, out)
+        """Exact timing: :meth:`hw.plan.pool.PoolPlan.timing`."""
+        return self._plan.timing(avail)
 
     def elaborate(self, platform):
         m = Module()
-        lanes, groups, avg = self._lanes, self.groups, self._mode == "avg"
-        in_shape = fmt_shape(self._in_fmt)
+        lanes, groups, avg = self._plan.lanes, self.groups, self._plan.avg
+        in_shape = fmt_shape(self._plan.in_fmt)
         # Partial results: the input format (max) or the sum of two inputs (avg).
-        bits = self._in_fmt.bits + avg
-        part_shape = signed(bits) if self._in_fmt.signed else unsigned(bits)
+        bits = self._plan.in_fmt.bits + avg
+        part_shape = signed(bits) if self._plan.in_fmt.signed else unsigned(bits)
 
         advance = Signal()
         accept = Signal()
@@ -254,19 +154,19 @@ class Pool2x2(wiring.Component):
         # Frame position of the beat at the input: group g of column x, row y; line-buffer address.
         # (At least one bit each, so that no zero-width vector reaches the Verilog.)
         g = Signal(range(max(groups, 2)))
-        x = Signal(range(self._width))
-        y = Signal(range(self._height))
+        x = Signal(range(self._plan.width))
+        y = Signal(range(self._plan.height))
         addr = Signal(range(max(self.line_depth, 2)))
         x_odd, y_odd = x[0], y[0]
         group_end = g == groups - 1
-        row_end = group_end & (x == self._width - 1)
-        frame_end = row_end & (y == self._height - 1)
+        row_end = group_end & (x == self._plan.width - 1)
+        frame_end = row_end & (y == self._plan.height - 1)
         with m.If(accept):
             m.d.sync += g.eq(Mux(group_end, 0, g + 1))
             with m.If(group_end):
-                m.d.sync += x.eq(Mux(x == self._width - 1, 0, x + 1))
+                m.d.sync += x.eq(Mux(x == self._plan.width - 1, 0, x + 1))
             with m.If(row_end):
-                m.d.sync += y.eq(Mux(y == self._height - 1, 0, y + 1))
+                m.d.sync += y.eq(Mux(y == self._plan.height - 1, 0, y + 1))
             with m.If(x_odd):
                 m.d.sync += addr.eq(Mux(row_end, 0, addr + 1))
             with m.If(self.i.payload.last):     # re-align on the frame marker
@@ -300,7 +200,7 @@ class Pool2x2(wiring.Component):
             m.d.sync += [v1.eq(accept & x_odd & y_odd), last1.eq(frame_end), h1.eq(horiz), g1.eq(g)]
 
         # Stage 2: the 2x2 result (max, or the sum for avg).
-        result_shape = (signed(bits + 1) if self._in_fmt.signed else unsigned(bits + 1)) if avg else in_shape
+        result_shape = (signed(bits + 1) if self._plan.in_fmt.signed else unsigned(bits + 1)) if avg else in_shape
         v2, last2 = Signal(), Signal()
         r2 = Signal(data.ArrayLayout(result_shape, lanes))
         g2 = Signal.like(g)
@@ -320,9 +220,9 @@ class Pool2x2(wiring.Component):
         with m.If(advance):
             m.d.sync += [v3.eq(v2), last3.eq(last2)]
             for lane in range(lanes):
-                chans = range(lane, self._channels, lanes)
-                coef = Array(self._coef[c] for c in chans)[g2] if groups > 1 else self._coef[lane]
-                bias = Array(self._bias[c] for c in chans)[g2] if groups > 1 else self._bias[lane]
+                chans = range(lane, self._plan.channels, lanes)
+                coef = Array(self._plan.coef[c] for c in chans)[g2] if groups > 1 else self._plan.coef[lane]
+                bias = Array(self._plan.bias[c] for c in chans)[g2] if groups > 1 else self._plan.bias[lane]
                 m.d.sync += acc[lane].eq(r2[lane] * coef + bias)
         m.d.comb += [self.o.valid.eq(v3), self.o.payload.data.eq(acc), self.o.payload.last.eq(last3)]
         return m

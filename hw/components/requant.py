@@ -7,30 +7,18 @@ The hardware form of :func:`golden.arith.requantize` (and of ``relu(requantize(.
 computed per lane on a stream of accumulator beats, bit for bit as the golden function does.
 """
 
-from amaranth import Module, Mux, Signal, signed, unsigned
-from amaranth.lib import data, stream, wiring
+from amaranth import Module, Mux, Signal, signed
+from amaranth.lib import stream, wiring
 from amaranth.lib.wiring import In, Out
 
-from golden.qformat import QFormat
+from hw.components.common import beat_layout, check_fmt, check_int, fmt_shape
+from hw.plan.pointwise import MULTIPLIER_BITS, OUT_BITS, PRODUCT_BITS, RequantPlan
 
-from golden.limits import MAX_ACC_BITS, MAX_MULTIPLIER_BITS, MAX_SHIFT, OUT_BITS_RANGE
-from hw.components.common import ACC_BITS, beat_layout, check_fmt, check_int, fmt_shape
-
-from hw.plan.timing import PointwisePipeline
-
-__all__ = ["Requantizer", "beat_layout", "fmt_shape", "check_fmt", "check_int"]
-
-#: Output widths (bits) the requantizer produces (:data:`golden.limits.OUT_BITS_RANGE`).
-OUT_BITS = OUT_BITS_RANGE
-#: Widest multiplier (bits, unsigned, :data:`golden.limits.MAX_MULTIPLIER_BITS`).
-MULTIPLIER_BITS = MAX_MULTIPLIER_BITS
-#: Widest product ``acc * multiplier`` (signed bits): with the rounding constant (< 2**61) it
-#: stays inside the int64 arithmetic of :mod:`golden.arith` (the accumulator and multiplier
-#: limits of :mod:`golden.limits` keep every product within it).
-PRODUCT_BITS = MAX_ACC_BITS + MAX_MULTIPLIER_BITS
+__all__ = ["Requantizer", "beat_layout", "fmt_shape", "check_fmt", "check_int",
+           "OUT_BITS", "MULTIPLIER_BITS", "PRODUCT_BITS"]
 
 
-class Requantizer(PointwisePipeline, wiring.Component):
+class Requantizer(wiring.Component):
     """Per-lane requantization of a stream of accumulators (optionally followed by ReLU).
 
     Each lane computes exactly :func:`golden.arith.requantize` (``relu`` of it when ``relu``):
@@ -91,55 +79,47 @@ class Requantizer(PointwisePipeline, wiring.Component):
     """
 
     def __init__(self, *, acc_fmt, out_fmt, multiplier, shift, lanes, relu=False):
-        self._acc_fmt = check_fmt("acc_fmt", acc_fmt, ACC_BITS, signed=True)
-        self._out_fmt = check_fmt("out_fmt", out_fmt, OUT_BITS)
-        self._multiplier = check_int("multiplier", multiplier, 1, (1 << MULTIPLIER_BITS) - 1)
-        self._shift = check_int("shift", shift, 0, MAX_SHIFT)
-        self._lanes = check_int("lanes", lanes, 1)
-        if self.product_bits > PRODUCT_BITS:
-            raise ValueError(f"acc_fmt {acc_fmt} ({acc_fmt.bits} bits) times multiplier {multiplier} "
-                             f"({self._multiplier.bit_length()} bits) needs a {self.product_bits}-bit "
-                             f"product; at most {PRODUCT_BITS} bits are supported")
-        if not isinstance(relu, bool):
-            raise TypeError(f"relu must be a bool, not {relu!r}")
-        self._relu = relu
-        super().__init__({
-            "i": In(stream.Signature(beat_layout(signed(acc_fmt.bits), self._lanes))),
-            "o": Out(stream.Signature(beat_layout(fmt_shape(out_fmt), self._lanes))),
-        })
+        self._build(RequantPlan(acc_fmt=acc_fmt, out_fmt=out_fmt, multiplier=multiplier, shift=shift,
+                                lanes=lanes, relu=relu))
+
+    @classmethod
+    def from_plan(cls, plan: RequantPlan, *, src_loc_at=0):
+        """The requantizer of a :class:`hw.plan.pointwise.RequantPlan`."""
+        if not isinstance(plan, RequantPlan):
+            raise TypeError(f"plan must be a hw.plan.pointwise.RequantPlan, not {plan!r}")
+        self = cls.__new__(cls, src_loc_at=1 + src_loc_at)     # where UnusedElaboratable points
+        self._build(plan)
+        return self
 
     @classmethod
     def from_layer(cls, layer, *, lanes):
         """The requantizer of a :class:`golden.qnet.Layer` with a multiply-accumulate: into
         ``layer.act_fmt``, with ReLU folded in when ``layer.activation.kind == "relu"``."""
-        return cls(acc_fmt=layer.acc_fmt, out_fmt=layer.act_fmt, multiplier=layer.requant.multiplier,
-                   shift=layer.requant.shift, lanes=lanes, relu=layer.activation.kind == "relu")
+        return cls.from_plan(RequantPlan.from_layer(layer, lanes=lanes), src_loc_at=1)
 
-    acc_fmt = property(lambda self: self._acc_fmt, doc="Accumulator format (QFormat).")
-    out_fmt = property(lambda self: self._out_fmt, doc="Output format (QFormat).")
-    multiplier = property(lambda self: self._multiplier, doc="Integer multiplier.")
-    shift = property(lambda self: self._shift, doc="Right shift (bits).")
-    lanes = property(lambda self: self._lanes, doc="Values per beat.")
-    relu = property(lambda self: self._relu, doc="ReLU after saturation.")
+    def _build(self, plan):
+        self._plan = plan
+        super().__init__({"i": In(stream.Signature(plan.in_layout)), "o": Out(stream.Signature(plan.out_layout))})
 
-    @property
-    def stages(self):
-        """Pipeline registers: the product (only when ``multiplier != 1``) and the output."""
-        return int(self._multiplier != 1) + 1
+    plan = property(lambda self: self._plan, doc="The :class:`hw.plan.pointwise.RequantPlan` it is built from.")
+    acc_fmt = property(lambda self: self._plan.acc_fmt, doc="Accumulator format (QFormat).")
+    out_fmt = property(lambda self: self._plan.out_fmt, doc="Output format (QFormat).")
+    multiplier = property(lambda self: self._plan.multiplier, doc="Integer multiplier.")
+    shift = property(lambda self: self._plan.shift, doc="Right shift (bits).")
+    lanes = property(lambda self: self._plan.lanes, doc="Values per beat.")
+    relu = property(lambda self: self._plan.relu, doc="ReLU after saturation.")
+    stages = property(lambda self: self._plan.stages, doc="Pipeline registers (1 or 2).")
+    latency = property(lambda self: self._plan.latency, doc="Cycles from an accepted beat to its output.")
+    ii = property(lambda self: self._plan.ii, doc="Cycles between accepted beats: 1.")
+    product_bits = property(lambda self: self._plan.product_bits, doc="Width of the signed product.")
 
-    @property
-    def latency(self):
-        """Cycles from an accepted input beat to its output beat being valid (no backpressure)."""
-        return self.stages
-
-    @property
-    def product_bits(self):
-        """Width of the signed product ``acc * multiplier``."""
-        return self._acc_fmt.bits + (self._multiplier.bit_length() if self._multiplier != 1 else 0)
+    def timing(self, avail):
+        """Exact timing: :meth:`hw.plan.pointwise.PointwisePlan.timing`."""
+        return self._plan.timing(avail)
 
     def _round_saturate(self, m, p, lane):
         """Rounding shift and saturation (or wrap), then ReLU, of the signed value *p*."""
-        s, fmt = self._shift, self._out_fmt
+        s, fmt = self._plan.shift, self._plan.out_fmt
         r = p
         if s:
             half = 1 << (s - 1)
@@ -153,14 +133,14 @@ class Requantizer(PointwisePipeline, wiring.Component):
             r = Signal(signed(max(len(p), s + 1) + 1 - s), name=f"rounded{lane}")
             m.d.comb += r.eq((p + add) >> s)
         if fmt.overflow == "saturate":
-            lo, hi = (max(fmt.min, 0) if self._relu else fmt.min), fmt.max
+            lo, hi = (max(fmt.min, 0) if self._plan.relu else fmt.min), fmt.max
             return Mux(r > hi, hi, Mux(r < lo, lo, r))
         # Wrap: keep the low bits (a narrower r is sign-extended by the assignment, which is
         # the same modulo 2**bits).
         y = r
         if len(r) > fmt.bits:
             y = r[:fmt.bits].as_signed() if fmt.signed else r[:fmt.bits]
-        if self._relu and fmt.signed:
+        if self._plan.relu and fmt.signed:
             y = Mux(y < 0, 0, y)
         return y
 
@@ -170,23 +150,23 @@ class Requantizer(PointwisePipeline, wiring.Component):
         m.d.comb += [advance.eq(~self.o.valid | self.o.ready), self.i.ready.eq(advance)]
 
         # Stage 1 (only with a multiplier): the products.
-        if self._multiplier != 1:
-            prod = [Signal(signed(self.product_bits), name=f"prod{lane}") for lane in range(self._lanes)]
+        if self._plan.multiplier != 1:
+            prod = [Signal(signed(self._plan.product_bits), name=f"prod{lane}") for lane in range(self._plan.lanes)]
             prod_valid, prod_last = Signal(), Signal()
             with m.If(advance):
                 m.d.sync += [prod_valid.eq(self.i.valid), prod_last.eq(self.i.payload.last)]
-                m.d.sync += [prod[lane].eq(self.i.payload.data[lane] * self._multiplier)
-                             for lane in range(self._lanes)]
+                m.d.sync += [prod[lane].eq(self.i.payload.data[lane] * self._plan.multiplier)
+                             for lane in range(self._plan.lanes)]
         else:
-            prod = [self.i.payload.data[lane] for lane in range(self._lanes)]
+            prod = [self.i.payload.data[lane] for lane in range(self._plan.lanes)]
             prod_valid, prod_last = self.i.valid, self.i.payload.last
 
         # Last stage: rounding shift and saturation into the output register.
-        result = [self._round_saturate(m, prod[lane], lane) for lane in range(self._lanes)]
+        result = [self._round_saturate(m, prod[lane], lane) for lane in range(self._plan.lanes)]
         out = Signal(self.o.payload.shape())
         valid = Signal()
         with m.If(advance):
             m.d.sync += [valid.eq(prod_valid), out.last.eq(prod_last)]
-            m.d.sync += [out.data[lane].eq(result[lane]) for lane in range(self._lanes)]
+            m.d.sync += [out.data[lane].eq(result[lane]) for lane in range(self._plan.lanes)]
         m.d.comb += [self.o.valid.eq(valid), self.o.payload.eq(out)]
         return m

@@ -19,13 +19,13 @@ from amaranth import Module, Signal, Value
 from amaranth.lib import stream, wiring
 from amaranth.lib.wiring import In, Out
 
-from hw.components.fifo import slice_bounds
-from hw.plan.timing import PointwisePipeline
+from hw.plan.fifo import slice_bounds
+from hw.plan.pointwise import SlicePlan
 
 __all__ = ["RegisterSlice"]
 
 
-class RegisterSlice(PointwisePipeline, wiring.Component):
+class RegisterSlice(wiring.Component):
     """Two-entry skid buffer: a fully registered stream stage of latency 1 and II 1.
 
     A main register drives ``o``; a skid register catches the one beat that arrives in the
@@ -48,25 +48,38 @@ class RegisterSlice(PointwisePipeline, wiring.Component):
     Latency
     -------
     :attr:`latency` ``= 1`` cycle from an accepted beat to ``o.valid`` (without backpressure);
-    :attr:`ii` ``= 1``. Timing model (:meth:`timing`, from :class:`hw.plan.timing.PointwisePipeline`):
+    :attr:`ii` ``= 1``. Timing model (:meth:`timing`, from :class:`hw.plan.pointwise.SlicePlan`):
     with ``o`` always ready the slice never refuses a beat, ``out[k] = accept[k] + 1``.
 
     Resources: ``2 * width + 2 * pieces`` flip-flops (``pieces = max(1, ceil(width / SLICE_BITS))``:
     the valid bits are copied per piece) and a 2:1 multiplexer per payload bit.
     """
 
-    latency = 1
-
     def __init__(self, layout):
-        self._layout = layout
-        super().__init__({"i": In(stream.Signature(layout)), "o": Out(stream.Signature(layout))})
+        self._build(SlicePlan(layout=layout))
 
-    layout = property(lambda self: self._layout, doc="Payload layout of ``i`` and ``o``.")
+    @classmethod
+    def from_plan(cls, plan: SlicePlan, *, src_loc_at=0):
+        """The register slice of a :class:`hw.plan.pointwise.SlicePlan`."""
+        if not isinstance(plan, SlicePlan):
+            raise TypeError(f"plan must be a hw.plan.pointwise.SlicePlan, not {plan!r}")
+        self = cls.__new__(cls, src_loc_at=1 + src_loc_at)     # where UnusedElaboratable points
+        self._build(plan)
+        return self
 
-    @property
-    def pieces(self):
-        """Pieces of the payload with their own valid-bit copies: ``max(1, ceil(width / SLICE_BITS))``."""
-        return len(slice_bounds(Value.cast(self.i.payload).shape().width))
+    def _build(self, plan):
+        self._plan = plan
+        super().__init__({"i": In(stream.Signature(plan.in_layout)), "o": Out(stream.Signature(plan.out_layout))})
+
+    plan = property(lambda self: self._plan, doc="The :class:`hw.plan.pointwise.SlicePlan` it is built from.")
+    layout = property(lambda self: self._plan.layout, doc="Payload layout of ``i`` and ``o``.")
+    pieces = property(lambda self: self._plan.pieces, doc="Payload pieces with their own valid-bit copies.")
+    latency = property(lambda self: self._plan.latency, doc="Cycles from an accepted beat to ``o.valid``: 1.")
+    ii = property(lambda self: self._plan.ii, doc="Cycles between accepted beats: 1.")
+
+    def timing(self, avail):
+        """Exact timing: :meth:`hw.plan.pointwise.PointwisePlan.timing`."""
+        return self._plan.timing(avail)
 
     def elaborate(self, platform):
         m = Module()

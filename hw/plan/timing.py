@@ -21,7 +21,7 @@ A component with latency ``L`` and ``ii == 1`` that never stalls while its outpu
 
 from dataclasses import dataclass
 
-__all__ = ["Timing", "pipeline", "offers", "chain", "PointwisePipeline"]
+__all__ = ["Timing", "pipeline", "offers", "chain"]
 
 
 @dataclass(frozen=True)
@@ -74,20 +74,3 @@ def chain(avail, *stages):
         avail = t.out
     return Timing(first, t.out)
 
-
-class PointwisePipeline:
-    """Mixin for a stage that maps each input beat to one output beat in a fixed-length pipeline
-    advancing whenever its output is not valid or is being accepted (``ii`` 1).
-
-    The class defines :attr:`latency` (cycles); this mixin adds ``ii`` and the exact ``timing``.
-    """
-
-    @property
-    def ii(self):
-        """Cycles between accepted input beats (and between output beats) in steady state: 1."""
-        return 1
-
-    def timing(self, avail):
-        """Exact timing: never stalls while its output is ready, so every beat is accepted when
-        offered and leaves :attr:`latency` cycles later (:func:`pipeline`)."""
-        return pipeline(avail, self.latency)
