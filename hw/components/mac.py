@@ -154,7 +154,7 @@ class MACArray(wiring.Component):
         """The MAC array of *plan*."""
         if not isinstance(plan, MACPlan):
             raise TypeError(f"plan must be a hw.plan.mac.MACPlan, not {plan!r}")
-        self = cls.__new__(cls)
+        self = cls.__new__(cls, src_loc_at=1)
         self._build(plan)
         return self
 
@@ -254,6 +254,39 @@ class MACArray(wiring.Component):
         m.d.sync += [nctrl[f].eq(v) for f, v in ctrl.items()]
         return nvalid, nctrl, nbias
 
+    def _accumulate(self, m, terms, valid, ctrl, bias, feeds, fifo):
+        """The accumulators: ``(first ? bias : acc) + tree`` per lane, a finished sum straight
+        into the output FIFO, which is read by ``o``."""
+        lanes, acc_shape = self._plan.lanes, fmt_shape(self._plan.acc_fmt)
+        # A finished sum goes straight into the FIFO (the accumulator is free for the
+        # next sum in the following cycle).
+        acc = Signal(data.ArrayLayout(acc_shape, lanes))
+        total = Signal(data.ArrayLayout(acc_shape, lanes))
+        # With several lanes, each accumulator takes its enable and its bias select from copies
+        # of the last stage's `valid` and `first` of its own (``dup_*``, kept apart by hw.flow.synth),
+        # next to it: one register fanning out to every lane's accumulator across the die had
+        # 7.8 ns of routing on the LFE5U-85F (C5 at 30 lanes).
+        lane_valid, lane_first = [valid], [ctrl["first"]]
+        if lanes > 1:
+            lane_valid = [Signal(name=f"dup_valid{l}") for l in range(lanes)]
+            lane_first = [Signal(name=f"dup_first{l}") for l in range(lanes)]
+            m.d.sync += [v.eq(feeds[0]) for v in lane_valid] + [f.eq(feeds[1]) for f in lane_first]
+        for l in range(lanes):
+            m.d.comb += total[l].eq(Mux(lane_first[l], bias[l], acc[l]) + terms[l][0])
+            with m.If(lane_valid[l]):
+                m.d.sync += acc[l].eq(total[l])
+        result = Signal(self._result_layout)
+        m.d.comb += result.data.eq(total)
+        if self._plan.user_width:
+            m.d.comb += result.user.eq(ctrl["user"])
+        m.d.comb += [
+            fifo.w_data.eq(result),
+            fifo.w_en.eq(valid & ctrl["last"]),
+            self.o.valid.eq(fifo.r_rdy),
+            self.o.payload.eq(fifo.r_data),
+            fifo.r_en.eq(self.o.ready),
+        ]
+
     def elaborate(self, platform):
         m = Module()
         lanes, taps = self._plan.lanes, self._plan.taps
@@ -313,32 +346,5 @@ class MACArray(wiring.Component):
                 valid, ctrl, bias = self._delay(m, valid, ctrl, bias, f"s{stage}")
         assert levels_left == 0 and all(len(ts) == 1 for ts in terms)
 
-        # Accumulate; a finished sum goes straight into the FIFO (the accumulator is free for the
-        # next sum in the following cycle).
-        acc = Signal(data.ArrayLayout(acc_shape, lanes))
-        total = Signal(data.ArrayLayout(acc_shape, lanes))
-        # With several lanes, each accumulator takes its enable and its bias select from copies
-        # of the last stage's `valid` and `first` of its own (``dup_*``, kept apart by hw.flow.synth),
-        # next to it: one register fanning out to every lane's accumulator across the die had
-        # 7.8 ns of routing on the LFE5U-85F (C5 at 30 lanes).
-        lane_valid, lane_first = [valid], [ctrl["first"]]
-        if lanes > 1:
-            lane_valid = [Signal(name=f"dup_valid{l}") for l in range(lanes)]
-            lane_first = [Signal(name=f"dup_first{l}") for l in range(lanes)]
-            m.d.sync += [v.eq(feeds[0]) for v in lane_valid] + [f.eq(feeds[1]) for f in lane_first]
-        for l in range(lanes):
-            m.d.comb += total[l].eq(Mux(lane_first[l], bias[l], acc[l]) + terms[l][0])
-            with m.If(lane_valid[l]):
-                m.d.sync += acc[l].eq(total[l])
-        result = Signal(self._result_layout)
-        m.d.comb += result.data.eq(total)
-        if self._plan.user_width:
-            m.d.comb += result.user.eq(ctrl["user"])
-        m.d.comb += [
-            fifo.w_data.eq(result),
-            fifo.w_en.eq(valid & ctrl["last"]),
-            self.o.valid.eq(fifo.r_rdy),
-            self.o.payload.eq(fifo.r_data),
-            fifo.r_en.eq(self.o.ready),
-        ]
+        self._accumulate(m, terms, valid, ctrl, bias, feeds, fifo)
         return m

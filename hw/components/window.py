@@ -142,7 +142,7 @@ class WindowGenerator(wiring.Component):
         """The window generator of *plan*."""
         if not isinstance(plan, WindowPlan):
             raise TypeError(f"plan must be a hw.plan.window.WindowPlan, not {plan!r}")
-        self = cls.__new__(cls)
+        self = cls.__new__(cls, src_loc_at=1)
         self._build(plan)
         return self
 
@@ -168,13 +168,19 @@ class WindowGenerator(wiring.Component):
     out_width = property(lambda self: self._plan.out_width, doc="Output positions per row, Wp - K + 1.")
     out_height = property(lambda self: self._plan.out_height, doc="Output rows, Hp - K + 1.")
     in_beats = property(lambda self: self._plan.in_beats, doc="Input beats per frame, H * W * G.")
-    out_beats = property(lambda self: self._plan.out_beats, doc="Windows (output beats) per frame, out_height * out_width * G.")
-    frame_cycles = property(lambda self: self._plan.frame_cycles, doc="Cycles per frame in steady state (padded beats), Hp * Wp * G.")
+    out_beats = property(lambda self: self._plan.out_beats,
+                         doc="Windows (output beats) per frame, out_height * out_width * G.")
+    frame_cycles = property(lambda self: self._plan.frame_cycles,
+                            doc="Cycles per frame in steady state (padded beats), Hp * Wp * G.")
     ii = property(lambda self: self._plan.ii, doc="Cycles per padded beat: 1.")
-    latency = property(lambda self: self._plan.latency, doc="Cycles from processing the beat that completes a window to that window being valid: 1.")
-    tail_latency = property(lambda self: self._plan.tail_latency, doc="Cycles from a frame's last input beat to its last window: 1 + pad * G * (Wp + 1).")
-    line_buffer_bits = property(lambda self: self._plan.line_buffer_bits, doc="Bits of line-buffer memory: (K - 1) rows of Wp * G beats of lanes elements.")
-    window_registers = property(lambda self: self._plan.window_registers, doc="Elements held in the window shift register: ((K - 1) G + 1) K lanes.")
+    latency = property(lambda self: self._plan.latency,
+                       doc="Cycles from processing the beat that completes a window to that window being valid: 1.")
+    tail_latency = property(lambda self: self._plan.tail_latency,
+                            doc="Cycles from a frame's last input beat to its last window: 1 + pad * G * (Wp + 1).")
+    line_buffer_bits = property(lambda self: self._plan.line_buffer_bits,
+                                doc="Bits of line-buffer memory: (K - 1) rows of Wp * G beats of lanes elements.")
+    window_registers = property(lambda self: self._plan.window_registers,
+                                doc="Elements held in the window shift register: ((K - 1) G + 1) K lanes.")
 
     def timing(self, avail, *, start=0):
         """Exact cycle timing with the output always ready: :meth:`hw.plan.window.WindowPlan.timing`."""
@@ -183,6 +189,31 @@ class WindowGenerator(wiring.Component):
     def walk(self, avail, start, take):
         """The frame counter's walk: :meth:`hw.plan.window.WindowPlan.walk`."""
         return self._plan.walk(avail, start, take)
+
+    def _column_chain(self, m, col, fire, completes, take, out_valid, out_last):
+        """The column shift register, whose every G-th column is the window at ``o``."""
+        k, g_count = self._plan.kernel, self._plan.groups
+        # Column shift register; window of the newest beat's group = every G-th column. Its clock
+        # enable is `fire`, computed once per column row (chain[j][ky]) from its own copy of
+        # `out_valid` (``dup_*``: hw.flow.synth keeps Yosys from merging the copies back), so that no
+        # single LUT drives the enables of the whole window (C3: over a thousand flip-flops,
+        # 9.7 ns of routing on the LFE5U-85F).
+        chain = [Signal(col.shape(), name=f"col{j}", reset_less=True) for j in range((k - 1) * g_count + 1)]
+        for j in range(len(chain)):
+            for ky in range(k):
+                ov_copy = Signal(name=f"dup_out_valid{j}_{ky}")
+                fire_copy = Signal(name=f"fire{j}_{ky}")
+                with m.If(fire):
+                    m.d.sync += ov_copy.eq(completes)
+                with m.Elif(self.o.ready):
+                    m.d.sync += ov_copy.eq(0)
+                m.d.comb += fire_copy.eq((~ov_copy | self.o.ready) & (~take | self.i.valid))
+                with m.If(fire_copy):
+                    m.d.sync += chain[j][ky].eq(col[ky] if j == 0 else chain[j - 1][ky])
+        for ky in range(k):
+            for kx in range(k):
+                m.d.comb += self.o.payload.data[ky][kx].eq(chain[(k - 1 - kx) * g_count][ky])
+        m.d.comb += [self.o.valid.eq(out_valid), self.o.payload.last.eq(out_last)]
 
     def elaborate(self, platform):
         m = Module()
@@ -260,25 +291,5 @@ class WindowGenerator(wiring.Component):
             m.d.comb += [wr.addr.eq(a), wr.en.eq(fire), wr.data[0].eq(pixel)]
             m.d.comb += [wr.data[j].eq(rd.data[j - 1]) for j in range(1, k - 1)]
 
-        # Column shift register; window of the newest beat's group = every G-th column. Its clock
-        # enable is `fire`, computed once per column row (chain[j][ky]) from its own copy of
-        # `out_valid` (``dup_*``: hw.flow.synth keeps Yosys from merging the copies back), so that no
-        # single LUT drives the enables of the whole window (C3: over a thousand flip-flops,
-        # 9.7 ns of routing on the LFE5U-85F).
-        chain = [Signal(column, name=f"col{j}", reset_less=True) for j in range((k - 1) * g_count + 1)]
-        for j in range(len(chain)):
-            for ky in range(k):
-                ov_copy = Signal(name=f"dup_out_valid{j}_{ky}")
-                fire_copy = Signal(name=f"fire{j}_{ky}")
-                with m.If(fire):
-                    m.d.sync += ov_copy.eq(completes)
-                with m.Elif(self.o.ready):
-                    m.d.sync += ov_copy.eq(0)
-                m.d.comb += fire_copy.eq((~ov_copy | self.o.ready) & (~take | self.i.valid))
-                with m.If(fire_copy):
-                    m.d.sync += chain[j][ky].eq(col[ky] if j == 0 else chain[j - 1][ky])
-        for ky in range(k):
-            for kx in range(k):
-                m.d.comb += self.o.payload.data[ky][kx].eq(chain[(k - 1 - kx) * g_count][ky])
-        m.d.comb += [self.o.valid.eq(out_valid), self.o.payload.last.eq(out_last)]
+        self._column_chain(m, col, fire, completes, take, out_valid, out_last)
         return m
