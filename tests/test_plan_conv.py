@@ -1,3 +1,4 @@
+# amaranth: UnusedElaboratable=no
 """hw.plan.conv.ConvPlan and the schedule: pure Python (no elaboration)."""
 
 import numpy as np

@@ -1,3 +1,4 @@
+# amaranth: UnusedElaboratable=no
 """hw.plan.dense.DensePlan: pure Python (no elaboration)."""
 
 import numpy as np

@@ -1,3 +1,4 @@
+# amaranth: UnusedElaboratable=no
 """hw.plan.mac.MACPlan and the hw.vendor interface: pure Python, no elaboration."""
 
 import dataclasses

@@ -1,3 +1,4 @@
+# amaranth: UnusedElaboratable=no
 """hw.plan.window.WindowPlan: pure Python."""
 
 import dataclasses

@@ -7,8 +7,8 @@ by a :class:`hw.components.mac.MACArray` with ``out_lanes`` lanes of ``in_lanes`
 the activation follow in a separate block downstream. In LeNet-5 this is F6 (120 -> 84) and the
 output layer (84 -> 10), LeCun et al. 1998, Sec. II-B; C5 too when it is described as dense.
 
-Implementation result (yowasp nextpnr-ecp5, LFE5U-85F, default speed grade): F6 at ``P_o = 4,
-P_i = 6``, 8-bit, 118 MHz, 24 MULT18X18D, weights in 6 DP16KD block RAMs.
+Implementation result (yowasp nextpnr, Lattice LFE5U-85F, default speed grade): F6 at ``P_o = 4,
+P_i = 6``, 8-bit, 118 MHz, 24 DSP blocks, weights in 6 block RAMs.
 """
 
 from amaranth import Module, Mux, Signal
