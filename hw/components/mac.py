@@ -15,44 +15,18 @@ partial sum with :func:`golden.arith.accumulator_range` (or sizes it with
 :func:`golden.arith.accumulator_format`), as :class:`hw.components.dense.DenseEngine` does.
 """
 
-from amaranth import Module, Mux, Shape, Signal
+from amaranth import Module, Mux, Signal
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
-from amaranth.utils import ceil_log2
 
-from golden.qformat import QFormat
-from golden.qnet import WIDTH_RANGE
-
-from hw.components.common import ACC_BITS, check_fmt, check_int, fmt_shape
-from hw.vendor.ecp5 import DSP_LATENCY, mult18x18d
+from hw.components.common import check_fmt, check_int, fmt_shape
 from hw.components.fifo import WideFIFO
+from hw.plan.mac import (ACC_BITS_RANGE, ADDER_LEVELS_PER_STAGE, DSP_PRIMITIVES, MUL_STAGES, OPERAND_STAGES,
+                         MACPlan)
+from hw.vendor import vendor
 
-from hw.plan.timing import Timing, offers
-
-__all__ = ["MACArray", "ACC_BITS_RANGE", "ADDER_LEVELS_PER_STAGE", "DSP_PRIMITIVES", "fmt_shape", "check_int",
-           "check_fmt"]
-
-#: Supported accumulator widths (bits).
-ACC_BITS_RANGE = ACC_BITS
-#: Adder levels between two pipeline registers (the accumulate counts as one level). Two 20..30-bit
-#: carry chains in series fit comfortably in 10 ns on an ECP5 (-6 and faster grades).
-ADDER_LEVELS_PER_STAGE = 2
-#: Operand registers in front of each multiplier: the first takes the step wherever its source
-#: is (a wide window bank, a memory), the second sits next to the multiplier. With one register
-#: only, the window bank of C3 had to reach registers next to DSP blocks all over the die and its
-#: load enable became the critical path (11.5 ns of routing on the LFE5U-85F).
-OPERAND_STAGES = 2
-#: Registers from the step to the adder tree: the operand registers, the product, the product
-#: again. The multipliers sit in DSP blocks at fixed places on the die; with a register on each
-#: side that belongs to this multiplier alone, the placer can put both next to the block, so no
-#: route from the step's source or to the adder tree is in series with the multiplier's own
-#: delay (on an LFE5U-25F, -6, registered operands straight into the product register gave
-#: 74.7 MHz: 4 ns to the DSP, 3.9 ns in it, 5 ns back).
-MUL_STAGES = OPERAND_STAGES + 2
-#: DSP primitives a MAC array can instantiate itself (``dsp_primitive``): ``"ecp5"``, the Lattice
-#: ECP5 ``MULT18X18D`` with its input and output registers (:func:`hw.vendor.ecp5.mult18x18d`).
-DSP_PRIMITIVES = ("ecp5",)
-assert DSP_LATENCY == MUL_STAGES - OPERAND_STAGES        # the block's registers replace two stages
+__all__ = ["MACArray", "MACPlan", "ACC_BITS_RANGE", "ADDER_LEVELS_PER_STAGE", "OPERAND_STAGES", "MUL_STAGES",
+           "DSP_PRIMITIVES", "fmt_shape", "check_int", "check_fmt"]
 
 
 class MACArray(wiring.Component):
@@ -72,8 +46,8 @@ class MACArray(wiring.Component):
     step) at one step per cycle.
 
     The operands are registered inside the array, so ``i.payload`` may come from any logic.
-    Implementation result (yowasp nextpnr-ecp5, LFE5U-85F, out of context, with one product
-    register): lanes 4, taps 25, u8 x s8, 152 MHz, 100 MULT18X18D.
+    Implementation result (yowasp nextpnr, LFE5U-85F, out of context, with one product
+    register): lanes 4, taps 25, u8 x s8, 152 MHz, 100 DSP blocks.
 
     Parameters
     ----------
@@ -95,17 +69,20 @@ class MACArray(wiring.Component):
         How the products are built. ``None`` (default): every product is an Amaranth ``a * w``
         between the registers, and the synthesis tool decides where it goes. An int ``n``
         (``0 .. lanes * taps``): the first ``n`` products in lane-major order (lane 0's taps
-        first) are *DSP products* (as with ``None``, or instances of ``dsp_primitive``); the
+        first) are *DSP products* (as with ``None``, or instances of ``dsp_vendor``'s block); the
         others are *LUT products*, split for speed: the weight ``w = lo + hi * 2**h`` (``h =
         w_bits // 2``, ``lo`` unsigned) gives two narrow partial products ``a * lo`` and ``a *
         hi``, registered at the first product register and added at the second, so no LUT
         multiplier stands between two registers whole. The latency is the same in every case.
+    dsp_vendor : str or None
+        ``None`` (default): DSP products are ``a * w`` (the synthesis tool infers the DSP
+        blocks). A module of :mod:`hw.vendor` (one of :data:`DSP_PRIMITIVES`, normally the
+        target's :attr:`hw.targets.Target.vendor`): each DSP product is that module's
+        ``dsp_product``, a block whose own registers are the second operand register and the
+        first product register; requires ``dsp_multipliers``. Simulate such a design with the
+        module's ``simulation_models()``.
     dsp_primitive : str or None
-        ``None`` (default): DSP products are ``a * w`` (Yosys infers the DSP blocks). One of
-        :data:`DSP_PRIMITIVES`: each DSP product is an instance of that block, whose own
-        registers are the second operand register and the first product register (on the ECP5:
-        :func:`hw.vendor.ecp5.mult18x18d`); requires ``dsp_multipliers``. Simulate such a design with
-        :class:`hw.vendor.ecp5.MULT18X18DModel`.
+        Old name of ``dsp_vendor``, still accepted.
     fifo_depth : int or None
         Entries of the output FIFO (results accepted but not yet read); ``None`` (default):
         ``latency + 1``, the fewest that take a result every cycle. A caller that bounds the
@@ -155,6 +132,9 @@ class MACArray(wiring.Component):
     fifo_depth``, so ``i.ready`` stays high; the FIFO passes every entry through in 1 cycle.)
     :attr:`latency` is ``out[j] - accept[k_j]`` and :attr:`ii` the step spacing at full rate.
 
+    The parameters, the latency and the cycle model are those of a :class:`hw.plan.mac.MACPlan`
+    (``MACArray(**params)`` builds the plan; :meth:`from_plan` takes one).
+
     Raises
     ------
     TypeError
@@ -162,44 +142,36 @@ class MACArray(wiring.Component):
     ValueError
         ``lanes`` or ``taps`` below 1, operand widths outside 2..16, accumulator width outside
         2..46, ``user_width`` negative, ``fifo_depth`` below ``latency + 1``,
-        ``dsp_multipliers`` outside ``0 .. lanes * taps``, an unknown ``dsp_primitive`` or one
+        ``dsp_multipliers`` outside ``0 .. lanes * taps``, an unknown ``dsp_vendor`` or one
         without ``dsp_multipliers``.
     """
 
-    def __init__(self, *, lanes: int, taps: int, a_fmt: QFormat, w_fmt: QFormat, acc_fmt: QFormat,
-                 user_width: int = 0, fifo_depth=None, dsp_multipliers=None, dsp_primitive=None):
-        self._lanes = check_int("lanes", lanes)
-        self._taps = check_int("taps", taps)
-        self._a_fmt = check_fmt("a_fmt", a_fmt, WIDTH_RANGE)
-        self._w_fmt = check_fmt("w_fmt", w_fmt, WIDTH_RANGE)
-        self._acc_fmt = check_fmt("acc_fmt", acc_fmt, ACC_BITS_RANGE)
-        self._user_width = check_int("user_width", user_width, lo=0)
-        self._dsp_multipliers = None
-        if dsp_multipliers is not None:
-            self._dsp_multipliers = check_int("dsp_multipliers", dsp_multipliers, 0, self._lanes * self._taps)
-        if dsp_primitive is not None:
-            if dsp_primitive not in DSP_PRIMITIVES:
-                raise ValueError(f"dsp_primitive must be None or one of {', '.join(DSP_PRIMITIVES)}, "
-                                 f"not {dsp_primitive!r}")
-            if dsp_multipliers is None:
-                raise ValueError(f"dsp_primitive={dsp_primitive!r} needs dsp_multipliers (how many "
-                                 f"products go into DSP blocks)")
-        self._dsp_primitive = dsp_primitive
-        self._fifo_depth = self.latency + 1
-        if fifo_depth is not None:
-            self._fifo_depth = check_int("fifo_depth", fifo_depth, lo=self.latency + 1)
+    def __init__(self, **params):
+        self._build(MACPlan(**params))
 
-        acc_shape = fmt_shape(acc_fmt)
+    @classmethod
+    def from_plan(cls, plan: MACPlan):
+        """The MAC array of *plan*."""
+        if not isinstance(plan, MACPlan):
+            raise TypeError(f"plan must be a hw.plan.mac.MACPlan, not {plan!r}")
+        self = cls.__new__(cls, src_loc_at=1)
+        self._build(plan)
+        return self
+
+    def _build(self, plan):
+        self._plan = plan
+        acc_shape = fmt_shape(plan.acc_fmt)
+        lanes, taps = plan.lanes, plan.taps
         step = {
-            "a": data.ArrayLayout(data.ArrayLayout(fmt_shape(a_fmt), taps), lanes),
-            "w": data.ArrayLayout(data.ArrayLayout(fmt_shape(w_fmt), taps), lanes),
+            "a": data.ArrayLayout(data.ArrayLayout(fmt_shape(plan.a_fmt), taps), lanes),
+            "w": data.ArrayLayout(data.ArrayLayout(fmt_shape(plan.w_fmt), taps), lanes),
             "bias": data.ArrayLayout(acc_shape, lanes),
             "first": 1,
             "last": 1,
         }
         result = {"data": data.ArrayLayout(acc_shape, lanes)}
-        if user_width:
-            step["user"] = result["user"] = user_width
+        if plan.user_width:
+            step["user"] = result["user"] = plan.user_width
         self._step_layout = data.StructLayout(step)
         self._result_layout = data.StructLayout(result)
         super().__init__({
@@ -207,79 +179,37 @@ class MACArray(wiring.Component):
             "o": Out(stream.Signature(self._result_layout)),
         })
 
-    # -- parameters and derived values ------------------------------------------------------
-    lanes = property(lambda self: self._lanes, doc="Parallel accumulators.")
-    taps = property(lambda self: self._taps, doc="Products per lane per step.")
-    a_fmt = property(lambda self: self._a_fmt, doc="Activation format.")
-    w_fmt = property(lambda self: self._w_fmt, doc="Weight format.")
-    acc_fmt = property(lambda self: self._acc_fmt, doc="Accumulator / bias / result format.")
-    user_width = property(lambda self: self._user_width, doc="Width of the side-band ``user`` field.")
-    dsp_multipliers = property(lambda self: self._dsp_multipliers,
+    # -- parameters and derived values (the plan's) -----------------------------------------
+    plan = property(lambda self: self._plan, doc="The :class:`hw.plan.mac.MACPlan`.")
+    lanes = property(lambda self: self._plan.lanes, doc="Parallel accumulators.")
+    taps = property(lambda self: self._plan.taps, doc="Products per lane per step.")
+    a_fmt = property(lambda self: self._plan.a_fmt, doc="Activation format.")
+    w_fmt = property(lambda self: self._plan.w_fmt, doc="Weight format.")
+    acc_fmt = property(lambda self: self._plan.acc_fmt, doc="Accumulator / bias / result format.")
+    user_width = property(lambda self: self._plan.user_width, doc="Width of the side-band ``user`` field.")
+    dsp_multipliers = property(lambda self: self._plan.dsp_multipliers,
                                doc="DSP products (the others are split LUT products); None: not decided here.")
-    dsp_primitive = property(lambda self: self._dsp_primitive, doc="DSP block instantiated, or None.")
+    dsp_vendor = property(lambda self: self._plan.dsp_vendor, doc="Vendor module of the DSP blocks, or None.")
+    dsp_primitive = property(lambda self: self._plan.dsp_vendor, doc="Old name of :attr:`dsp_vendor`.")
     step_layout = property(lambda self: self._step_layout, doc="Payload layout of ``i``.")
     result_layout = property(lambda self: self._result_layout, doc="Payload layout of ``o``.")
-
-    @property
-    def adder_levels(self):
-        """Adder levels per lane: ``ceil(log2(taps))`` tree levels plus the accumulate."""
-        return ceil_log2(self._taps) + 1
-
-    @property
-    def tree_stages(self):
-        """Pipeline registers inside the adder tree (between the product and accumulator registers)."""
-        return -(-self.adder_levels // ADDER_LEVELS_PER_STAGE) - 1
-
-    @property
-    def latency(self):
-        """Cycles from the accepted ``last`` step to ``o.valid`` (see the class docstring)."""
-        return MUL_STAGES + self.tree_stages + 1
-
-    @property
-    def ii(self):
-        """Cycles between accepted steps in steady state: 1."""
-        return 1
+    adder_levels = property(lambda self: self._plan.adder_levels, doc="Adder levels per lane.")
+    tree_stages = property(lambda self: self._plan.tree_stages, doc="Registers inside the adder tree.")
+    latency = property(lambda self: self._plan.latency, doc="Cycles from an accepted ``last`` step to ``o.valid``.")
+    ii = property(lambda self: self._plan.ii, doc="Cycles between accepted steps in steady state: 1.")
+    fifo_depth = property(lambda self: self._plan.fifo_depth, doc="Output FIFO entries.")
 
     def timing(self, avail, last=1):
-        """Exact cycle timing with ``o`` always ready (see the class docstring and :mod:`hw.plan.timing`).
-
-        Parameters
-        ----------
-        avail : sequence of int
-            Earliest cycle in which each step may be offered (non-decreasing).
-        last : int or sequence of bool
-            Which steps carry ``last``: an int ``n`` for sums of ``n`` steps each (step ``k`` is
-            a ``last`` step when ``(k + 1) % n == 0``; default 1, every step); or one flag per
-            step.
-
-        Returns
-        -------
-        hw.plan.timing.Timing
-            ``accept``: one cycle per step; ``out``: one cycle per ``last`` step (per result).
-        """
-        accept = offers(avail)
-        if isinstance(last, int) and not isinstance(last, bool):
-            check_int("last", last)
-            flags = [(k + 1) % last == 0 for k in range(len(accept))]
-        else:
-            flags = list(last)
-            if len(flags) != len(accept):
-                raise ValueError(f"last has {len(flags)} flags for {len(accept)} steps")
-        return Timing(accept, [a + self.latency for a, f in zip(accept, flags) if f])
-
-    @property
-    def fifo_depth(self):
-        """Output FIFO entries: ``latency + 1`` (enough for one result per cycle at full rate)
-        unless set larger."""
-        return self._fifo_depth
+        """Exact cycle timing with ``o`` always ready: :meth:`hw.plan.mac.MACPlan.timing`."""
+        return self._plan.timing(avail, last)
 
     # -- hardware ---------------------------------------------------------------------------
     def _fit(self, value):
         """``value`` cut to at most ``acc_fmt.bits`` (congruent modulo ``2**acc_fmt.bits``)."""
         shape = value.shape()
-        if shape.width <= self._acc_fmt.bits:
+        if shape.width <= self._plan.acc_fmt.bits:
             return value
-        cut = value[:self._acc_fmt.bits]
+        cut = value[:self._plan.acc_fmt.bits]
         return cut.as_signed() if shape.signed else cut
 
     def _register(self, m, values, name):
@@ -293,11 +223,11 @@ class MACArray(wiring.Component):
     def _product(self, m, l, t, a, w):
         """``a * w`` (``a``, ``w``: the first operand registers) after the other
         ``MUL_STAGES - 1`` registers, cut to the accumulator (see ``dsp_multipliers``)."""
-        n = l * self._taps + t
-        dsp = self._dsp_multipliers is None or n < self._dsp_multipliers
-        if dsp and self._dsp_primitive == "ecp5":
+        plan = self._plan
+        dsp = plan.is_dsp_product(l, t)
+        if dsp and plan.dsp_vendor is not None:
             # The block's input registers are operand stage 2, its output register product stage 1.
-            p = mult18x18d(m, a, w, name=f"dsp_{l}_{t}")[:a.shape().width + w.shape().width]
+            p = vendor(plan.dsp_vendor).dsp_product(m, a, w, name=f"dsp_{l}_{t}")[:a.shape().width + w.shape().width]
             product = p.as_signed() if a.shape().signed or w.shape().signed else p
             (reg,) = self._register(m, [self._fit(product)], f"prod3_{l}_{t}")
             return reg
@@ -306,9 +236,9 @@ class MACArray(wiring.Component):
         if dsp:
             (p2,) = self._register(m, [self._fit(a1 * w1)], f"prod2_{l}_{t}")
         else:
-            h = self._w_fmt.bits // 2
+            h = self._plan.w_fmt.bits // 2
             lo = w1[:h]                                   # unsigned low part
-            hi = w1[h:].as_signed() if self._w_fmt.signed else w1[h:]
+            hi = w1[h:].as_signed() if self._plan.w_fmt.signed else w1[h:]
             (p_lo,) = self._register(m, [a1 * lo], f"plo_{l}_{t}")
             (p_hi,) = self._register(m, [a1 * hi], f"phi_{l}_{t}")
             p2 = p_lo + (p_hi << h)
@@ -324,10 +254,43 @@ class MACArray(wiring.Component):
         m.d.sync += [nctrl[f].eq(v) for f, v in ctrl.items()]
         return nvalid, nctrl, nbias
 
+    def _accumulate(self, m, terms, valid, ctrl, bias, feeds, fifo):
+        """The accumulators: ``(first ? bias : acc) + tree`` per lane, a finished sum straight
+        into the output FIFO, which is read by ``o``."""
+        lanes, acc_shape = self._plan.lanes, fmt_shape(self._plan.acc_fmt)
+        # A finished sum goes straight into the FIFO (the accumulator is free for the
+        # next sum in the following cycle).
+        acc = Signal(data.ArrayLayout(acc_shape, lanes))
+        total = Signal(data.ArrayLayout(acc_shape, lanes))
+        # With several lanes, each accumulator takes its enable and its bias select from copies
+        # of the last stage's `valid` and `first` of its own (``dup_*``, kept apart by hw.flow.synth),
+        # next to it: one register fanning out to every lane's accumulator across the die had
+        # 7.8 ns of routing on the LFE5U-85F (C5 at 30 lanes).
+        lane_valid, lane_first = [valid], [ctrl["first"]]
+        if lanes > 1:
+            lane_valid = [Signal(name=f"dup_valid{l}") for l in range(lanes)]
+            lane_first = [Signal(name=f"dup_first{l}") for l in range(lanes)]
+            m.d.sync += [v.eq(feeds[0]) for v in lane_valid] + [f.eq(feeds[1]) for f in lane_first]
+        for l in range(lanes):
+            m.d.comb += total[l].eq(Mux(lane_first[l], bias[l], acc[l]) + terms[l][0])
+            with m.If(lane_valid[l]):
+                m.d.sync += acc[l].eq(total[l])
+        result = Signal(self._result_layout)
+        m.d.comb += result.data.eq(total)
+        if self._plan.user_width:
+            m.d.comb += result.user.eq(ctrl["user"])
+        m.d.comb += [
+            fifo.w_data.eq(result),
+            fifo.w_en.eq(valid & ctrl["last"]),
+            self.o.valid.eq(fifo.r_rdy),
+            self.o.payload.eq(fifo.r_data),
+            fifo.r_en.eq(self.o.ready),
+        ]
+
     def elaborate(self, platform):
         m = Module()
-        lanes, taps = self._lanes, self._taps
-        acc_shape = fmt_shape(self._acc_fmt)
+        lanes, taps = self._plan.lanes, self._plan.taps
+        acc_shape = fmt_shape(self._plan.acc_fmt)
         p = self.i.payload
 
         # Output FIFO and reservation: a `last` step is accepted only when a FIFO entry is free
@@ -355,7 +318,7 @@ class MACArray(wiring.Component):
 
         # The multipliers: operands registered, product registered MUL_STAGES - 1 times, with the
         # step's control fields alongside.
-        ctrl_fields = ["first", "last"] + (["user"] if self._user_width else [])
+        ctrl_fields = ["first", "last"] + (["user"] if self._plan.user_width else [])
         valid = Signal(name="valid_p")
         ctrl = {f: Signal(self._step_layout.members[f], name=f"{f}_p") for f in ctrl_fields}
         bias = Signal(data.ArrayLayout(acc_shape, lanes), name="bias_p")
@@ -383,32 +346,5 @@ class MACArray(wiring.Component):
                 valid, ctrl, bias = self._delay(m, valid, ctrl, bias, f"s{stage}")
         assert levels_left == 0 and all(len(ts) == 1 for ts in terms)
 
-        # Accumulate; a finished sum goes straight into the FIFO (the accumulator is free for the
-        # next sum in the following cycle).
-        acc = Signal(data.ArrayLayout(acc_shape, lanes))
-        total = Signal(data.ArrayLayout(acc_shape, lanes))
-        # With several lanes, each accumulator takes its enable and its bias select from copies
-        # of the last stage's `valid` and `first` of its own (``dup_*``, kept apart by hw.flow.synth),
-        # next to it: one register fanning out to every lane's accumulator across the die had
-        # 7.8 ns of routing on the LFE5U-85F (C5 at 30 lanes).
-        lane_valid, lane_first = [valid], [ctrl["first"]]
-        if lanes > 1:
-            lane_valid = [Signal(name=f"dup_valid{l}") for l in range(lanes)]
-            lane_first = [Signal(name=f"dup_first{l}") for l in range(lanes)]
-            m.d.sync += [v.eq(feeds[0]) for v in lane_valid] + [f.eq(feeds[1]) for f in lane_first]
-        for l in range(lanes):
-            m.d.comb += total[l].eq(Mux(lane_first[l], bias[l], acc[l]) + terms[l][0])
-            with m.If(lane_valid[l]):
-                m.d.sync += acc[l].eq(total[l])
-        result = Signal(self._result_layout)
-        m.d.comb += result.data.eq(total)
-        if self._user_width:
-            m.d.comb += result.user.eq(ctrl["user"])
-        m.d.comb += [
-            fifo.w_data.eq(result),
-            fifo.w_en.eq(valid & ctrl["last"]),
-            self.o.valid.eq(fifo.r_rdy),
-            self.o.payload.eq(fifo.r_data),
-            fifo.r_en.eq(self.o.ready),
-        ]
+        self._accumulate(m, terms, valid, ctrl, bias, feeds, fifo)
         return m

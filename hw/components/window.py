@@ -4,16 +4,15 @@ The front end of a convolution engine. The map is zero-padded in hardware, so a 
 can feed LeNet-5's C1, a 5x5 convolution of the 32x32 padded map (LeCun et al. 1998, Sec. II-B).
 """
 
-from amaranth import Const, Module, Mux, Shape, Signal
+from amaranth import Const, Module, Mux, Signal
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
-from golden.qformat import QFormat
-from hw.components.requant import beat_layout, check_int, fmt_shape
-from hw.plan.timing import Timing
+from hw.components.common import beat_layout
+from hw.plan.window import WindowPlan, elem_shape_of
 
-__all__ = ["WindowGenerator", "window_layout"]
+__all__ = ["WindowGenerator", "WindowPlan", "window_layout", "elem_shape_of"]
 
 
 def window_layout(elem_shape, kernel: int, lanes: int) -> data.StructLayout:
@@ -23,21 +22,6 @@ def window_layout(elem_shape, kernel: int, lanes: int) -> data.StructLayout:
         "data": data.ArrayLayout(data.ArrayLayout(data.ArrayLayout(elem_shape, lanes), kernel), kernel),
         "last": 1,
     })
-
-
-def elem_shape_of(elem_shape=None, fmt=None):
-    """The element shape from exactly one of *elem_shape* (an Amaranth shape) or *fmt* (QFormat)."""
-    if (elem_shape is None) == (fmt is None):
-        raise TypeError("give exactly one of elem_shape (an Amaranth shape) and fmt (a QFormat), "
-                        f"not elem_shape={elem_shape!r}, fmt={fmt!r}")
-    if fmt is not None:
-        if not isinstance(fmt, QFormat):
-            raise TypeError(f"fmt must be a golden.qformat.QFormat, not {fmt!r}")
-        return Shape.cast(fmt_shape(fmt))
-    try:
-        return Shape.cast(elem_shape)
-    except TypeError:
-        raise TypeError(f"elem_shape must be an Amaranth shape, not {elem_shape!r}") from None
 
 
 def _within(counter, lo, hi):
@@ -150,160 +134,94 @@ class WindowGenerator(wiring.Component):
         the padded map.
     """
 
-    def __init__(self, *, elem_shape=None, fmt=None, channels, width, height, kernel, pad=0, lanes):
-        self._elem_shape = elem_shape_of(elem_shape, fmt)
-        self._channels = check_int("channels", channels, 1)
-        self._width = check_int("width", width, 1)
-        self._height = check_int("height", height, 1)
-        self._kernel = check_int("kernel", kernel, 1)
-        self._pad = check_int("pad", pad, 0)
-        self._lanes = check_int("lanes", lanes, 1)
-        if self._channels % self._lanes:
-            raise ValueError(f"lanes ({self._lanes}) must divide channels ({self._channels})")
-        for name, size in (("width", self._width), ("height", self._height)):
-            if self._kernel > size + 2 * self._pad:
-                raise ValueError(f"kernel {self._kernel} is larger than the padded {name} "
-                                 f"{size} + 2 * {self._pad}")
+    def __init__(self, **params):
+        self._build(WindowPlan(**params))
+
+    @classmethod
+    def from_plan(cls, plan: WindowPlan):
+        """The window generator of *plan*."""
+        if not isinstance(plan, WindowPlan):
+            raise TypeError(f"plan must be a hw.plan.window.WindowPlan, not {plan!r}")
+        self = cls.__new__(cls, src_loc_at=1)
+        self._build(plan)
+        return self
+
+    def _build(self, plan):
+        self._plan = plan
         super().__init__({
-            "i": In(stream.Signature(beat_layout(self._elem_shape, self._lanes))),
-            "o": Out(stream.Signature(window_layout(self._elem_shape, self._kernel, self._lanes))),
+            "i": In(stream.Signature(beat_layout(plan.elem_shape, plan.lanes))),
+            "o": Out(stream.Signature(window_layout(plan.elem_shape, plan.kernel, plan.lanes))),
         })
 
-    elem_shape = property(lambda self: self._elem_shape, doc="Shape of one element.")
-    channels = property(lambda self: self._channels, doc="Channels C of the map.")
-    width = property(lambda self: self._width, doc="Unpadded map width W.")
-    height = property(lambda self: self._height, doc="Unpadded map height H.")
-    kernel = property(lambda self: self._kernel, doc="Window side K.")
-    pad = property(lambda self: self._pad, doc="Zero padding on each side.")
-    lanes = property(lambda self: self._lanes, doc="Channels per beat.")
-
-    @property
-    def groups(self):
-        """Channel groups G = channels / lanes (beats per position)."""
-        return self._channels // self._lanes
-
-    @property
-    def padded_width(self):
-        """Wp = width + 2 pad."""
-        return self._width + 2 * self._pad
-
-    @property
-    def padded_height(self):
-        """Hp = height + 2 pad."""
-        return self._height + 2 * self._pad
-
-    @property
-    def out_width(self):
-        """Output positions per row, Wp - K + 1."""
-        return self.padded_width - self._kernel + 1
-
-    @property
-    def out_height(self):
-        """Output rows, Hp - K + 1."""
-        return self.padded_height - self._kernel + 1
-
-    @property
-    def in_beats(self):
-        """Input beats per frame, H * W * G."""
-        return self._height * self._width * self.groups
-
-    @property
-    def out_beats(self):
-        """Windows (output beats) per frame, out_height * out_width * G."""
-        return self.out_height * self.out_width * self.groups
-
-    @property
-    def frame_cycles(self):
-        """Cycles per frame in steady state (padded beats), Hp * Wp * G."""
-        return self.padded_height * self.padded_width * self.groups
-
-    @property
-    def ii(self):
-        """Cycles per padded beat (one input beat per cycle inside the map): 1."""
-        return 1
-
-    @property
-    def latency(self):
-        """Cycles from processing the beat that completes a window to that window being valid."""
-        return 1
-
-    @property
-    def tail_latency(self):
-        """Cycles from a frame's last input beat to its last window: 1 + pad * G * (Wp + 1)."""
-        return 1 + self._pad * self.groups * (self.padded_width + 1)
+    # -- parameters and derived values (the plan's) -----------------------------------------
+    plan = property(lambda self: self._plan, doc="The :class:`hw.plan.window.WindowPlan`.")
+    elem_shape = property(lambda self: self._plan.elem_shape, doc="Shape of one element.")
+    channels = property(lambda self: self._plan.channels, doc="Channels C of the map.")
+    width = property(lambda self: self._plan.width, doc="Unpadded map width W.")
+    height = property(lambda self: self._plan.height, doc="Unpadded map height H.")
+    kernel = property(lambda self: self._plan.kernel, doc="Window side K.")
+    pad = property(lambda self: self._plan.pad, doc="Zero padding on each side.")
+    lanes = property(lambda self: self._plan.lanes, doc="Channels per beat.")
+    groups = property(lambda self: self._plan.groups, doc="Channel groups G = channels / lanes (beats per position).")
+    padded_width = property(lambda self: self._plan.padded_width, doc="Wp = width + 2 pad.")
+    padded_height = property(lambda self: self._plan.padded_height, doc="Hp = height + 2 pad.")
+    out_width = property(lambda self: self._plan.out_width, doc="Output positions per row, Wp - K + 1.")
+    out_height = property(lambda self: self._plan.out_height, doc="Output rows, Hp - K + 1.")
+    in_beats = property(lambda self: self._plan.in_beats, doc="Input beats per frame, H * W * G.")
+    out_beats = property(lambda self: self._plan.out_beats,
+                         doc="Windows (output beats) per frame, out_height * out_width * G.")
+    frame_cycles = property(lambda self: self._plan.frame_cycles,
+                            doc="Cycles per frame in steady state (padded beats), Hp * Wp * G.")
+    ii = property(lambda self: self._plan.ii, doc="Cycles per padded beat: 1.")
+    latency = property(lambda self: self._plan.latency,
+                       doc="Cycles from processing the beat that completes a window to that window being valid: 1.")
+    tail_latency = property(lambda self: self._plan.tail_latency,
+                            doc="Cycles from a frame's last input beat to its last window: 1 + pad * G * (Wp + 1).")
+    line_buffer_bits = property(lambda self: self._plan.line_buffer_bits,
+                                doc="Bits of line-buffer memory: (K - 1) rows of Wp * G beats of lanes elements.")
+    window_registers = property(lambda self: self._plan.window_registers,
+                                doc="Elements held in the window shift register: ((K - 1) G + 1) K lanes.")
 
     def timing(self, avail, *, start=0):
-        """Exact cycle timing with the output always ready (see the class docstring and
-        :mod:`hw.plan.timing`).
-
-        Parameters
-        ----------
-        avail : sequence of int
-            Earliest offer cycle of each input beat (non-decreasing): well-formed frames of
-            :attr:`in_beats` beats back to back, ``last`` on each frame's final beat. A trailing
-            incomplete frame is walked up to its first missing beat.
-        start : int
-            The first cycle out of reset, in which the frame counter processes its first padded
-            beat (in the same cycle numbering as ``avail``).
-
-        Returns
-        -------
-        hw.plan.timing.Timing
-            ``accept``: one cycle per input beat; ``out``: the cycle each window is valid (and,
-            the output being ready, taken).
-        """
-        accept, windows = self.walk(avail, start, lambda valid, group: valid)
-        return Timing(accept, windows)
+        """Exact cycle timing with the output always ready: :meth:`hw.plan.window.WindowPlan.timing`."""
+        return self._plan.timing(avail, start=start)
 
     def walk(self, avail, start, take):
-        """The frame counter's walk over the padded frames, for timing models of this generator
-        followed by a consumer whose ready depends on the window offered.
+        """The frame counter's walk: :meth:`hw.plan.window.WindowPlan.walk`."""
+        return self._plan.walk(avail, start, take)
 
-        ``take(valid, group)`` is called, in order, for each window (``group``: its channel
-        group) with the cycle it becomes valid, and returns the cycle in which the consumer takes
-        it (``>= valid``); the generator processes no further beat before that cycle. Returns
-        ``(accept, valid)``: the accept cycle of each input beat, the valid cycle of each window.
-        """
-        k, p, g_count = self._kernel, self._pad, self.groups
-        row_beats = self.padded_width * g_count
-        in_lo, in_hi = p * g_count, (p + self._width) * g_count
-        first_window = (k - 1) * g_count
-        accept, windows = [], []
-        n, beat = len(avail), 0
-        t, taken = start - 1, start
-        while beat < n:
-            for y in range(self.padded_height):
-                row_in = p <= y < p + self._height
-                row_out = y >= k - 1
-                for a in range(row_beats):
-                    t = max(t + 1, taken)
-                    if row_in and in_lo <= a < in_hi:
-                        if beat == n:
-                            return accept, windows
-                        t = max(t, avail[beat])
-                        accept.append(t)
-                        beat += 1
-                    if row_out and a >= first_window:
-                        windows.append(t + 1)
-                        taken = take(t + 1, a % g_count)
-        return accept, windows
-
-    @property
-    def line_buffer_bits(self):
-        """Bits of line-buffer memory: (K - 1) rows of Wp * G beats of lanes elements."""
-        return (self._kernel - 1) * self.padded_width * self.groups * self._lanes * self._elem_shape.width
-
-    @property
-    def window_registers(self):
-        """Elements held in the window shift register: ((K - 1) G + 1) K lanes."""
-        return ((self._kernel - 1) * self.groups + 1) * self._kernel * self._lanes
+    def _column_chain(self, m, col, fire, completes, take, out_valid, out_last):
+        """The column shift register, whose every G-th column is the window at ``o``."""
+        k, g_count = self._plan.kernel, self._plan.groups
+        # Column shift register; window of the newest beat's group = every G-th column. Its clock
+        # enable is `fire`, computed once per column row (chain[j][ky]) from its own copy of
+        # `out_valid` (``dup_*``: hw.flow.synth keeps Yosys from merging the copies back), so that no
+        # single LUT drives the enables of the whole window (C3: over a thousand flip-flops,
+        # 9.7 ns of routing on the LFE5U-85F).
+        chain = [Signal(col.shape(), name=f"col{j}", reset_less=True) for j in range((k - 1) * g_count + 1)]
+        for j in range(len(chain)):
+            for ky in range(k):
+                ov_copy = Signal(name=f"dup_out_valid{j}_{ky}")
+                fire_copy = Signal(name=f"fire{j}_{ky}")
+                with m.If(fire):
+                    m.d.sync += ov_copy.eq(completes)
+                with m.Elif(self.o.ready):
+                    m.d.sync += ov_copy.eq(0)
+                m.d.comb += fire_copy.eq((~ov_copy | self.o.ready) & (~take | self.i.valid))
+                with m.If(fire_copy):
+                    m.d.sync += chain[j][ky].eq(col[ky] if j == 0 else chain[j - 1][ky])
+        for ky in range(k):
+            for kx in range(k):
+                m.d.comb += self.o.payload.data[ky][kx].eq(chain[(k - 1 - kx) * g_count][ky])
+        m.d.comb += [self.o.valid.eq(out_valid), self.o.payload.last.eq(out_last)]
 
     def elaborate(self, platform):
         m = Module()
-        k, p, g_count = self._kernel, self._pad, self.groups
+        plan = self._plan
+        k, p, g_count = plan.kernel, plan.pad, plan.groups
         row_beats = self.padded_width * g_count           # padded beats (line-buffer words) per row
         hp = self.padded_height
-        vec = data.ArrayLayout(self._elem_shape, self._lanes)
+        vec = data.ArrayLayout(plan.elem_shape, plan.lanes)
         column = data.ArrayLayout(vec, k)                 # column[ky], top (oldest row) first
 
         # Frame counter over the padded map: row y, beat a = x * G + g within the row. The flags
@@ -312,22 +230,22 @@ class WindowGenerator(wiring.Component):
         # of logic from flip-flops.
         y = Signal(range(max(hp, 2)))                          # (never zero-width)
         a = Signal(range(max(row_beats, 2)))
-        w_lo, w_hi = p * g_count, (p + self._width) * g_count
+        w_lo, w_hi = p * g_count, (p + plan.width) * g_count
 
         def flags(yv, av):
             return {
                 # beat inside the unpadded map
-                "inside": _within(yv, p, p + self._height) & _within(av, w_lo, w_hi),
+                "inside": _within(yv, p, p + plan.height) & _within(av, w_lo, w_hi),
                 # beat completes a window
                 "completes": _within(yv, k - 1, hp) & _within(av, (k - 1) * g_count, row_beats),
                 "frame_end": (yv == hp - 1) & (av == row_beats - 1),
-                "last_input": (yv == p + self._height - 1) & (av == w_hi - 1),
+                "last_input": (yv == p + plan.height - 1) & (av == w_hi - 1),
                 "row_end": av == row_beats - 1,
             }
 
         def flags_at_origin():             # flags(0, 0), as Python bools (the reset values)
             return {"inside": p == 0, "completes": k == 1, "frame_end": hp == 1 and row_beats == 1,
-                    "last_input": p + self._height == 1 and w_hi == 1, "row_end": row_beats == 1}
+                    "last_input": p + plan.height == 1 and w_hi == 1, "row_end": row_beats == 1}
 
         f = {name: Signal(name=name, init=int(v)) for name, v in flags_at_origin().items()}
         inside, completes, frame_end, last_input = f["inside"], f["completes"], f["frame_end"], f["last_input"]
@@ -373,25 +291,5 @@ class WindowGenerator(wiring.Component):
             m.d.comb += [wr.addr.eq(a), wr.en.eq(fire), wr.data[0].eq(pixel)]
             m.d.comb += [wr.data[j].eq(rd.data[j - 1]) for j in range(1, k - 1)]
 
-        # Column shift register; window of the newest beat's group = every G-th column. Its clock
-        # enable is `fire`, computed once per column row (chain[j][ky]) from its own copy of
-        # `out_valid` (``dup_*``: hw.flow.synth keeps Yosys from merging the copies back), so that no
-        # single LUT drives the enables of the whole window (C3: over a thousand flip-flops,
-        # 9.7 ns of routing on the LFE5U-85F).
-        chain = [Signal(column, name=f"col{j}", reset_less=True) for j in range((k - 1) * g_count + 1)]
-        for j in range(len(chain)):
-            for ky in range(k):
-                ov_copy = Signal(name=f"dup_out_valid{j}_{ky}")
-                fire_copy = Signal(name=f"fire{j}_{ky}")
-                with m.If(fire):
-                    m.d.sync += ov_copy.eq(completes)
-                with m.Elif(self.o.ready):
-                    m.d.sync += ov_copy.eq(0)
-                m.d.comb += fire_copy.eq((~ov_copy | self.o.ready) & (~take | self.i.valid))
-                with m.If(fire_copy):
-                    m.d.sync += chain[j][ky].eq(col[ky] if j == 0 else chain[j - 1][ky])
-        for ky in range(k):
-            for kx in range(k):
-                m.d.comb += self.o.payload.data[ky][kx].eq(chain[(k - 1 - kx) * g_count][ky])
-        m.d.comb += [self.o.valid.eq(out_valid), self.o.payload.last.eq(out_last)]
+        self._column_chain(m, col, fire, completes, take, out_valid, out_last)
         return m

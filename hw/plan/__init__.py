@@ -1,11 +1,22 @@
 """Plain-Python plans of the accelerator's blocks: parameters, derived values, exact cycle models
-and resource estimates, apart from the gateware built from them."""
+and resource estimates, apart from the gateware built from them.
 
-from .fifo import FIFOPlan as FIFOPlan
-from .output import OutputPlan as OutputPlan
-from .pointwise import PointwisePlan as PointwisePlan
-from .pointwise import ReLUPlan as ReLUPlan
-from .pointwise import RequantPlan as RequantPlan
-from .pointwise import SlicePlan as SlicePlan
-from .pointwise import TanhPlan as TanhPlan
-from .pool import PoolPlan as PoolPlan
+Block plans (one per component of :mod:`hw.components`): :class:`MACPlan`, :class:`WindowPlan`,
+:class:`ConvPlan` (with its :class:`ConvSchedule`), :class:`DensePlan`, :class:`PoolPlan`,
+:class:`RequantPlan`, :class:`TanhPlan`, :class:`ReLUPlan`, :class:`SlicePlan`,
+:class:`OutputPlan`, :class:`FIFOPlan`. The network's plan is :class:`hw.plan.net.NetPlan`
+(made by an architecture, :mod:`hw.arch`); folds are :mod:`hw.plan.fold`; the cycle-model
+conventions are :mod:`hw.plan.timing`.
+"""
+
+from .conv import ConvPlan, ConvSchedule, conv_schedule
+from .dense import DensePlan
+from .fifo import FIFOPlan
+from .mac import MACPlan
+from .output import OutputPlan
+from .pointwise import PointwisePlan, ReLUPlan, RequantPlan, SlicePlan, TanhPlan
+from .pool import PoolPlan
+from .window import WindowPlan
+
+__all__ = ["ConvPlan", "ConvSchedule", "conv_schedule", "DensePlan", "FIFOPlan", "MACPlan", "OutputPlan",
+           "PointwisePlan", "ReLUPlan", "RequantPlan", "SlicePlan", "TanhPlan", "PoolPlan", "WindowPlan"]

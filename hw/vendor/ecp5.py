@@ -28,7 +28,7 @@ from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
 __all__ = ["MULT18X18D_PARAMS", "DSP_WIDTH", "DSP_LATENCY", "mult18x18d", "MULT18X18DModel", "DSP_PORTS",
-           "strip_instance_parameters"]
+           "dsp_product", "simulation_models", "strip_instance_parameters"]
 
 #: Operand width of the block (bits, two's complement with ``SIGNEDA``/``SIGNEDB`` set).
 DSP_WIDTH = 18
@@ -101,6 +101,17 @@ def mult18x18d(m: Module, a, b, *, name: str):
     return product
 
 
+def dsp_product(m: Module, a, b, *, name: str):
+    """The :mod:`hw.vendor` interface: a registered ``MULT18X18D`` computing ``a * b``
+    (:func:`mult18x18d`), valid :data:`DSP_LATENCY` cycles later."""
+    return mult18x18d(m, a, b, name=name)
+
+
+def simulation_models() -> dict:
+    """The :mod:`hw.vendor` interface: ``{"MULT18X18D": MULT18X18DModel()}``."""
+    return {"MULT18X18D": MULT18X18DModel()}
+
+
 class MULT18X18DModel(wiring.Component):
     """Simulation model of ``MULT18X18D`` in the configuration of :func:`mult18x18d`.
 
@@ -127,9 +138,9 @@ class MULT18X18DModel(wiring.Component):
         return m
 
 
-def strip_instance_parameters(text: str, modules: Sequence[str]) -> str:
+def strip_instance_parameters(text: str, modules: Sequence[str] = ("MULT18X18D",)) -> str:
     """*text* (Verilog emitted by Amaranth) without the parameter lists of the instances of
-    *modules*.
+    *modules* (default: the primitives of :func:`simulation_models`).
 
     A simulation model described in Amaranth (e.g. :class:`hw.vendor.ecp5.MULT18X18DModel`) implements
     one configuration of a vendor primitive and cannot declare the primitive's parameters, which
