@@ -144,6 +144,23 @@ def _write_text(path: Path, text: str) -> None:
     os.replace(tmp, path)
 
 
+def _simulation_sources(vendor_name, verilog: Path, sim_dir: Path) -> list:
+    """A design that instantiates vendor primitives, for simulation: ``sim_dir/<TOP>.v`` (the
+    instances without their parameters) and an Amaranth model of each primitive
+    (``sim_dir/<primitive>.v``), from the vendor module's ``simulation_models``."""
+    from hw.emit import emit_verilog
+    from hw.vendor import vendor
+
+    module = vendor(vendor_name)
+    sim_dir.mkdir(exist_ok=True)
+    sources = [sim_dir / VERILOG_NAME]
+    _write_text(sources[0], module.strip_instance_parameters(verilog.read_text()))
+    for name, model in sorted(module.simulation_models().items()):
+        sources.append(sim_dir / f"{name}.v")
+        _write_text(sources[-1], emit_verilog(model, name))
+    return sources
+
+
 def generate(model, out_dir, fold=None, *, lint: bool = True, target_ii: int | None = None,
              target: str | None = None, arch: str = "dataflow", taps: bool = False) -> Generated:
     """Build the accelerator for ``model`` and write its Verilog and manifest into ``out_dir``.
@@ -192,14 +209,8 @@ def generate(model, out_dir, fold=None, *, lint: bool = True, target_ii: int | N
     t0 = time.perf_counter()
     verilog = write_verilog(accel, TOP, out_dir)
     sim_sources = [verilog]
-    if accel.dsp_primitive == "ecp5":
-        from hw.vendor.ecp5 import MULT18X18DModel, strip_instance_parameters
-        from hw.emit import emit_verilog
-
-        (out_dir / "sim").mkdir(exist_ok=True)
-        sim_sources = [out_dir / "sim" / VERILOG_NAME, out_dir / "sim" / "MULT18X18D.v"]
-        _write_text(sim_sources[0], strip_instance_parameters(verilog.read_text(), ["MULT18X18D"]))
-        _write_text(sim_sources[1], emit_verilog(MULT18X18DModel(), "MULT18X18D"))
+    if accel.plan.dsp_instances:
+        sim_sources = _simulation_sources(accel.plan.dsp_vendor, verilog, out_dir / "sim")
     seconds["emit"] = time.perf_counter() - t0
     warnings = None
     if lint:

@@ -20,7 +20,7 @@ from amaranth.lib import data, stream, wiring
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
-from hw.components.common import beat_layout, fmt_shape
+from hw.components.common import fmt_shape
 from hw.components.fifo import WideFIFO
 from hw.components.mac import MACArray
 from hw.components.window import WindowGenerator
@@ -189,10 +189,7 @@ class ConvEngine(wiring.Component):
     def _build(self, plan):
         self._plan = plan
         self._window = self._macs = None
-        super().__init__({
-            "i": In(stream.Signature(beat_layout(fmt_shape(plan.in_fmt), plan.in_lanes))),
-            "o": Out(stream.Signature(beat_layout(fmt_shape(plan.acc_fmt), plan.out_channels))),
-        })
+        super().__init__({"i": In(stream.Signature(plan.in_layout)), "o": Out(stream.Signature(plan.out_layout))})
 
     # -- parameters and derived values: the plan's (:class:`hw.plan.conv.ConvPlan`) ----------
     plan = property(lambda self: self._plan, doc="The :class:`hw.plan.conv.ConvPlan`.")

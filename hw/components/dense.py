@@ -121,10 +121,8 @@ class DenseEngine(wiring.Component):
         self._plan = plan
         self._mac = None
         super().__init__({
-            "i": In(stream.Signature(data.StructLayout({
-                "data": data.ArrayLayout(fmt_shape(plan.in_fmt), plan.beat_lanes), "last": 1}))),
-            "o": Out(stream.Signature(data.StructLayout({
-                "data": data.ArrayLayout(fmt_shape(plan.acc_fmt), plan.out_lanes), "last": 1}))),
+            "i": In(stream.Signature(plan.in_layout)),
+            "o": Out(stream.Signature(plan.out_layout)),
         })
 
     # -- parameters and derived values: the plan's (:class:`hw.plan.dense.DensePlan`) --------

@@ -16,7 +16,7 @@ from golden.arith import accumulator_range
 from golden.limits import ACC_BITS_RANGE, WIDTH_RANGE
 from golden.qformat import QFormat
 
-from hw.components.common import check_divides, check_fmt, check_int, check_int_array
+from hw.components.common import beat_layout, check_divides, check_fmt, check_int, check_int_array, fmt_shape
 from hw.plan.mac import MACPlan, vendor_argument
 from hw.plan.schedule import ConvSchedule, conv_schedule, share_banks
 from hw.plan.timing import Timing
@@ -275,6 +275,16 @@ class ConvPlan:
                    **mac_options)
 
     # -- derived values ---------------------------------------------------------------------
+    @property
+    def in_layout(self):
+        """Payload layout of the input stream: ``in_lanes`` channels of ``in_fmt`` and ``last``."""
+        return beat_layout(fmt_shape(self.in_fmt), self.in_lanes)
+
+    @property
+    def out_layout(self):
+        """Payload layout of the output stream: the ``O`` accumulators of a position and ``last``."""
+        return beat_layout(fmt_shape(self.acc_fmt), self.out_channels)
+
     @property
     def mac(self):
         """Lane 0's :class:`hw.plan.mac.MACPlan` (every lane has its latency)."""

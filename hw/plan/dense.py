@@ -13,7 +13,7 @@ from golden.arith import accumulator_range
 from golden.limits import ACC_BITS_RANGE, WIDTH_RANGE
 from golden.qformat import QFormat
 
-from hw.components.common import check_divides, check_fmt, check_int, check_int_array
+from hw.components.common import beat_layout, check_divides, check_fmt, check_int, check_int_array, fmt_shape
 from hw.plan.mac import MACPlan, vendor_argument
 from hw.plan.timing import Timing
 
@@ -161,6 +161,16 @@ class DensePlan:
                    **mac_options)
 
     # -- derived values ---------------------------------------------------------------------
+    @property
+    def in_layout(self):
+        """Payload layout of the input stream: ``beat_lanes`` elements of ``in_fmt`` and ``last``."""
+        return beat_layout(fmt_shape(self.in_fmt), self.beat_lanes)
+
+    @property
+    def out_layout(self):
+        """Payload layout of the output stream: ``out_lanes`` sums of ``acc_fmt`` and ``last``."""
+        return beat_layout(fmt_shape(self.acc_fmt), self.out_lanes)
+
     @property
     def groups(self):
         """Output groups ``O / P_o`` (output beats per vector)."""

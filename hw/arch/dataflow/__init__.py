@@ -5,14 +5,14 @@ folded in) [-> tanh table] -> S2 pooling [avg: -> requantizer -> tanh] -> C3 con
 (connection table) -> ... -> C5, F6, OUT dense engines -> requantizer -> classifier output ->
 ``m_axis``.
 
-* :mod:`.plan`: :func:`plan` (the :class:`hw.plan.net.NetPlan`: stages, fold search, DSP
+* :mod:`.planning`: :func:`plan` (the :class:`hw.plan.net.NetPlan`: stages, fold search, DSP
   allocation, FIFO sizing, predicted II and latency), pure Python;
 * :mod:`.top`: :func:`build` and :class:`LeNet5Accelerator`, the gateware.
 """
 
 from hw.plan.fold import Fold, FoldError, LayerFold
 
-from .plan import (DEFAULT_TARGET_II, FIFO_LATENCY, MODEL_FRAMES, complete_fold, default_fold, dsp_allocation,
+from .planning import (DEFAULT_TARGET_II, FIFO_LATENCY, MODEL_FRAMES, complete_fold, default_fold, dsp_allocation,
                    plan, predict)
 from .top import LeNet5Accelerator, Stage, build
 

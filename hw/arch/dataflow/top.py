@@ -1,7 +1,7 @@
 """The gateware of the ``dataflow`` architecture: the top-level component built from a plan.
 
 :class:`LeNet5Accelerator` instantiates each stage of a :class:`hw.plan.net.NetPlan` (made by
-:func:`hw.arch.dataflow.plan.plan`) as the component its plan describes, puts the planned FIFOs in
+:func:`hw.arch.dataflow.planning.plan`) as the component its plan describes, puts the planned FIFOs in
 front of the stages that need one, and connects them with streams between the AXI4-Stream ports
 of :class:`hw.arch.signature.TopSignature`.
 """
@@ -25,7 +25,7 @@ from hw.components.slice import RegisterSlice
 from hw.plan import ConvPlan, DensePlan, OutputPlan, PoolPlan, RequantPlan, SlicePlan, TanhPlan
 from hw.plan.net import NetPlan
 
-from . import plan as dataflow_plan
+from . import planning as dataflow_plan
 
 __all__ = ["LeNet5Accelerator", "Stage", "COMPONENTS", "build"]
 
@@ -60,9 +60,9 @@ class LeNet5Accelerator(wiring.Component):
     ----------
     qnet : golden.qnet.QNet or hw.plan.net.NetPlan
         The quantized network (both shipped variants, modern and classic, work), or a plan made
-        by :func:`hw.arch.dataflow.plan.plan` (then the other planning parameters must be left out).
+        by :func:`hw.arch.dataflow.planning.plan` (then the other planning parameters must be left out).
     fold : Fold or str, optional
-        Per-layer folding; layers left out get :func:`hw.arch.dataflow.plan.default_fold`'s choice.
+        Per-layer folding; layers left out get :func:`hw.arch.dataflow.planning.default_fold`'s choice.
     target_ii : int
         Cycles per image the default fold aims at.
     dsp_blocks : int or None
