@@ -45,7 +45,7 @@ LAYER_KINDS = ("conv", "pool", "dense")
 ACTIVATIONS = ("none", "relu", "tanh")
 #: LeNet-5 variants a description may be made from (see golden.model.LeNet5).
 VARIANTS = ("modern", "classic")
-from .limits import MAX_ACC_BITS, MAX_MULTIPLIER_BITS, WIDTH_RANGE  # noqa: E402  (re-exported)
+from .limits import MAX_ACC_BITS, MAX_MULTIPLIER_BITS, MAX_SHIFT, OUT_BITS_RANGE, WIDTH_RANGE  # noqa: E402  (re-exported)
 
 
 class QNetError(ValueError):
@@ -278,9 +278,16 @@ class Layer:
 
         if self.kind not in LAYER_KINDS:
             fail("kind", f"{self.kind!r} is not one of {LAYER_KINDS}")
-        lo_w, hi_w = WIDTH_RANGE
-        if not lo_w <= self.out_fmt.bits <= max(hi_w, 32):
-            fail("out_fmt.bits", f"{self.out_fmt.bits} outside the supported range {lo_w}..32")
+        if not OUT_BITS_RANGE[0] <= self.out_fmt.bits <= OUT_BITS_RANGE[1]:
+            fail("out_fmt.bits", f"{self.out_fmt.bits} outside the supported range "
+                                 f"{OUT_BITS_RANGE[0]}..{OUT_BITS_RANGE[1]}")
+        if not self._validate_shapes(fail):
+            return
+        self._validate_mac(fail, in_range)
+        self._validate_activation(fail, in_range)
+
+    def _validate_shapes(self, fail):
+        """Shapes, kernel and connection table per kind; False for a max pool (nothing more to check)."""
         c, h, w = (list(self.in_shape) + [1, 1])[:3]
         if self.kind == "conv":
             if len(self.in_shape) != 3 or len(self.out_shape) != 3:
@@ -316,7 +323,7 @@ class Layer:
             if self.pool == "max":
                 if self.out_fmt != self.in_fmt:
                     fail("out_fmt", f"max pooling keeps the format: {self.out_fmt} != in_fmt {self.in_fmt}")
-                return
+                return False
             if self.weights.shape != (c,):
                 fail("weights_shape", f"{list(self.weights.shape)}, expected [{c}] (one coefficient per map)")
         else:
@@ -324,7 +331,12 @@ class Layer:
             if len(self.out_shape) != 1 or self.weights.shape != (self.out_shape[0], n_in):
                 fail("weights_shape", f"{list(self.weights.shape)}, expected {[self.out_shape[0], n_in]} "
                                       f"for {list(self.in_shape)} -> {list(self.out_shape)}")
-        # Layers with a multiply-accumulate.
+        return True
+
+    def _validate_mac(self, fail, in_range):
+        """Formats, value ranges, accumulator width and requantization of a layer with a
+        multiply-accumulate."""
+        lo_w, hi_w = WIDTH_RANGE
         o = self.out_shape[0]
         if self.bias.shape != (o,):
             fail("bias", f"{self.bias.shape[0] if self.bias.ndim else 0} values for {o} outputs")
@@ -344,17 +356,20 @@ class Layer:
         m, s = self.requant.multiplier, self.requant.shift
         if not isinstance(m, int) or isinstance(m, bool) or not 1 <= m < (1 << MAX_MULTIPLIER_BITS):
             fail("requant.multiplier", f"{m!r} must be an int in 1..{(1 << MAX_MULTIPLIER_BITS) - 1}")
-        if not isinstance(s, int) or isinstance(s, bool) or not 0 <= s <= 62:
-            fail("requant.shift", f"{s!r} must be an int in 0..62")
-        if not lo_w <= self.act_fmt.bits <= 32:
-            fail("act_fmt", f"{self.act_fmt} width outside {lo_w}..32")
+        if not isinstance(s, int) or isinstance(s, bool) or not 0 <= s <= MAX_SHIFT:
+            fail("requant.shift", f"{s!r} must be an int in 0..{MAX_SHIFT}")
+        if not OUT_BITS_RANGE[0] <= self.act_fmt.bits <= OUT_BITS_RANGE[1]:
+            fail("act_fmt", f"{self.act_fmt} width outside {OUT_BITS_RANGE[0]}..{OUT_BITS_RANGE[1]}")
+
+    def _validate_activation(self, fail, in_range):
+        """The activation and its lookup table (tanh) against the formats."""
         kind = self.activation.kind
         if kind not in ACTIVATIONS:
             fail("activation.kind", f"{kind!r} is not one of {ACTIVATIONS}")
         if kind == "tanh":
             lut = self.activation.lut
-            if self.act_fmt.bits > 16:
-                fail("act_fmt", f"a tanh LUT input of {self.act_fmt.bits} bits is too large (max 16)")
+            if self.act_fmt.bits > WIDTH_RANGE[1]:
+                fail("act_fmt", f"a tanh LUT input of {self.act_fmt.bits} bits is too large (max {WIDTH_RANGE[1]})")
             if lut is None or len(lut) != 1 << self.act_fmt.bits:
                 fail("activation.lut", f"{0 if lut is None else len(lut)} entries, expected "
                                        f"2**act_fmt.bits = {1 << self.act_fmt.bits}")

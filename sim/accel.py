@@ -58,13 +58,13 @@ import numpy as np
 
 from golden import reference
 from golden.qnet import QNet
-from sim.diagnose import DEBUG_BUILD, diagnose, stream_taps
+from sim.diagnose import DEBUG_BUILD, diagnose
 from sim.images import ImageError, ImageSet, load_images
 from sim.shards import (FAST_BUILD, SIM_WORK_ROOT, TB_MODULE, Run, build_marker, run_parallel, timeout_cycles,
                         word_format, work_dir)
 
 __all__ = ["TB_MODULE", "FAST_BUILD", "DEBUG_BUILD", "WARMUP_IMAGES", "ImageError", "ImageSet",
-           "load_images", "expected_words", "simulate", "reset_test", "diagnose", "stream_taps",
+           "load_images", "expected_words", "simulate", "reset_test", "diagnose",
            "SIM_WORK_ROOT"]
 
 #: Images at the start of each shard left out of the steady-state interval statistics.

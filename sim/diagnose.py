@@ -21,7 +21,7 @@ from golden import arith, reference
 from golden.qnet import QNet
 from sim.shards import FAST_BUILD, Run, timeout_cycles, word_format, work_dir
 
-__all__ = ["DEBUG_BUILD", "diagnose", "tapped_design", "tap_ports", "stream_taps"]
+__all__ = ["DEBUG_BUILD", "diagnose", "tapped_design", "tap_ports"]
 
 #: ``run_cocotb`` options of the diagnosis runs: the fast build. The tap ports are ports of the
 #: top module, which the fast build keeps visible through VPI.
@@ -48,20 +48,12 @@ def tap_ports(stages) -> list:
     return [{"name": s.name, **{k: f"tap_{s.name}__{k}" for k in _TAP_SIGNALS}} for s in stages]
 
 
-def stream_taps(verilog_text: str, stages, top: str = "lenet5_accel") -> list:
-    """Deprecated (kept for existing callers): the tap ports a ``taps=True`` build of ``stages``
-    has (:func:`tap_ports` of every stage but the register slices and the output stage).
-    ``verilog_text`` and ``top`` are not read: the stages come from the plan."""
-    del verilog_text, top
-    return tap_ports([s for s in stages[:-1] if not s.is_slice])
-
-
 def _target_of(accel):
     """The target name ``accel`` was generated for, as far as its gateware depends on it: the
     DSP blocks and primitive that :func:`hw.arch.accelerator` takes from the target."""
-    target = getattr(accel, "target", None)
+    target = getattr(getattr(accel, "plan", None), "target", None)
     if target is not None:
-        return getattr(target, "name", target)
+        return target.name
     if accel.dsp_blocks is None:
         return None
     from hw.targets import TARGETS
@@ -124,8 +116,8 @@ def _stage_expected(qnet: QNet, stage, taps: dict) -> np.ndarray:
 
 
 def _stream_order(values: np.ndarray) -> np.ndarray:
-    """One frame in stream order: maps in raster order with the channels of a position together."""
-    return values.transpose(1, 2, 0).reshape(-1) if values.ndim == 3 else values.reshape(-1)
+    """One frame in stream order (:func:`golden.reference.raster_order` for maps; vectors as they are)."""
+    return reference.raster_order(values) if values.ndim == 3 else values.reshape(-1)
 
 
 def _frame_values(stage, hex_beats, frame: int, values: int) -> tuple[np.ndarray, int]:

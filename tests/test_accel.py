@@ -82,17 +82,16 @@ def test_generate_cli_writes_deterministic_files(generated, capsys):
     assert {k: v for k, v in m.items() if k != "lint"} == {k: v for k, v in other.items() if k != "lint"}
 
 
-def test_stream_taps_find_every_stage(generated):
-    """Every stage but the output stage is found in the Verilog's structure (for the diagnosis)."""
-    from sim.accel import stream_taps
-
-    taps = stream_taps(generated.verilog.read_text(), generated.accel.stages)
-    stages = generated.accel.stages
-    names = [f"{s.layer.lower()}_{s.role}" for s in stages if not s.is_slice]
-    assert [t["name"] for t in taps] == names[:-1] and names[-1] == "out_output"
-    # a register slice after every stage but the output stage
+def test_stages_of_the_plan_are_the_submodules(generated):
+    """The plan's stages are the top level's submodules, in stream order, with a register slice
+    after every stage but the output stage."""
+    stages = generated.accel.plan.stages
+    names = [s.name for s in stages if not s.is_slice]
+    assert names[0] == "c1_engine" and names[-1] == "out_output"
     assert [s.is_slice for s in stages] == [k % 2 == 1 for k in range(len(stages))]
-    assert len({t["payload"] for t in taps}) == len(taps)
+    text = generated.verilog.read_text()
+    for s in stages:
+        assert re.search(rf"^\s*\\lenet5_accel\.{s.name}\s+{s.name} \(", text, re.M), f"no instance {s.name}"
 
 
 def test_runner_build_options_key_the_cache():

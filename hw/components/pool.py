@@ -151,38 +151,8 @@ class Pool2x2(wiring.Component):
         m.d.comb += [advance.eq(~self.o.valid | self.o.ready), self.i.ready.eq(advance),
                      accept.eq(self.i.valid & advance)]
 
-        # Frame position of the beat at the input: group g of column x, row y; line-buffer address.
-        # (At least one bit each, so that no zero-width vector reaches the Verilog.)
-        g = Signal(range(max(groups, 2)))
-        x = Signal(range(self._plan.width))
-        y = Signal(range(self._plan.height))
-        addr = Signal(range(max(self.line_depth, 2)))
-        x_odd, y_odd = x[0], y[0]
-        group_end = g == groups - 1
-        row_end = group_end & (x == self._plan.width - 1)
-        frame_end = row_end & (y == self._plan.height - 1)
-        with m.If(accept):
-            m.d.sync += g.eq(Mux(group_end, 0, g + 1))
-            with m.If(group_end):
-                m.d.sync += x.eq(Mux(x == self._plan.width - 1, 0, x + 1))
-            with m.If(row_end):
-                m.d.sync += y.eq(Mux(y == self._plan.height - 1, 0, y + 1))
-            with m.If(x_odd):
-                m.d.sync += addr.eq(Mux(row_end, 0, addr + 1))
-            with m.If(self.i.payload.last):     # re-align on the frame marker
-                m.d.sync += [g.eq(0), x.eq(0), y.eq(0), addr.eq(0)]
-
-        # Horizontal pairs: the beat `groups` beats ago is the same group one column to the left.
-        beat_shape = data.ArrayLayout(in_shape, lanes)
-        delay = [Signal(beat_shape, name=f"delay{k}") for k in range(groups)]
-        with m.If(accept):
-            m.d.sync += delay[0].eq(self.i.payload.data)
-            m.d.sync += [delay[k].eq(delay[k - 1]) for k in range(1, groups)]
-        left = delay[-1]
-        horiz = Signal(data.ArrayLayout(part_shape, lanes))
-        for lane in range(lanes):
-            a, b = left[lane], self.i.payload.data[lane]
-            m.d.comb += horiz[lane].eq(a + b if avg else Mux(a > b, a, b))
+        g, x_odd, y_odd, addr, frame_end = self._position(m, accept)
+        horiz = self._horizontal_pair(m, accept, in_shape, part_shape)
 
         # Line buffer: even rows write the pairs, odd rows read them back.
         m.submodules.line = line = memory.Memory(shape=data.ArrayLayout(part_shape, lanes),
@@ -226,3 +196,44 @@ class Pool2x2(wiring.Component):
                 m.d.sync += acc[lane].eq(r2[lane] * coef + bias)
         m.d.comb += [self.o.valid.eq(v3), self.o.payload.data.eq(acc), self.o.payload.last.eq(last3)]
         return m
+
+    def _position(self, m, accept):
+        """Frame position of the beat at the input: group ``g`` of column ``x``, row ``y``, and
+        the line-buffer address (counters of at least one bit each, so that no zero-width
+        vector reaches the Verilog)."""
+        groups = self.groups
+        g = Signal(range(max(groups, 2)))
+        x = Signal(range(self._plan.width))
+        y = Signal(range(self._plan.height))
+        addr = Signal(range(max(self.line_depth, 2)))
+        x_odd, y_odd = x[0], y[0]
+        group_end = g == groups - 1
+        row_end = group_end & (x == self._plan.width - 1)
+        frame_end = row_end & (y == self._plan.height - 1)
+        with m.If(accept):
+            m.d.sync += g.eq(Mux(group_end, 0, g + 1))
+            with m.If(group_end):
+                m.d.sync += x.eq(Mux(x == self._plan.width - 1, 0, x + 1))
+            with m.If(row_end):
+                m.d.sync += y.eq(Mux(y == self._plan.height - 1, 0, y + 1))
+            with m.If(x_odd):
+                m.d.sync += addr.eq(Mux(row_end, 0, addr + 1))
+            with m.If(self.i.payload.last):     # re-align on the frame marker
+                m.d.sync += [g.eq(0), x.eq(0), y.eq(0), addr.eq(0)]
+        return g, x_odd, y_odd, addr, frame_end
+
+    def _horizontal_pair(self, m, accept, in_shape, part_shape):
+        """Horizontal pairs: the beat ``groups`` beats ago is the same group one column to the
+        left; returns their max (or sum, avg) per lane."""
+        lanes, groups, avg = self._plan.lanes, self.groups, self._plan.avg
+        beat_shape = data.ArrayLayout(in_shape, lanes)
+        delay = [Signal(beat_shape, name=f"delay{k}") for k in range(groups)]
+        with m.If(accept):
+            m.d.sync += delay[0].eq(self.i.payload.data)
+            m.d.sync += [delay[k].eq(delay[k - 1]) for k in range(1, groups)]
+        left = delay[-1]
+        horiz = Signal(data.ArrayLayout(part_shape, lanes))
+        for lane in range(lanes):
+            a, b = left[lane], self.i.payload.data[lane]
+            m.d.comb += horiz[lane].eq(a + b if avg else Mux(a > b, a, b))
+        return horiz

@@ -1,7 +1,7 @@
 """Names the flow gives to builds.
 
 :func:`fold_slug` is THE definition of a fold's file-name form (build folders of ``lenet5 synth``
-and ``lenet5 sweep``); it may later move onto :class:`hw.arch.dataflow.Fold` as a property.
+and ``lenet5 sweep``) of a :class:`hw.plan.fold.Fold`.
 This module imports nothing heavy (the command line uses it before any gateware is loaded).
 """
 

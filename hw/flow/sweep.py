@@ -43,16 +43,16 @@ def preset_folds(qnet, points: int = 7) -> list:
     ``default_fold`` at targets spaced geometrically between the two end points' predicted
     cycles per image. Returned fastest first, as :class:`~hw.arch.dataflow.Fold`.
     """
-    from hw.arch.dataflow import Fold, LayerFold, LeNet5Accelerator, default_fold
+    from hw.arch.dataflow import Fold, LayerFold, default_fold, plan
 
     if isinstance(points, bool) or not isinstance(points, int) or points < 2:
         raise ValueError(f"points must be an int of at least 2, not {points!r}")
     names = [layer.name for layer in qnet.layers if layer.kind in ("conv", "dense")]
     serial = Fold({name: LayerFold(1, 1) for name in names})
     probe = default_fold(qnet, math.prod(qnet.input_shape))
-    ii_fast = LeNet5Accelerator(qnet, probe).predicted_ii
+    ii_fast = plan(qnet, fold=probe).predicted_ii
     fastest = default_fold(qnet, ii_fast)
-    ii_serial = LeNet5Accelerator(qnet, serial).predicted_ii
+    ii_serial = plan(qnet, fold=serial).predicted_ii
     folds, seen = [], set()
     for k in range(points):
         if k == 0:

@@ -12,6 +12,7 @@ import numpy as np
 from golden.arith import accumulator_range
 from golden.limits import ACC_BITS_RANGE, WIDTH_RANGE
 from golden.qformat import QFormat
+from golden.reference import raster_order
 
 from hw.components.common import beat_layout, check_divides, check_fmt, check_int, check_int_array, fmt_shape
 from hw.plan.mac import MACPlan, vendor_argument
@@ -147,14 +148,14 @@ class DensePlan:
 
         The input is streamed in the feature-map order of the project (raster order, the
         channels of one position consecutive): for an input shape (C, H, W) with H or W above 1
-        the weight columns are permuted from the golden (C, H, W) flattening to (H, W, C).
+        the weight columns are permuted from the golden (C, H, W) flattening to the stream order
+        (H, W, C) (:func:`golden.reference.raster_order`).
         """
         if getattr(layer, "kind", None) != "dense":
             raise ValueError(f"DenseEngine.from_layer needs a dense layer, not {layer!r}")
         weights = np.asarray(layer.weights, dtype=np.int64)
         if len(layer.in_shape) == 3:
-            c, h, w = layer.in_shape
-            weights = weights.reshape(-1, c, h, w).transpose(0, 2, 3, 1).reshape(len(weights), -1)
+            weights = raster_order(weights.reshape(-1, *layer.in_shape))
         return cls(in_features=int(prod(layer.in_shape)), out_features=layer.out_shape[0],
                    in_fmt=layer.in_fmt, w_fmt=layer.w_fmt, acc_fmt=layer.acc_fmt, weights=weights,
                    bias=layer.bias, out_lanes=out_lanes, in_lanes=in_lanes, beat_lanes=beat_lanes,

@@ -3,7 +3,7 @@
 A :class:`Fold` maps layer names to :class:`LayerFold` ``(lanes, taps)``: conv layers compute
 ``lanes`` output channels in parallel with ``taps`` kernel taps each per cycle; dense layers
 ``lanes`` outputs with ``taps`` inputs each per cycle. Written ``C1=3x25,C3=8x25,...`` on the
-command line or as a JSON file, and as :meth:`Fold.slug` in file names. Plain data: which folds
+command line or as a JSON file (in file names: :func:`hw.flow.naming.fold_slug`). Plain data: which folds
 work is decided by the layer plans (:mod:`hw.plan`).
 """
 
@@ -88,11 +88,6 @@ class Fold(dict):
     def to_dict(self):
         """``{"C1": [lanes, taps], ...}`` (the JSON file form)."""
         return {k: [v.lanes, v.taps] for k, v in self.items()}
-
-    def slug(self) -> str:
-        """The file-name-safe form of the fold, ``C1-3x25_C3-6x25_...``: THE name of a fold in
-        build folders and result files."""
-        return re.sub(r"[^A-Za-z0-9x_-]", "", str(self).replace("=", "-").replace(",", "_"))
 
 
 def _divisors(n):

@@ -139,7 +139,8 @@ class NetPlan:
             dsp = {"dsp_products": dict(self.dsp_products), "dsp_primitive": self.dsp_vendor,
                    "dsp_instances": self.dsp_instances}
         return {
-            "top": ports["top"], "variant": self.qnet.variant,
+            "top": ports["top"], "variant": self.qnet.variant, "arch": self.arch,
+            "target": None if self.target is None else self.target.name,
             "ports": {k: v for k, v in ports.items() if k != "top"},
             "fold": self.fold.to_dict(),
             "multipliers": sum(r.get("multipliers", 0) for r in layers),
