@@ -1,4 +1,3 @@
-# amaranth: UnusedElaboratable=no
 """Folding sweep: synthesise the accelerator at several folds and plot resources against throughput.
 
 One Yosys + nextpnr run per fold (see `lenet5 synth`), given explicitly with --folds or taken
@@ -35,7 +34,8 @@ def add_arguments(parser):
 
 
 def run(args):
-    from hw.arch.dataflow import Fold, LeNet5Accelerator
+    from hw.arch import plan
+    from hw.plan.fold import Fold
     from hw.flow.sweep import preset_folds, run_sweep
     from lenet5.cmd_synth import load_qnet
 
@@ -48,13 +48,13 @@ def run(args):
         folds = [Fold.parse(f) for f in args.folds]
     print(f"{len(folds)} folds of the {qnet.variant} model for {args.target}:")
     for fold in folds:
-        accel = LeNet5Accelerator(qnet, fold)
-        m = accel.manifest()
-        print(f"  {accel.fold}: {m['multipliers']} multipliers, {m['predicted_ii_cycles']} cycles/image")
+        p = plan(qnet, fold, arch=args.arch, target=args.target, max_dsps=args.max_dsps)
+        multipliers = sum(s.plan.multipliers for s in p.stages if s.layer in p.fold and s.role == "engine")
+        print(f"  {p.fold}: {multipliers} multipliers, {p.predicted_ii} cycles/image")
     if args.dry_run:
         return 0
     run_sweep(qnet, folds, target=args.target, out_dir=args.out, jobs=args.jobs, seed=args.seed,
               freq_mhz=args.freq, use_system_tools=args.system_tools, progress=not args.quiet,
-              max_dsps=args.max_dsps)
+              max_dsps=args.max_dsps, arch=args.arch)
     print(f"wrote {args.out}/sweep.csv, sweep.json, pareto.png")
     return 0

@@ -18,7 +18,7 @@ import argparse
 
 from hw.flow.naming import fold_slug
 from hw.targets import TARGETS
-from lenet5 import DEFAULT_MODEL, REPO_ROOT
+from lenet5 import DEFAULT_MODEL, REPO_ROOT, add_arch_argument
 
 HELP = "synthesise the accelerator for an FPGA (Yosys + nextpnr): resources, fmax, images/s"
 
@@ -55,6 +55,7 @@ def add_common_arguments(parser):
                              "count of DSP blocks; none: every multiplier into a DSP block, as Yosys "
                              "infers, so a design with more multipliers than blocks does not fit)")
     parser.add_argument("--quiet", action="store_true", help="no status line while the tools run")
+    add_arch_argument(parser)
 
 
 def add_arguments(parser):
@@ -99,7 +100,8 @@ def run(args):
     from lenet5.cli import CliError
 
     qnet = load_qnet(args.model)
-    accel = build_accelerator(qnet, args.fold, getattr(args, "target_ii", None), args.target, args.max_dsps)
+    accel = build_accelerator(qnet, args.fold, getattr(args, "target_ii", None), args.target, args.max_dsps,
+                              args.arch)
     manifest = accel.manifest()
     build_dir = Path(args.build_dir) if hasattr(args, "build_dir") else (
         REPO_ROOT / "build" / "synth" / f"{Path(args.model).stem}-{args.target}-{fold_slug(accel.fold)}")

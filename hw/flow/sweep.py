@@ -152,7 +152,7 @@ def plot_pareto(rows: Sequence[dict], path, title: str = "", freq_mhz: float | N
 
 def run_sweep(qnet, folds: Sequence, *, target: str, out_dir, jobs: int = 1, seed: int = 1,
               freq_mhz: float = 100, use_system_tools: bool = False, progress: bool = True,
-              max_dsps=None, synth: Callable | None = None,
+              max_dsps=None, synth: Callable | None = None, arch: str = "dataflow",
               log: Callable[[str], None] = print) -> list[dict]:
     """Synthesise the accelerator for each fold; write ``sweep.csv``, ``sweep.json``, ``pareto.png``.
 
@@ -166,6 +166,8 @@ def run_sweep(qnet, folds: Sequence, *, target: str, out_dir, jobs: int = 1, see
         Synthesis target (:data:`hw.flow.synth.TARGETS`).
     max_dsps : int or "auto", optional
         DSP budget (:func:`hw.flow.synth.synthesize`).
+    arch : str
+        The architecture (:data:`hw.arch.ARCHITECTURES`).
     jobs : int
         Syntheses run at the same time (each is single-threaded; mind the machine's cores and
         memory: a whole-accelerator place and route needs one core and about 1-2 GB).
@@ -186,7 +188,7 @@ def run_sweep(qnet, folds: Sequence, *, target: str, out_dir, jobs: int = 1, see
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     # (validates every fold first)
-    accels = [accelerator(qnet, fold, target=target, max_dsps=max_dsps) for fold in folds]
+    accels = [accelerator(qnet, fold, arch=arch, target=target, max_dsps=max_dsps) for fold in folds]
 
     def one(accel):
         manifest = accel.manifest()
