@@ -25,6 +25,7 @@ from hw.plan.timing import offers
 from sim.streams import (StreamSink, StreamSource, clock_and_reset, cycle_of, pack_fields, tb_params,
                          unpack_fields)
 from sim.tb.tb_mac import first_mismatch, random_avail
+from sim.tb.tb_window import mixed_frames
 
 
 class _Point:
@@ -48,15 +49,7 @@ class _Point:
         centre = self.weights[0, :, self.k // 2, self.k // 2]
         special = [np.broadcast_to(np.where(centre > 0, f.max, f.min)[:, None, None], shape),
                    np.full(shape, f.max), np.full(shape, f.min)]
-        out = []
-        for n in range(count):
-            if n < len(special) and n < count - 1:
-                out.append(special[n])
-            else:
-                x = rng.integers(f.min, f.max, shape, endpoint=True)
-                ext = rng.random(shape) < 0.2
-                out.append(np.where(ext, np.where(rng.random(shape) < 0.5, f.min, f.max), x))
-        return np.array(out, dtype=np.int64)
+        return mixed_frames(special, count, f, shape, rng)
 
     def component(self):
         """The :class:`hw.components.conv.ConvEngine` of this parameter point (for its timing model)."""
