@@ -182,6 +182,9 @@ class _Driver:
         self.dut, self.prefix, self.clock = dut, prefix, clock
         self.rng = random.Random(seed)
         self._edge_time = None        # sim time of the last rising edge seen by this driver
+        self.valid = _port(dut, prefix, "valid", required=False)
+        self.ready = _port(dut, prefix, "ready", required=False)
+        self.payload = _port(dut, prefix, "payload", required=False)
 
     async def _after_edge(self):
         """Make sure we are in the drive region right after a rising edge (waiting for the next
@@ -215,9 +218,6 @@ class StreamSource(_Driver):
         if not 0.0 <= gap_prob < 1.0:
             raise ValueError("gap_prob must be in [0, 1)")
         self.gap_prob = gap_prob
-        self.valid = _port(dut, prefix, "valid", required=False)
-        self.ready = _port(dut, prefix, "ready", required=False)
-        self.payload = _port(dut, prefix, "payload", required=False)
         self.sent: list[int] = []
         self.cycles: list[int] = []
         if self.valid is not None:
@@ -273,9 +273,6 @@ class StreamSink(_Driver):
         if not 0.0 <= stall_prob < 1.0:
             raise ValueError("stall_prob must be in [0, 1)")
         self.stall_prob = stall_prob
-        self.valid = _port(dut, prefix, "valid", required=False)
-        self.ready = _port(dut, prefix, "ready", required=False)
-        self.payload = _port(dut, prefix, "payload", required=False)
         if self.ready is None and stall_prob:
             raise ValueError(f"{prefix} has no ready port: cannot stall")
         self.received: list[int] = []

@@ -5,16 +5,15 @@ ReLU after a multiply-accumulate is folded into :class:`hw.components.requant.Re
 """
 
 from amaranth import Cat, Module, Mux, Signal
-from amaranth.lib import memory, stream, wiring
-from amaranth.lib.wiring import In, Out
+from amaranth.lib import memory
 
-from hw.components.common import fmt_shape
+from hw.components.common import PlannedComponent, delegate, fmt_shape
 from hw.plan.pointwise import LUT_IN_BITS, LUT_OUT_BITS, ReLUPlan, TanhPlan
 
 __all__ = ["TanhLUT", "ReLU", "LUT_IN_BITS", "LUT_OUT_BITS"]
 
 
-class TanhLUT(wiring.Component):
+class TanhLUT(PlannedComponent):
     """Per-lane table lookup ``lut[x - in_fmt.min]`` (:func:`golden.arith.lut_lookup`).
 
     The table is an :class:`amaranth.lib.memory.Memory` of ``2**in_fmt.bits`` words of
@@ -66,17 +65,10 @@ class TanhLUT(wiring.Component):
     tabulated by :mod:`golden.quantize`; semantics :func:`golden.arith.lut_lookup`.
     """
 
+    plan_class = TanhPlan
+
     def __init__(self, *, in_fmt, out_fmt, lut, lanes):
         self._build(TanhPlan(in_fmt=in_fmt, out_fmt=out_fmt, lut=lut, lanes=lanes))
-
-    @classmethod
-    def from_plan(cls, plan: TanhPlan, *, src_loc_at=0):
-        """The table lookup of a :class:`hw.plan.pointwise.TanhPlan`."""
-        if not isinstance(plan, TanhPlan):
-            raise TypeError(f"plan must be a hw.plan.pointwise.TanhPlan, not {plan!r}")
-        self = cls.__new__(cls, src_loc_at=1 + src_loc_at)     # where UnusedElaboratable points
-        self._build(plan)
-        return self
 
     @classmethod
     def from_layer(cls, layer, *, lanes):
@@ -84,21 +76,10 @@ class TanhLUT(wiring.Component):
         ``layer.act_fmt`` to ``layer.out_fmt``."""
         return cls.from_plan(TanhPlan.from_layer(layer, lanes=lanes), src_loc_at=1)
 
-    def _build(self, plan):
-        self._plan = plan
-        super().__init__({"i": In(stream.Signature(plan.in_layout)), "o": Out(stream.Signature(plan.out_layout))})
-
-    plan = property(lambda self: self._plan, doc="The :class:`hw.plan.pointwise.TanhPlan` it is built from.")
-    in_fmt = property(lambda self: self._plan.in_fmt, doc="Input format (QFormat).")
-    out_fmt = property(lambda self: self._plan.out_fmt, doc="Output format (QFormat).")
-    lut = property(lambda self: self._plan.lut, doc="Table contents (tuple of int).")
-    lanes = property(lambda self: self._plan.lanes, doc="Values per beat.")
-    latency = property(lambda self: self._plan.latency, doc="Cycles from an accepted beat to its output: 1.")
-    ii = property(lambda self: self._plan.ii, doc="Cycles between accepted beats: 1.")
-
-    def timing(self, avail):
-        """Exact timing: :meth:`hw.plan.pointwise.PointwisePlan.timing`."""
-        return self._plan.timing(avail)
+    in_fmt = delegate("Input format (QFormat).")
+    out_fmt = delegate("Output format (QFormat).")
+    lut = delegate("Table contents (tuple of int).")
+    lanes = delegate("Values per beat.")
 
     def elaborate(self, platform):
         m = Module()
@@ -120,7 +101,7 @@ class TanhLUT(wiring.Component):
         return m
 
 
-class ReLU(wiring.Component):
+class ReLU(PlannedComponent):
     """Per-lane ``max(x, 0)`` (:func:`golden.arith.relu`) on a stream, format unchanged.
 
     One register stage with the clock enable ``advance = ~o.valid | o.ready`` (``i.ready =
@@ -149,31 +130,13 @@ class ReLU(wiring.Component):
         ``fmt`` not a QFormat or outside 2..32 bits; ``lanes`` not an int ``>= 1``.
     """
 
+    plan_class = ReLUPlan
+
     def __init__(self, *, fmt, lanes):
         self._build(ReLUPlan(fmt=fmt, lanes=lanes))
 
-    @classmethod
-    def from_plan(cls, plan: ReLUPlan, *, src_loc_at=0):
-        """The ReLU of a :class:`hw.plan.pointwise.ReLUPlan`."""
-        if not isinstance(plan, ReLUPlan):
-            raise TypeError(f"plan must be a hw.plan.pointwise.ReLUPlan, not {plan!r}")
-        self = cls.__new__(cls, src_loc_at=1 + src_loc_at)     # where UnusedElaboratable points
-        self._build(plan)
-        return self
-
-    def _build(self, plan):
-        self._plan = plan
-        super().__init__({"i": In(stream.Signature(plan.in_layout)), "o": Out(stream.Signature(plan.out_layout))})
-
-    plan = property(lambda self: self._plan, doc="The :class:`hw.plan.pointwise.ReLUPlan` it is built from.")
-    fmt = property(lambda self: self._plan.fmt, doc="Format of inputs and outputs (QFormat).")
-    lanes = property(lambda self: self._plan.lanes, doc="Values per beat.")
-    latency = property(lambda self: self._plan.latency, doc="Cycles from an accepted beat to its output: 1.")
-    ii = property(lambda self: self._plan.ii, doc="Cycles between accepted beats: 1.")
-
-    def timing(self, avail):
-        """Exact timing: :meth:`hw.plan.pointwise.PointwisePlan.timing`."""
-        return self._plan.timing(avail)
+    fmt = delegate("Format of inputs and outputs (QFormat).")
+    lanes = delegate("Values per beat.")
 
     def elaborate(self, platform):
         m = Module()

@@ -16,11 +16,10 @@ the engine itself is never elaborated.)
 from types import SimpleNamespace
 
 from amaranth import Module, Mux, Signal
-from amaranth.lib import data, stream, wiring
+from amaranth.lib import data, wiring
 from amaranth.lib.memory import Memory
-from amaranth.lib.wiring import In, Out
 
-from hw.components.common import fmt_shape
+from hw.components.common import PlannedComponent, delegate, fmt_shape
 from hw.components.fifo import WideFIFO
 from hw.components.mac import MACArray
 from hw.components.window import WindowGenerator
@@ -35,7 +34,7 @@ USER_LAYOUT = data.StructLayout({"frame_last": 1})
 assert USER_LAYOUT.size == USER_WIDTH
 
 
-class ConvEngine(wiring.Component):
+class ConvEngine(PlannedComponent):
     """Convolution (stride 1, zero padding ``pad``, connection table) folded onto MAC lanes.
 
     Dataflow:
@@ -168,66 +167,52 @@ class ConvEngine(wiring.Component):
         ``window_fifo`` of 1 or 2.
     """
 
-    def __init__(self, **params):
-        self._build(ConvPlan(**params))
-
-    @classmethod
-    def from_plan(cls, plan: ConvPlan):
-        """The engine of *plan*."""
-        if not isinstance(plan, ConvPlan):
-            raise TypeError(f"plan must be a hw.plan.conv.ConvPlan, not {plan!r}")
-        self = cls.__new__(cls, src_loc_at=1)
-        self._build(plan)
-        return self
+    plan_class = ConvPlan
 
     @classmethod
     def from_layer(cls, layer, *, out_lanes: int, taps: int, in_lanes: int, window_fifo=None, **mac_options):
         """The engine of a conv :class:`golden.qnet.Layer` (stride 1): :meth:`hw.plan.conv.ConvPlan.from_layer`."""
         return cls.from_plan(ConvPlan.from_layer(layer, out_lanes=out_lanes, taps=taps, in_lanes=in_lanes,
-                                                 window_fifo=window_fifo, **mac_options))
+                                                 window_fifo=window_fifo, **mac_options), src_loc_at=1)
 
     def _build(self, plan):
-        self._plan = plan
-        self._window = self._macs = None
-        super().__init__({"i": In(stream.Signature(plan.in_layout)), "o": Out(stream.Signature(plan.out_layout))})
+        self._window = self._macs = None        # built on first use (:attr:`window`, :attr:`macs`)
+        super()._build(plan)
 
     # -- parameters and derived values: the plan's (:class:`hw.plan.conv.ConvPlan`) ----------
-    plan = property(lambda self: self._plan, doc="The :class:`hw.plan.conv.ConvPlan`.")
-    in_fmt = property(lambda self: self._plan.in_fmt)
-    w_fmt = property(lambda self: self._plan.w_fmt)
-    acc_fmt = property(lambda self: self._plan.acc_fmt)
-    in_channels = property(lambda self: self._plan.in_channels)
-    out_channels = property(lambda self: self._plan.out_channels)
-    width = property(lambda self: self._plan.width)
-    height = property(lambda self: self._plan.height)
-    kernel = property(lambda self: self._plan.kernel)
-    pad = property(lambda self: self._plan.pad)
-    out_lanes = property(lambda self: self._plan.out_lanes)
-    taps = property(lambda self: self._plan.taps)
-    in_lanes = property(lambda self: self._plan.in_lanes)
-    table = property(lambda self: self._plan.table)
-    weights = property(lambda self: self._plan.weights)
-    bias = property(lambda self: self._plan.bias)
-    schedule = property(lambda self: self._plan.schedule)
-    window_fifo = property(lambda self: self._plan.window_fifo)
-    dsp_multipliers = property(lambda self: self._plan.dsp_multipliers)
-    dsp_vendor = property(lambda self: self._plan.dsp_vendor)
-    pending_limit = property(lambda self: self._plan.pending_limit)
-    window_fifo_bits = property(lambda self: self._plan.window_fifo_bits)
-    connections = property(lambda self: self._plan.connections)
-    cycles_per_position = property(lambda self: self._plan.cycles_per_position)
-    multipliers = property(lambda self: self._plan.multipliers)
-    out_width = property(lambda self: self._plan.out_width)
-    out_height = property(lambda self: self._plan.out_height)
-    positions = property(lambda self: self._plan.positions)
-    in_beats = property(lambda self: self._plan.in_beats)
-    padded_cycles = property(lambda self: self._plan.padded_cycles)
-    compute_cycles = property(lambda self: self._plan.compute_cycles)
-    ideal_ii = property(lambda self: self._plan.ideal_ii)
-    frame_cycles = property(lambda self: self._plan.frame_cycles)
-    ii = property(lambda self: self._plan.ii)
-    latency = property(lambda self: self._plan.latency)
-    dsp_primitive = property(lambda self: self._plan.dsp_vendor, doc="Old name of :attr:`dsp_vendor`.")
+    in_fmt = delegate()
+    w_fmt = delegate()
+    acc_fmt = delegate()
+    in_channels = delegate()
+    out_channels = delegate()
+    width = delegate()
+    height = delegate()
+    kernel = delegate()
+    pad = delegate()
+    out_lanes = delegate()
+    taps = delegate()
+    in_lanes = delegate()
+    table = delegate()
+    weights = delegate()
+    bias = delegate()
+    schedule = delegate()
+    window_fifo = delegate()
+    dsp_multipliers = delegate()
+    dsp_vendor = delegate()
+    pending_limit = delegate()
+    window_fifo_bits = delegate()
+    connections = delegate()
+    cycles_per_position = delegate()
+    multipliers = delegate()
+    out_width = delegate()
+    out_height = delegate()
+    positions = delegate()
+    in_beats = delegate()
+    padded_cycles = delegate()
+    compute_cycles = delegate()
+    ideal_ii = delegate()
+    frame_cycles = delegate()
+    dsp_primitive = delegate("Old name of :attr:`dsp_vendor`.", to="dsp_vendor")
 
     @property
     def window(self):
@@ -242,10 +227,6 @@ class ConvEngine(wiring.Component):
         if self._macs is None:
             self._macs = tuple(MACArray.from_plan(mac) for mac in self._plan.macs)
         return self._macs
-
-    def timing(self, avail, *, start=0):
-        """Exact cycle timing with the output always ready: :meth:`hw.plan.conv.ConvPlan.timing`."""
-        return self._plan.timing(avail, start=start)
 
     # -- hardware ---------------------------------------------------------------------------
     def elaborate(self, platform):

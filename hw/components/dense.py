@@ -12,18 +12,17 @@ P_i = 6``, 8-bit, 118 MHz, 24 DSP blocks, weights in 6 block RAMs.
 """
 
 from amaranth import Module, Mux, Signal
-from amaranth.lib import data, stream, wiring
+from amaranth.lib import data
 from amaranth.lib.memory import Memory
-from amaranth.lib.wiring import In, Out
 
-from hw.components.common import fmt_shape
+from hw.components.common import PlannedComponent, delegate, fmt_shape
 from hw.components.mac import MACArray
 from hw.plan.dense import READ_STAGES, DensePlan
 
 __all__ = ["DenseEngine", "DensePlan", "READ_STAGES"]
 
 
-class DenseEngine(wiring.Component):
+class DenseEngine(PlannedComponent):
     """Matrix-vector product ``acc = W x + b`` of a dense layer, folded onto a MAC array.
 
     The input vector ``x`` (``in_features`` elements, index order ``0 .. I-1``) arrives as a
@@ -99,57 +98,40 @@ class DenseEngine(wiring.Component):
         ``acc_fmt`` too narrow for the worst-case sum.
     """
 
-    def __init__(self, **params):
-        self._build(DensePlan(**params))
-
-    @classmethod
-    def from_plan(cls, plan: DensePlan):
-        """The engine of *plan*."""
-        if not isinstance(plan, DensePlan):
-            raise TypeError(f"plan must be a hw.plan.dense.DensePlan, not {plan!r}")
-        self = cls.__new__(cls, src_loc_at=1)
-        self._build(plan)
-        return self
+    plan_class = DensePlan
 
     @classmethod
     def from_layer(cls, layer, *, out_lanes: int, in_lanes: int, beat_lanes: int = 1, **mac_options):
         """The engine of a dense :class:`golden.qnet.Layer`: :meth:`hw.plan.dense.DensePlan.from_layer`."""
         return cls.from_plan(DensePlan.from_layer(layer, out_lanes=out_lanes, in_lanes=in_lanes,
-                                                  beat_lanes=beat_lanes, **mac_options))
+                                                  beat_lanes=beat_lanes, **mac_options), src_loc_at=1)
 
     def _build(self, plan):
-        self._plan = plan
-        self._mac = None
-        super().__init__({
-            "i": In(stream.Signature(plan.in_layout)),
-            "o": Out(stream.Signature(plan.out_layout)),
-        })
+        self._mac = None                        # built on first use (:attr:`mac`)
+        super()._build(plan)
 
     # -- parameters and derived values: the plan's (:class:`hw.plan.dense.DensePlan`) --------
-    plan = property(lambda self: self._plan, doc="The :class:`hw.plan.dense.DensePlan`.")
-    in_features = property(lambda self: self._plan.in_features)
-    out_features = property(lambda self: self._plan.out_features)
-    in_fmt = property(lambda self: self._plan.in_fmt)
-    w_fmt = property(lambda self: self._plan.w_fmt)
-    acc_fmt = property(lambda self: self._plan.acc_fmt)
-    out_lanes = property(lambda self: self._plan.out_lanes)
-    in_lanes = property(lambda self: self._plan.in_lanes)
-    beat_lanes = property(lambda self: self._plan.beat_lanes)
-    weights = property(lambda self: self._plan.weights)
-    bias = property(lambda self: self._plan.bias)
-    dsp_multipliers = property(lambda self: self._plan.dsp_multipliers)
-    dsp_vendor = property(lambda self: self._plan.dsp_vendor)
-    groups = property(lambda self: self._plan.groups)
-    chunks = property(lambda self: self._plan.chunks)
-    in_beats = property(lambda self: self._plan.in_beats)
-    compute_cycles = property(lambda self: self._plan.compute_cycles)
-    frame_cycles = property(lambda self: self._plan.frame_cycles)
-    ii = property(lambda self: self._plan.ii)
-    latency = property(lambda self: self._plan.latency)
-    multipliers = property(lambda self: self._plan.multipliers)
-    pending_limit = property(lambda self: self._plan.pending_limit)
-    buffer_word = property(lambda self: self._plan.buffer_word)
-    dsp_primitive = property(lambda self: self._plan.dsp_vendor, doc="Old name of :attr:`dsp_vendor`.")
+    in_features = delegate()
+    out_features = delegate()
+    in_fmt = delegate()
+    w_fmt = delegate()
+    acc_fmt = delegate()
+    out_lanes = delegate()
+    in_lanes = delegate()
+    beat_lanes = delegate()
+    weights = delegate()
+    bias = delegate()
+    dsp_multipliers = delegate()
+    dsp_vendor = delegate()
+    groups = delegate()
+    chunks = delegate()
+    in_beats = delegate()
+    compute_cycles = delegate()
+    frame_cycles = delegate()
+    multipliers = delegate()
+    pending_limit = delegate()
+    buffer_word = delegate()
+    dsp_primitive = delegate("Old name of :attr:`dsp_vendor`.", to="dsp_vendor")
 
     @property
     def mac(self):
@@ -157,10 +139,6 @@ class DenseEngine(wiring.Component):
         if self._mac is None:
             self._mac = MACArray.from_plan(self._plan.mac)
         return self._mac
-
-    def timing(self, avail):
-        """Exact cycle timing with the output always ready: :meth:`hw.plan.dense.DensePlan.timing`."""
-        return self._plan.timing(avail)
 
     # -- hardware ---------------------------------------------------------------------------
     def elaborate(self, platform):

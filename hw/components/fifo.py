@@ -16,16 +16,16 @@ RAMs over the die and its one write pointer had 12.3 ns of routing to them.
 """
 
 from amaranth import Module, Mux, Signal
-from amaranth.lib import wiring
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
+from hw.components.common import PlannedComponent, delegate
 from hw.plan.fifo import SLICE_BITS, FIFOPlan, slice_bounds
 
 __all__ = ["WideFIFO", "SLICE_BITS", "slice_bounds"]
 
 
-class WideFIFO(wiring.Component):
+class WideFIFO(PlannedComponent):
     """First-word-fall-through FIFO of ``depth`` words of ``width`` bits, in slices.
 
     Parameters
@@ -60,30 +60,20 @@ class WideFIFO(wiring.Component):
         ``width`` or ``depth`` not an int, or below 1.
     """
 
+    plan_class = FIFOPlan
+
     def __init__(self, *, width: int, depth: int):
         self._build(FIFOPlan(width=width, depth=depth))
 
-    @classmethod
-    def from_plan(cls, plan: FIFOPlan, *, src_loc_at=0):
-        """The FIFO of a :class:`hw.plan.fifo.FIFOPlan`."""
-        if not isinstance(plan, FIFOPlan):
-            raise TypeError(f"plan must be a hw.plan.fifo.FIFOPlan, not {plan!r}")
-        self = cls.__new__(cls, src_loc_at=1 + src_loc_at)     # where UnusedElaboratable points
-        self._build(plan)
-        return self
+    def _members(self, plan):
+        """The write port, the read port and the fill level (no streams)."""
+        return {"w_data": In(plan.width), "w_en": In(1), "w_rdy": Out(1),
+                "r_data": Out(plan.width), "r_en": In(1), "r_rdy": Out(1),
+                "level": Out(range(plan.depth + 1))}
 
-    def _build(self, plan):
-        self._plan = plan
-        super().__init__({
-            "w_data": In(plan.width), "w_en": In(1), "w_rdy": Out(1),
-            "r_data": Out(plan.width), "r_en": In(1), "r_rdy": Out(1),
-            "level": Out(range(plan.depth + 1)),
-        })
-
-    plan = property(lambda self: self._plan, doc="The :class:`hw.plan.fifo.FIFOPlan` it is built from.")
-    width = property(lambda self: self._plan.width, doc="Word width (bits).")
-    depth = property(lambda self: self._plan.depth, doc="Words held.")
-    slices = property(lambda self: self._plan.slices, doc="Storage slices: ``ceil(width / SLICE_BITS)``.")
+    width = delegate("Word width (bits).")
+    depth = delegate("Words held.")
+    slices = delegate("Storage slices: ``ceil(width / SLICE_BITS)``.")
 
     def elaborate(self, platform):
         m = Module()

@@ -16,10 +16,10 @@ partial sum with :func:`golden.arith.accumulator_range` (or sizes it with
 """
 
 from amaranth import Module, Mux, Signal
-from amaranth.lib import data, stream, wiring
+from amaranth.lib import data, stream
 from amaranth.lib.wiring import In, Out
 
-from hw.components.common import check_fmt, check_int, fmt_shape
+from hw.components.common import PlannedComponent, delegate, check_fmt, check_int, fmt_shape
 from hw.components.fifo import WideFIFO
 from hw.plan.mac import (ACC_BITS_RANGE, ADDER_LEVELS_PER_STAGE, DSP_PRIMITIVES, MUL_STAGES, OPERAND_STAGES,
                          MACPlan)
@@ -29,7 +29,7 @@ __all__ = ["MACArray", "MACPlan", "ACC_BITS_RANGE", "ADDER_LEVELS_PER_STAGE", "O
            "DSP_PRIMITIVES", "fmt_shape", "check_int", "check_fmt"]
 
 
-class MACArray(wiring.Component):
+class MACArray(PlannedComponent):
     """``lanes`` parallel multiply-accumulators, each adding ``taps`` products per cycle.
 
     Datapath of lane ``l`` for an accepted step: ``taps`` multipliers ``a[l][t] * w[l][t]``
@@ -146,20 +146,10 @@ class MACArray(wiring.Component):
         without ``dsp_multipliers``.
     """
 
-    def __init__(self, **params):
-        self._build(MACPlan(**params))
+    plan_class = MACPlan
 
-    @classmethod
-    def from_plan(cls, plan: MACPlan):
-        """The MAC array of *plan*."""
-        if not isinstance(plan, MACPlan):
-            raise TypeError(f"plan must be a hw.plan.mac.MACPlan, not {plan!r}")
-        self = cls.__new__(cls, src_loc_at=1)
-        self._build(plan)
-        return self
-
-    def _build(self, plan):
-        self._plan = plan
+    def _members(self, plan):
+        """Stream ``i`` of :attr:`step_layout` in, stream ``o`` of :attr:`result_layout` out."""
         acc_shape = fmt_shape(plan.acc_fmt)
         lanes, taps = plan.lanes, plan.taps
         step = {
@@ -174,34 +164,24 @@ class MACArray(wiring.Component):
             step["user"] = result["user"] = plan.user_width
         self._step_layout = data.StructLayout(step)
         self._result_layout = data.StructLayout(result)
-        super().__init__({
-            "i": In(stream.Signature(self._step_layout)),
-            "o": Out(stream.Signature(self._result_layout)),
-        })
+        return {"i": In(stream.Signature(self._step_layout)), "o": Out(stream.Signature(self._result_layout))}
 
     # -- parameters and derived values (the plan's) -----------------------------------------
-    plan = property(lambda self: self._plan, doc="The :class:`hw.plan.mac.MACPlan`.")
-    lanes = property(lambda self: self._plan.lanes, doc="Parallel accumulators.")
-    taps = property(lambda self: self._plan.taps, doc="Products per lane per step.")
-    a_fmt = property(lambda self: self._plan.a_fmt, doc="Activation format.")
-    w_fmt = property(lambda self: self._plan.w_fmt, doc="Weight format.")
-    acc_fmt = property(lambda self: self._plan.acc_fmt, doc="Accumulator / bias / result format.")
-    user_width = property(lambda self: self._plan.user_width, doc="Width of the side-band ``user`` field.")
-    dsp_multipliers = property(lambda self: self._plan.dsp_multipliers,
-                               doc="DSP products (the others are split LUT products); None: not decided here.")
-    dsp_vendor = property(lambda self: self._plan.dsp_vendor, doc="Vendor module of the DSP blocks, or None.")
-    dsp_primitive = property(lambda self: self._plan.dsp_vendor, doc="Old name of :attr:`dsp_vendor`.")
+    lanes = delegate("Parallel accumulators.")
+    taps = delegate("Products per lane per step.")
+    a_fmt = delegate("Activation format.")
+    w_fmt = delegate("Weight format.")
+    acc_fmt = delegate("Accumulator / bias / result format.")
+    user_width = delegate("Width of the side-band ``user`` field.")
+    dsp_multipliers = delegate("DSP products (the others are split LUT products); None: not decided here.")
+    dsp_vendor = delegate("Vendor module of the DSP blocks, or None.")
+    dsp_primitive = delegate("Old name of :attr:`dsp_vendor`.", to="dsp_vendor")
     step_layout = property(lambda self: self._step_layout, doc="Payload layout of ``i``.")
     result_layout = property(lambda self: self._result_layout, doc="Payload layout of ``o``.")
-    adder_levels = property(lambda self: self._plan.adder_levels, doc="Adder levels per lane.")
-    tree_stages = property(lambda self: self._plan.tree_stages, doc="Registers inside the adder tree.")
-    latency = property(lambda self: self._plan.latency, doc="Cycles from an accepted ``last`` step to ``o.valid``.")
-    ii = property(lambda self: self._plan.ii, doc="Cycles between accepted steps in steady state: 1.")
-    fifo_depth = property(lambda self: self._plan.fifo_depth, doc="Output FIFO entries.")
-
-    def timing(self, avail, last=1):
-        """Exact cycle timing with ``o`` always ready: :meth:`hw.plan.mac.MACPlan.timing`."""
-        return self._plan.timing(avail, last)
+    adder_levels = delegate("Adder levels per lane.")
+    tree_stages = delegate("Registers inside the adder tree.")
+    fifo_depth = delegate("Output FIFO entries.")
+    latency = delegate("Cycles from an accepted ``last`` step to ``o.valid``.")
 
     # -- hardware ---------------------------------------------------------------------------
     def _fit(self, value):

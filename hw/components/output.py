@@ -4,18 +4,17 @@ The hardware form of :func:`golden.arith.argmax_first` (ties go to the lower cla
 """
 
 from amaranth import Module, Signal
-from amaranth.lib import data, stream, wiring
-from amaranth.lib.wiring import In, Out
+from amaranth.lib import data
 
 from golden.qformat import QFormat
 
-from hw.components.common import fmt_shape
+from hw.components.common import PlannedComponent, delegate, fmt_shape
 from hw.plan.output import OutputPlan
 
 __all__ = ["ClassifierOutput"]
 
 
-class ClassifierOutput(wiring.Component):
+class ClassifierOutput(PlannedComponent):
     """Collects the ``classes`` logits of an image and emits them one per beat, then the class.
 
     Parameters
@@ -51,35 +50,17 @@ class ClassifierOutput(wiring.Component):
         Bad formats, ``lanes`` not dividing ``classes``, ``out_width`` too narrow.
     """
 
+    plan_class = OutputPlan
+
     def __init__(self, *, logit_fmt: QFormat, classes: int, lanes: int, out_width: int):
         self._build(OutputPlan(logit_fmt=logit_fmt, classes=classes, lanes=lanes, out_width=out_width))
 
-    @classmethod
-    def from_plan(cls, plan: OutputPlan, *, src_loc_at=0):
-        """The output stage of a :class:`hw.plan.output.OutputPlan`."""
-        if not isinstance(plan, OutputPlan):
-            raise TypeError(f"plan must be a hw.plan.output.OutputPlan, not {plan!r}")
-        self = cls.__new__(cls, src_loc_at=1 + src_loc_at)     # where UnusedElaboratable points
-        self._build(plan)
-        return self
-
-    def _build(self, plan):
-        self._plan = plan
-        super().__init__({"i": In(stream.Signature(plan.in_layout)), "o": Out(stream.Signature(plan.out_layout))})
-
-    plan = property(lambda self: self._plan, doc="The :class:`hw.plan.output.OutputPlan` it is built from.")
-    logit_fmt = property(lambda self: self._plan.logit_fmt, doc="Format of the logits (QFormat).")
-    classes = property(lambda self: self._plan.classes, doc="Logits per image.")
-    lanes = property(lambda self: self._plan.lanes, doc="Logits per input beat.")
-    out_width = property(lambda self: self._plan.out_width, doc="Output word width (bits).")
-    in_beats = property(lambda self: self._plan.in_beats, doc="Input beats per image: ``classes / lanes``.")
-    latency = property(lambda self: self._plan.latency, doc="Cycles from the last input beat to the first output beat: 1.")
-    frame_cycles = property(lambda self: self._plan.frame_cycles, doc="Cycles per image at full rate.")
-    ii = property(lambda self: self._plan.ii, doc="Cycles between images: :attr:`frame_cycles`.")
-
-    def timing(self, avail):
-        """Exact timing: :meth:`hw.plan.output.OutputPlan.timing`."""
-        return self._plan.timing(avail)
+    logit_fmt = delegate("Format of the logits (QFormat).")
+    classes = delegate("Logits per image.")
+    lanes = delegate("Logits per input beat.")
+    out_width = delegate("Output word width (bits).")
+    in_beats = delegate("Input beats per image: ``classes / lanes``.")
+    frame_cycles = delegate("Cycles per image at full rate.")
 
     def elaborate(self, platform):
         m = Module()

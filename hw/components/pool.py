@@ -2,16 +2,15 @@
 average pooling ``coef[c] * (2x2 sum) + bias[c]``)."""
 
 from amaranth import Array, Module, Mux, Signal, signed, unsigned
-from amaranth.lib import data, memory, stream, wiring
-from amaranth.lib.wiring import In, Out
+from amaranth.lib import data, memory
 
-from hw.components.common import fmt_shape
+from hw.components.common import PlannedComponent, delegate, fmt_shape
 from hw.plan.pool import OPERAND_BITS, POOL_MODES, PoolPlan
 
 __all__ = ["Pool2x2", "POOL_MODES", "OPERAND_BITS"]
 
 
-class Pool2x2(wiring.Component):
+class Pool2x2(PlannedComponent):
     """2x2 stride-2 pooling of a feature-map stream, ``lanes`` channels per beat.
 
     Input order: raster over the ``height x width`` map (row-major), at each position the
@@ -90,19 +89,12 @@ class Pool2x2(wiring.Component):
     :func:`golden.arith.max_pool2x2`, :func:`golden.reference.layer_accumulate`.
     """
 
+    plan_class = PoolPlan
+
     def __init__(self, *, mode, in_fmt, channels, width, height, lanes, coef=None, coef_fmt=None,
                  bias=None, acc_fmt=None):
         self._build(PoolPlan(mode=mode, in_fmt=in_fmt, channels=channels, width=width, height=height,
                              lanes=lanes, coef=coef, coef_fmt=coef_fmt, bias=bias, acc_fmt=acc_fmt))
-
-    @classmethod
-    def from_plan(cls, plan: PoolPlan, *, src_loc_at=0):
-        """The pooling stage of a :class:`hw.plan.pool.PoolPlan`."""
-        if not isinstance(plan, PoolPlan):
-            raise TypeError(f"plan must be a hw.plan.pool.PoolPlan, not {plan!r}")
-        self = cls.__new__(cls, src_loc_at=1 + src_loc_at)     # where UnusedElaboratable points
-        self._build(plan)
-        return self
 
     @classmethod
     def from_layer(cls, layer, *, lanes):
@@ -110,33 +102,22 @@ class Pool2x2(wiring.Component):
         accumulator; the layer's requantization and activation are separate blocks)."""
         return cls.from_plan(PoolPlan.from_layer(layer, lanes=lanes), src_loc_at=1)
 
-    def _build(self, plan):
-        self._plan = plan
-        super().__init__({"i": In(stream.Signature(plan.in_layout)), "o": Out(stream.Signature(plan.out_layout))})
-
-    plan = property(lambda self: self._plan, doc="The :class:`hw.plan.pool.PoolPlan` it is built from.")
-    mode = property(lambda self: self._plan.mode, doc="``max`` or ``avg``.")
-    in_fmt = property(lambda self: self._plan.in_fmt, doc="Input format (QFormat).")
-    channels = property(lambda self: self._plan.channels, doc="Feature maps.")
-    width = property(lambda self: self._plan.width, doc="Input map width.")
-    height = property(lambda self: self._plan.height, doc="Input map height.")
-    lanes = property(lambda self: self._plan.lanes, doc="Channels per beat.")
-    coef = property(lambda self: self._plan.coef, doc="avg: per-channel coefficients (tuple), else None.")
-    coef_fmt = property(lambda self: self._plan.coef_fmt, doc="avg: coefficient format, else None.")
-    bias = property(lambda self: self._plan.bias, doc="avg: per-channel biases (tuple), else None.")
-    acc_fmt = property(lambda self: self._plan.acc_fmt, doc="avg: accumulator (output) format, else None.")
-    out_fmt = property(lambda self: self._plan.out_fmt, doc="Output format: ``in_fmt`` (max) or ``acc_fmt`` (avg).")
-    groups = property(lambda self: self._plan.groups, doc="Beats per position: ``channels // lanes``.")
-    line_depth = property(lambda self: self._plan.line_depth, doc="Words of the line buffer in use.")
-    in_beats = property(lambda self: self._plan.in_beats, doc="Input beats per frame.")
-    out_beats = property(lambda self: self._plan.out_beats, doc="Output beats per frame.")
-    latency = property(lambda self: self._plan.latency, doc="Cycles from the completing input beat to the output beat.")
-    ii = property(lambda self: self._plan.ii, doc="Cycles between accepted input beats: 1.")
-    frame_cycles = property(lambda self: self._plan.frame_cycles, doc="Cycles per frame at full rate.")
-
-    def timing(self, avail):
-        """Exact timing: :meth:`hw.plan.pool.PoolPlan.timing`."""
-        return self._plan.timing(avail)
+    mode = delegate("``max`` or ``avg``.")
+    in_fmt = delegate("Input format (QFormat).")
+    channels = delegate("Feature maps.")
+    width = delegate("Input map width.")
+    height = delegate("Input map height.")
+    lanes = delegate("Channels per beat.")
+    coef = delegate("avg: per-channel coefficients (tuple), else None.")
+    coef_fmt = delegate("avg: coefficient format, else None.")
+    bias = delegate("avg: per-channel biases (tuple), else None.")
+    acc_fmt = delegate("avg: accumulator (output) format, else None.")
+    out_fmt = delegate("Output format: ``in_fmt`` (max) or ``acc_fmt`` (avg).")
+    groups = delegate("Beats per position: ``channels // lanes``.")
+    line_depth = delegate("Words of the line buffer in use.")
+    in_beats = delegate("Input beats per frame.")
+    out_beats = delegate("Output beats per frame.")
+    frame_cycles = delegate("Cycles per frame at full rate.")
 
     def elaborate(self, platform):
         m = Module()

@@ -8,17 +8,15 @@ computed per lane on a stream of accumulator beats, bit for bit as the golden fu
 """
 
 from amaranth import Module, Mux, Signal, signed
-from amaranth.lib import stream, wiring
-from amaranth.lib.wiring import In, Out
 
-from hw.components.common import beat_layout, check_fmt, check_int, fmt_shape
+from hw.components.common import PlannedComponent, delegate, beat_layout, check_fmt, check_int, fmt_shape
 from hw.plan.pointwise import MULTIPLIER_BITS, OUT_BITS, PRODUCT_BITS, RequantPlan
 
 __all__ = ["Requantizer", "beat_layout", "fmt_shape", "check_fmt", "check_int",
            "OUT_BITS", "MULTIPLIER_BITS", "PRODUCT_BITS"]
 
 
-class Requantizer(wiring.Component):
+class Requantizer(PlannedComponent):
     """Per-lane requantization of a stream of accumulators (optionally followed by ReLU).
 
     Each lane computes exactly :func:`golden.arith.requantize` (``relu`` of it when ``relu``):
@@ -78,18 +76,11 @@ class Requantizer(wiring.Component):
     quantisation modes (``AP_RND`` = half_up, ``AP_RND_CONV`` = half_even, ``AP_TRN`` = floor).
     """
 
+    plan_class = RequantPlan
+
     def __init__(self, *, acc_fmt, out_fmt, multiplier, shift, lanes, relu=False):
         self._build(RequantPlan(acc_fmt=acc_fmt, out_fmt=out_fmt, multiplier=multiplier, shift=shift,
                                 lanes=lanes, relu=relu))
-
-    @classmethod
-    def from_plan(cls, plan: RequantPlan, *, src_loc_at=0):
-        """The requantizer of a :class:`hw.plan.pointwise.RequantPlan`."""
-        if not isinstance(plan, RequantPlan):
-            raise TypeError(f"plan must be a hw.plan.pointwise.RequantPlan, not {plan!r}")
-        self = cls.__new__(cls, src_loc_at=1 + src_loc_at)     # where UnusedElaboratable points
-        self._build(plan)
-        return self
 
     @classmethod
     def from_layer(cls, layer, *, lanes):
@@ -97,25 +88,14 @@ class Requantizer(wiring.Component):
         ``layer.act_fmt``, with ReLU folded in when ``layer.activation.kind == "relu"``."""
         return cls.from_plan(RequantPlan.from_layer(layer, lanes=lanes), src_loc_at=1)
 
-    def _build(self, plan):
-        self._plan = plan
-        super().__init__({"i": In(stream.Signature(plan.in_layout)), "o": Out(stream.Signature(plan.out_layout))})
-
-    plan = property(lambda self: self._plan, doc="The :class:`hw.plan.pointwise.RequantPlan` it is built from.")
-    acc_fmt = property(lambda self: self._plan.acc_fmt, doc="Accumulator format (QFormat).")
-    out_fmt = property(lambda self: self._plan.out_fmt, doc="Output format (QFormat).")
-    multiplier = property(lambda self: self._plan.multiplier, doc="Integer multiplier.")
-    shift = property(lambda self: self._plan.shift, doc="Right shift (bits).")
-    lanes = property(lambda self: self._plan.lanes, doc="Values per beat.")
-    relu = property(lambda self: self._plan.relu, doc="ReLU after saturation.")
-    stages = property(lambda self: self._plan.stages, doc="Pipeline registers (1 or 2).")
-    latency = property(lambda self: self._plan.latency, doc="Cycles from an accepted beat to its output.")
-    ii = property(lambda self: self._plan.ii, doc="Cycles between accepted beats: 1.")
-    product_bits = property(lambda self: self._plan.product_bits, doc="Width of the signed product.")
-
-    def timing(self, avail):
-        """Exact timing: :meth:`hw.plan.pointwise.PointwisePlan.timing`."""
-        return self._plan.timing(avail)
+    acc_fmt = delegate("Accumulator format (QFormat).")
+    out_fmt = delegate("Output format (QFormat).")
+    multiplier = delegate("Integer multiplier.")
+    shift = delegate("Right shift (bits).")
+    lanes = delegate("Values per beat.")
+    relu = delegate("ReLU after saturation.")
+    stages = delegate("Pipeline registers (1 or 2).")
+    product_bits = delegate("Width of the signed product.")
 
     def _round_saturate(self, m, p, lane):
         """Rounding shift and saturation (or wrap), then ReLU, of the signed value *p*."""

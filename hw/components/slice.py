@@ -16,16 +16,15 @@ to the whole word. On the LFE5U-85F one enable of C5's slice reached its 1,200 f
 """
 
 from amaranth import Module, Signal, Value
-from amaranth.lib import stream, wiring
-from amaranth.lib.wiring import In, Out
 
+from hw.components.common import PlannedComponent, delegate
 from hw.plan.fifo import slice_bounds
 from hw.plan.pointwise import SlicePlan
 
 __all__ = ["RegisterSlice"]
 
 
-class RegisterSlice(wiring.Component):
+class RegisterSlice(PlannedComponent):
     """Two-entry skid buffer: a fully registered stream stage of latency 1 and II 1.
 
     A main register drives ``o``; a skid register catches the one beat that arrives in the
@@ -55,31 +54,13 @@ class RegisterSlice(wiring.Component):
     the valid bits are copied per piece) and a 2:1 multiplexer per payload bit.
     """
 
+    plan_class = SlicePlan
+
     def __init__(self, layout):
         self._build(SlicePlan(layout=layout))
 
-    @classmethod
-    def from_plan(cls, plan: SlicePlan, *, src_loc_at=0):
-        """The register slice of a :class:`hw.plan.pointwise.SlicePlan`."""
-        if not isinstance(plan, SlicePlan):
-            raise TypeError(f"plan must be a hw.plan.pointwise.SlicePlan, not {plan!r}")
-        self = cls.__new__(cls, src_loc_at=1 + src_loc_at)     # where UnusedElaboratable points
-        self._build(plan)
-        return self
-
-    def _build(self, plan):
-        self._plan = plan
-        super().__init__({"i": In(stream.Signature(plan.in_layout)), "o": Out(stream.Signature(plan.out_layout))})
-
-    plan = property(lambda self: self._plan, doc="The :class:`hw.plan.pointwise.SlicePlan` it is built from.")
-    layout = property(lambda self: self._plan.layout, doc="Payload layout of ``i`` and ``o``.")
-    pieces = property(lambda self: self._plan.pieces, doc="Payload pieces with their own valid-bit copies.")
-    latency = property(lambda self: self._plan.latency, doc="Cycles from an accepted beat to ``o.valid``: 1.")
-    ii = property(lambda self: self._plan.ii, doc="Cycles between accepted beats: 1.")
-
-    def timing(self, avail):
-        """Exact timing: :meth:`hw.plan.pointwise.PointwisePlan.timing`."""
-        return self._plan.timing(avail)
+    layout = delegate("Payload layout of ``i`` and ``o``.")
+    pieces = delegate("Payload pieces with their own valid-bit copies.")
 
     def elaborate(self, platform):
         m = Module()

@@ -5,11 +5,11 @@ can feed LeNet-5's C1, a 5x5 convolution of the 32x32 padded map (LeCun et al. 1
 """
 
 from amaranth import Const, Module, Mux, Signal
-from amaranth.lib import data, stream, wiring
+from amaranth.lib import data, stream
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
-from hw.components.common import beat_layout
+from hw.components.common import PlannedComponent, delegate, beat_layout
 from hw.plan.window import WindowPlan, elem_shape_of
 
 __all__ = ["WindowGenerator", "WindowPlan", "window_layout", "elem_shape_of"]
@@ -37,7 +37,7 @@ def _within(counter, lo, hi):
     return terms[0] if len(terms) == 1 else terms[0] & terms[1]
 
 
-class WindowGenerator(wiring.Component):
+class WindowGenerator(PlannedComponent):
     """KxK windows, stride 1, of a zero-padded feature map streamed in raster order.
 
     The input map has ``channels`` channels of ``height`` x ``width`` (the *unpadded* sizes). The
@@ -134,57 +134,33 @@ class WindowGenerator(wiring.Component):
         the padded map.
     """
 
-    def __init__(self, **params):
-        self._build(WindowPlan(**params))
+    plan_class = WindowPlan
 
-    @classmethod
-    def from_plan(cls, plan: WindowPlan):
-        """The window generator of *plan*."""
-        if not isinstance(plan, WindowPlan):
-            raise TypeError(f"plan must be a hw.plan.window.WindowPlan, not {plan!r}")
-        self = cls.__new__(cls, src_loc_at=1)
-        self._build(plan)
-        return self
-
-    def _build(self, plan):
-        self._plan = plan
-        super().__init__({
-            "i": In(stream.Signature(beat_layout(plan.elem_shape, plan.lanes))),
-            "o": Out(stream.Signature(window_layout(plan.elem_shape, plan.kernel, plan.lanes))),
-        })
+    def _members(self, plan):
+        """Stream ``i`` of feature-map beats in, stream ``o`` of windows out."""
+        return {"i": In(stream.Signature(beat_layout(plan.elem_shape, plan.lanes))),
+                "o": Out(stream.Signature(window_layout(plan.elem_shape, plan.kernel, plan.lanes)))}
 
     # -- parameters and derived values (the plan's) -----------------------------------------
-    plan = property(lambda self: self._plan, doc="The :class:`hw.plan.window.WindowPlan`.")
-    elem_shape = property(lambda self: self._plan.elem_shape, doc="Shape of one element.")
-    channels = property(lambda self: self._plan.channels, doc="Channels C of the map.")
-    width = property(lambda self: self._plan.width, doc="Unpadded map width W.")
-    height = property(lambda self: self._plan.height, doc="Unpadded map height H.")
-    kernel = property(lambda self: self._plan.kernel, doc="Window side K.")
-    pad = property(lambda self: self._plan.pad, doc="Zero padding on each side.")
-    lanes = property(lambda self: self._plan.lanes, doc="Channels per beat.")
-    groups = property(lambda self: self._plan.groups, doc="Channel groups G = channels / lanes (beats per position).")
-    padded_width = property(lambda self: self._plan.padded_width, doc="Wp = width + 2 pad.")
-    padded_height = property(lambda self: self._plan.padded_height, doc="Hp = height + 2 pad.")
-    out_width = property(lambda self: self._plan.out_width, doc="Output positions per row, Wp - K + 1.")
-    out_height = property(lambda self: self._plan.out_height, doc="Output rows, Hp - K + 1.")
-    in_beats = property(lambda self: self._plan.in_beats, doc="Input beats per frame, H * W * G.")
-    out_beats = property(lambda self: self._plan.out_beats,
-                         doc="Windows (output beats) per frame, out_height * out_width * G.")
-    frame_cycles = property(lambda self: self._plan.frame_cycles,
-                            doc="Cycles per frame in steady state (padded beats), Hp * Wp * G.")
-    ii = property(lambda self: self._plan.ii, doc="Cycles per padded beat: 1.")
-    latency = property(lambda self: self._plan.latency,
-                       doc="Cycles from processing the beat that completes a window to that window being valid: 1.")
-    tail_latency = property(lambda self: self._plan.tail_latency,
-                            doc="Cycles from a frame's last input beat to its last window: 1 + pad * G * (Wp + 1).")
-    line_buffer_bits = property(lambda self: self._plan.line_buffer_bits,
-                                doc="Bits of line-buffer memory: (K - 1) rows of Wp * G beats of lanes elements.")
-    window_registers = property(lambda self: self._plan.window_registers,
-                                doc="Elements held in the window shift register: ((K - 1) G + 1) K lanes.")
-
-    def timing(self, avail, *, start=0):
-        """Exact cycle timing with the output always ready: :meth:`hw.plan.window.WindowPlan.timing`."""
-        return self._plan.timing(avail, start=start)
+    elem_shape = delegate("Shape of one element.")
+    channels = delegate("Channels C of the map.")
+    width = delegate("Unpadded map width W.")
+    height = delegate("Unpadded map height H.")
+    kernel = delegate("Window side K.")
+    pad = delegate("Zero padding on each side.")
+    lanes = delegate("Channels per beat.")
+    groups = delegate("Channel groups G = channels / lanes (beats per position).")
+    padded_width = delegate("Wp = width + 2 pad.")
+    padded_height = delegate("Hp = height + 2 pad.")
+    out_width = delegate("Output positions per row, Wp - K + 1.")
+    out_height = delegate("Output rows, Hp - K + 1.")
+    in_beats = delegate("Input beats per frame, H * W * G.")
+    out_beats = delegate("Windows (output beats) per frame, out_height * out_width * G.")
+    frame_cycles = delegate("Cycles per frame in steady state (padded beats), Hp * Wp * G.")
+    tail_latency = delegate("Cycles from a frame's last input beat to its last window: 1 + pad * G * (Wp + 1).")
+    line_buffer_bits = delegate("Bits of line-buffer memory: (K - 1) rows of Wp * G beats of lanes elements.")
+    window_registers = delegate("Elements held in the window shift register: ((K - 1) G + 1) K lanes.")
+    latency = delegate("Cycles from processing the beat that completes a window to that window being valid: 1.")
 
     def walk(self, avail, start, take):
         """The frame counter's walk: :meth:`hw.plan.window.WindowPlan.walk`."""

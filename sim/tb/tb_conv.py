@@ -25,6 +25,8 @@ from hw.plan.timing import offers
 from sim.streams import (StreamSink, StreamSource, clock_and_reset, cycle_of, pack_fields, tb_params,
                          unpack_fields)
 from sim.tb.tb_mac import first_mismatch, random_avail
+from sim.tb.tb_requant import run_stream
+from sim.tb.tb_window import mixed_frames
 
 
 class _Point:
@@ -48,15 +50,7 @@ class _Point:
         centre = self.weights[0, :, self.k // 2, self.k // 2]
         special = [np.broadcast_to(np.where(centre > 0, f.max, f.min)[:, None, None], shape),
                    np.full(shape, f.max), np.full(shape, f.min)]
-        out = []
-        for n in range(count):
-            if n < len(special) and n < count - 1:
-                out.append(special[n])
-            else:
-                x = rng.integers(f.min, f.max, shape, endpoint=True)
-                ext = rng.random(shape) < 0.2
-                out.append(np.where(ext, np.where(rng.random(shape) < 0.5, f.min, f.max), x))
-        return np.array(out, dtype=np.int64)
+        return mixed_frames(special, count, f, shape, rng)
 
     def component(self):
         """The :class:`hw.components.conv.ConvEngine` of this parameter point (for its timing model)."""
@@ -106,14 +100,10 @@ async def frames(dut):
     x = point.frames(p.get("frames", 2), np.random.default_rng(seed))
     words = point.words(x)
     n_out = len(x) * point.ho * point.wo
-    source = StreamSource(dut, "i", dut.clk, gap_prob=p.get("gap_prob", 0.3), seed=seed + 1)
-    sink = StreamSink(dut, "o", dut.clk, stall_prob=p.get("stall_prob", 0.3), seed=seed + 2)
-    await clock_and_reset(dut)
-    send = cocotb.start_soon(source.send(words))
-    got = await sink.recv(n_out, timeout_cycles=4 * len(x) * (p["ii"] + p["latency"]) + 500)
-    await send
-    await ClockCycles(dut.clk, p["latency"] + 10)
-    assert len(sink.received) == n_out, f"{len(sink.received)} output beats, expected {n_out}"
+    got, _, _ = await run_stream(dut, words, n_out, gap_prob=p.get("gap_prob", 0.3),
+                                 stall_prob=p.get("stall_prob", 0.3), seed=seed,
+                                 timeout_cycles=4 * len(x) * (p["ii"] + p["latency"]) + 500,
+                                 drain=p["latency"] + 10)
     errors = point.check(x, got)
     assert not errors, f"{len(errors)} mismatches (seed {seed}):\n" + "\n".join(errors[:20])
     dut._log.info("%d frames, %d positions x %d channels checked", len(x), n_out, point.o)

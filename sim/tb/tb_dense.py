@@ -23,6 +23,7 @@ from hw.plan.timing import offers
 from sim.streams import (StreamSink, StreamSource, clock_and_reset, cycle_of, pack_fields, tb_params,
                          unpack_fields)
 from sim.tb.tb_mac import first_mismatch, random_avail
+from sim.tb.tb_requant import run_stream
 
 
 class _Point:
@@ -100,17 +101,13 @@ async def vectors(dut):
     x = point.vectors(p.get("vectors", 8), np.random.default_rng(seed))
     words = point.words(x)
     n_out = len(x) * (point.o // point.po)
-    source = StreamSource(dut, "i", dut.clk, gap_prob=p.get("gap_prob", 0.3), seed=seed + 1)
-    sink = StreamSink(dut, "o", dut.clk, stall_prob=p.get("stall_prob", 0.3), seed=seed + 2)
-    await clock_and_reset(dut)
-    send = cocotb.start_soon(source.send(words))
-    got = await sink.recv(n_out, timeout_cycles=4 * len(x) * (p["ii"] + p["latency"]) + 200)
-    await send
-    await ClockCycles(dut.clk, p["latency"] + 10)
-    assert len(sink.received) == n_out, f"{len(sink.received)} output beats, expected {n_out}"
+    got, _, out_cycles = await run_stream(dut, words, n_out, gap_prob=p.get("gap_prob", 0.3),
+                                          stall_prob=p.get("stall_prob", 0.3), seed=seed,
+                                          timeout_cycles=4 * len(x) * (p["ii"] + p["latency"]) + 200,
+                                          drain=p["latency"] + 10)
     errors = point.check(x, got)
     assert not errors, f"{len(errors)} mismatches (seed {seed}):\n" + "\n".join(errors[:20])
-    dut._log.info("%d vectors checked; last output in cycle %d", len(x), sink.cycles[-1])
+    dut._log.info("%d vectors checked; last output in cycle %d", len(x), out_cycles[-1])
 
 
 @cocotb.test()

@@ -36,9 +36,10 @@ def unpack_beat(word, lanes, fmt: QFormat):
     return fields[:-1], fields[-1]
 
 
-async def run_stream(dut, words, n_out, *, gap_prob, stall_prob, seed, log=None):
+async def run_stream(dut, words, n_out, *, gap_prob, stall_prob, seed, log=None, timeout_cycles=None, drain=30):
     """Reset *dut*, send *words* into ``i`` (random gaps) and take *n_out* beats from ``o``
-    (random stalls); check that nothing more comes out.
+    (random stalls, within *timeout_cycles*: by default ``20 * (len(words) + n_out) + 200``);
+    check that nothing more comes out in the *drain* cycles after.
 
     Returns ``(outputs, in_cycles, out_cycles)``: the output payload ints and the cycle numbers
     in which each input and output beat was accepted.
@@ -47,9 +48,11 @@ async def run_stream(dut, words, n_out, *, gap_prob, stall_prob, seed, log=None)
     sink = StreamSink(dut, "o", dut.clk, stall_prob=stall_prob, seed=seed + 2)
     await clock_and_reset(dut)
     send = cocotb.start_soon(source.send(words))
-    got = await sink.recv(n_out, timeout_cycles=20 * (len(words) + n_out) + 200)
+    if timeout_cycles is None:
+        timeout_cycles = 20 * (len(words) + n_out) + 200
+    got = await sink.recv(n_out, timeout_cycles=timeout_cycles)
     await send
-    await ClockCycles(dut.clk, 30)          # nothing more may come out
+    await ClockCycles(dut.clk, drain)       # nothing more may come out
     sink.stop()
     assert len(sink.received) == n_out, f"{len(sink.received)} output beats, expected {n_out}"
     if log is not None:

@@ -28,6 +28,20 @@ from sim.streams import (StreamSink, StreamSource, clock_and_reset, cycle_of, pa
 from sim.tb.tb_mac import first_mismatch, random_avail
 
 
+def mixed_frames(special, count, fmt, shape, rng):
+    """``count`` int64 frames of *shape* in *fmt*: the *special* ones first (as many as fit while
+    leaving the last frame random), then random values with a fifth of them at the extremes."""
+    out = []
+    for n in range(count):
+        if n < len(special) and n < count - 1:
+            out.append(special[n])
+        else:
+            x = rng.integers(fmt.min, fmt.max, shape, endpoint=True)
+            ext = rng.random(shape) < 0.2
+            out.append(np.where(ext, np.where(rng.random(shape) < 0.5, fmt.min, fmt.max), x))
+    return np.array(out, dtype=np.int64)
+
+
 class _Point:
     def __init__(self, p):
         self.fmt = QFormat.from_dict(p["fmt"], "fmt")
@@ -49,15 +63,7 @@ class _Point:
         shape = (self.c, self.h, self.w)
         special = [np.full(shape, f.max), np.full(shape, f.min),
                    np.where(np.indices(shape).sum(axis=0) % 2 == 0, f.min, f.max)]
-        out = []
-        for n in range(count):
-            if n < len(special) and n < count - 1:
-                out.append(special[n])
-            else:
-                x = rng.integers(f.min, f.max, shape, endpoint=True)
-                ext = rng.random(shape) < 0.2
-                out.append(np.where(ext, np.where(rng.random(shape) < 0.5, f.min, f.max), x))
-        return np.array(out, dtype=np.int64)
+        return mixed_frames(special, count, f, shape, rng)
 
     def words(self, x):
         f = self.fmt
