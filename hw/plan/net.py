@@ -65,8 +65,10 @@ class NetPlan:
         The complete fold (every conv and dense layer).
     target : hw.targets.Target or None
         The target planned for (None: generic Verilog).
+    dsp_blocks : int or None
+        The DSP budget planned for (None: every product left to the tools).
     dsp_products : dict
-        Layer name -> products planned into DSP blocks (empty: every product left to the tools).
+        Layer name -> products planned into DSP blocks, within ``dsp_blocks`` (empty: None).
     dsp_vendor : str or None
         The :mod:`hw.vendor` module whose DSP block the products in ``dsp_products`` instantiate
         (None: inferred by the tools).
@@ -86,6 +88,7 @@ class NetPlan:
     qnet: object
     fold: object
     target: object
+    dsp_blocks: int | None
     dsp_products: dict
     dsp_vendor: str | None
     stages: tuple
@@ -135,7 +138,7 @@ class NetPlan:
         description (:meth:`hw.arch.signature.TopSignature.describe`)."""
         layers = self.layer_report()
         dsp = {}
-        if self.dsp_products:
+        if self.dsp_blocks is not None:
             dsp = {"dsp_products": dict(self.dsp_products), "dsp_primitive": self.dsp_vendor,
                    "dsp_instances": self.dsp_instances}
         return {

@@ -228,7 +228,7 @@ def plan(qnet: QNet, target=None, *, fold=None, target_ii=DEFAULT_TARGET_II, dsp
     stages, accept, out = predict(stages, in_beats)
     ends = [out[(f + 1) * out_beats - 1] for f in range(MODEL_FRAMES)]
     periods = tuple(b - a for a, b in zip(ends, ends[1:]))
-    return NetPlan(arch="dataflow", qnet=qnet, fold=fold, target=target, dsp_products=products,
+    return NetPlan(arch="dataflow", qnet=qnet, fold=fold, target=target, dsp_blocks=dsp_blocks, dsp_products=products,
                    dsp_vendor=dsp_vendor, stages=tuple(stages), in_beats=in_beats, out_beats=out_beats,
                    predicted_latency=out[out_beats - 1] - accept[0], predicted_ii=periods[-1],
                    model_periods=periods)

@@ -99,21 +99,33 @@ class LeNet5Accelerator(wiring.Component):
                                            dsp_vendor=dsp_primitive)
         plan = self.plan
         self.qnet, self.fold = plan.qnet, plan.fold
-        self.dsp_blocks = sum(plan.dsp_products.values()) if plan.dsp_products else None
-        self.dsp_primitive = plan.dsp_vendor
-        # Components in the order the Verilog's names were first numbered in: the datapath
-        # stages, then the register slices between them.
-        built = {id(s): _component(s.plan) for s in plan.stages if not s.is_slice}
-        built.update({id(s): _component(s.plan) for s in plan.stages if s.is_slice})
-        self.stages = [Stage(s, built[id(s)]) for s in plan.stages]
+        self.dsp_blocks, self.dsp_primitive = plan.dsp_blocks, plan.dsp_vendor
         self.in_beats, self.out_beats = plan.in_beats, plan.out_beats
         self.predicted_latency, self.predicted_ii = plan.predicted_latency, plan.predicted_ii
         self.model_periods = list(plan.model_periods)
-        self.tap_stages = [s for s in self.stages[:-1] if not s.is_slice] if taps else []
+        self._stages = None
+        self._tapped = [s.name for s in plan.stages[:-1] if not s.is_slice] if taps else []
         super().__init__(TopSignature(
             pixel_bits=plan.qnet.layers[0].in_fmt.bits, out_bits=output_width(plan.qnet.output_fmt.bits),
             in_beats=plan.in_beats, out_beats=plan.out_beats,
-            taps=[(s.name, s.plan.plan.out_layout) for s in self.tap_stages]))
+            taps=[(s.name, s.plan.out_layout) for s in plan.stages if s.name in self._tapped]))
+
+    @property
+    def stages(self):
+        """The stages (:class:`Stage`: plan and component), in stream order. The components are
+        built on first use (by :meth:`elaborate` at the latest), in the order the Verilog's names
+        were first numbered in: the datapath stages, then the register slices between them."""
+        if self._stages is None:
+            stages = self.plan.stages
+            built = {id(s): _component(s.plan) for s in stages if not s.is_slice}
+            built.update({id(s): _component(s.plan) for s in stages if s.is_slice})
+            self._stages = [Stage(s, built[id(s)]) for s in stages]
+        return self._stages
+
+    @property
+    def tap_stages(self):
+        """The stages whose output streams are ports (``taps=True``), else ``[]``."""
+        return [s for s in self.stages if s.name in self._tapped] if self._tapped else []
 
     def layer_report(self):
         """Per layer: formats, fold, multipliers, memory bits, predicted cycles per image."""
