@@ -57,7 +57,7 @@ def simulate(dut, x, *, gap=0.0, stall=0.0, seed=0, avail=None, cycles=False, mo
     of the accepted last input beats, cycles of the last output beats), and with ``cycles`` also
     (accept cycles of all input beats, cycles of all output beats). ``monitors``: async testbench
     functions run in the background alongside."""
-    bl = dut.beat_lanes
+    bl = dut.in_lanes
     beats = [{"data": row[j * bl:(j + 1) * bl].tolist(), "last": int(j == len(row) // bl - 1)}
              for row in x for j in range(len(row) // bl)]
     limit = 20 * len(x) * (dut.ii + dut.latency) + 200 + (avail[-1] if avail is not None else 0)
@@ -84,11 +84,11 @@ def check(dut, x, gap=0.0, stall=0.0, seed=SEED):
 
 def test_properties():
     p = layer_params(120, 84, S8, S8, SEED)
-    dense = DenseEngine(**p, out_lanes=4, in_lanes=6, beat_lanes=4)
+    dense = DenseEngine(**p, out_lanes=4, taps=6, in_lanes=4)
     assert (dense.groups, dense.chunks, dense.in_beats, dense.compute_cycles) == (21, 20, 30, 420)
     assert dense.ii == dense.frame_cycles == 420 and dense.latency == 420 + 3 + dense.mac.latency == 429
     assert (dense.mac.lanes, dense.mac.taps) == (4, 6) and dense.buffer_word == 12
-    wide = DenseEngine(**layer_params(12, 6, U8, S8, SEED), out_lanes=6, in_lanes=12, beat_lanes=1)
+    wide = DenseEngine(**layer_params(12, 6, U8, S8, SEED), out_lanes=6, taps=12, in_lanes=1)
     assert wide.compute_cycles == 1 and wide.ii == wide.frame_cycles == 12      # input-bound: one element per beat
 
 
@@ -101,15 +101,15 @@ def test_fold_errors(o, lanes, allowed):
     p = layer_params(12, o, S8, S8, SEED)
     with pytest.raises(ValueError, match=rf"out_lanes={lanes} does not divide out_features={o}; "
                                          rf"possible values: {re.escape(allowed)}"):
-        DenseEngine(**p, out_lanes=lanes, in_lanes=1)
+        DenseEngine(**p, out_lanes=lanes, taps=1)
 
 
 @pytest.mark.parametrize("change, error, match", [
-    (dict(in_lanes=5), ValueError,
-     r"in_lanes=5 does not divide in_features=12; possible values: \[1, 2, 3, 4, 6, 12\]"),
-    (dict(beat_lanes=8), ValueError, r"beat_lanes=8 does not divide in_features=12"),
+    (dict(taps=5), ValueError,
+     r"taps=5 does not divide in_features=12; possible values: \[1, 2, 3, 4, 6, 12\]"),
+    (dict(in_lanes=8), ValueError, r"in_lanes=8 does not divide in_features=12"),
     (dict(out_lanes=0), ValueError, r"out_lanes must be >= 1, not 0"),
-    (dict(in_lanes=1.5), TypeError, r"in_lanes must be an int, not 1.5"),
+    (dict(taps=1.5), TypeError, r"taps must be an int, not 1.5"),
     (dict(in_features=0), ValueError, r"in_features must be >= 1, not 0"),
     (dict(in_fmt=QFormat(20, 0, True)), ValueError, r"in_fmt sQ20.0 has 20 bits; supported: 2..16"),
     (dict(w_fmt="s8"), TypeError, r"w_fmt must be a golden.qformat.QFormat, not 's8'"),
@@ -121,7 +121,7 @@ def test_fold_errors(o, lanes, allowed):
     (dict(bias=np.zeros(5, int)), ValueError, r"bias must have shape \(6,\), not \(5,\)"),
 ])
 def test_parameter_errors(change, error, match):
-    p = {**layer_params(12, 6, S8, S8, SEED), "out_lanes": 2, "in_lanes": 3, **change}
+    p = {**layer_params(12, 6, S8, S8, SEED), "out_lanes": 2, "taps": 3, **change}
     with pytest.raises(error, match=match):
         DenseEngine(**p)
 
@@ -137,7 +137,7 @@ def test_small_folds(po, pi, bl, in_fmt, w_fmt):
     seed = SEED + 100 * po + 10 * pi + bl
     print(f"seed {seed}")
     p = layer_params(12, 6, in_fmt, w_fmt, seed)
-    dense = DenseEngine(**p, out_lanes=po, in_lanes=pi, beat_lanes=bl)
+    dense = DenseEngine(**p, out_lanes=po, taps=pi, in_lanes=bl)
     x = make_vectors(p, 6, np.random.default_rng(seed))
     in_last, out_last = check(dense, x)
     assert out_last[0] - in_last[0] == dense.latency
@@ -152,7 +152,7 @@ def test_output_stall_stops_at_group_boundaries(po, pi, stall):
     """Output ready one cycle in fifty (at random or every fiftieth cycle): exact sums, and the MAC array is never offered a step it
     refuses (the engine starts an output group only while the MAC FIFO has room for it)."""
     p = layer_params(12, 6, U8, S8, SEED + po)
-    dense = DenseEngine(**p, out_lanes=po, in_lanes=pi)
+    dense = DenseEngine(**p, out_lanes=po, taps=pi)
     refused = []
 
     async def watch(ctx):
@@ -173,7 +173,7 @@ def test_output_stall_stops_at_group_boundaries(po, pi, stall):
 
 def test_output_layer_84_to_10():
     p = layer_params(84, 10, U8, S8, SEED)
-    dense = DenseEngine(**p, out_lanes=5, in_lanes=14, beat_lanes=4)
+    dense = DenseEngine(**p, out_lanes=5, taps=14, in_lanes=4)
     x = make_vectors(p, 4, np.random.default_rng(SEED))
     in_last, out_last = check(dense, x)
     assert out_last[0] - in_last[0] == dense.latency and set(np.diff(out_last)) == {dense.ii}
@@ -195,7 +195,7 @@ def steady_period(dense, vectors=6):
 def test_timing_model_properties(i, o, po, pi, bl):
     """latency and frame_cycles (= ii) are what the timing model gives: out - accept of one
     vector's last beats in an idle engine, and the steady-state vector period at full rate."""
-    dense = DenseEngine(**layer_params(i, o, S8, S8, SEED), out_lanes=po, in_lanes=pi, beat_lanes=bl)
+    dense = DenseEngine(**layer_params(i, o, S8, S8, SEED), out_lanes=po, taps=pi, in_lanes=bl)
     t = dense.timing([0] * dense.in_beats)
     assert t.out[-1] - t.accept[-1] == dense.latency
     assert steady_period(dense) == dense.frame_cycles == dense.ii
@@ -206,7 +206,7 @@ def test_timing_model_double_buffer():
     """Hand-worked F6 (C = 420 steps, 30 beats per vector) at full rate: vectors 0 and 1 are
     accepted at once (two buffer halves); vector 2 waits until vector 0's last read (cycle
     30 + 419) has freed its half; vector n's reads start right after vector n-1's."""
-    dense = DenseEngine(**layer_params(120, 84, S8, S8, SEED), out_lanes=4, in_lanes=6, beat_lanes=4)
+    dense = DenseEngine(**layer_params(120, 84, S8, S8, SEED), out_lanes=4, taps=6, in_lanes=4)
     c, beats, chunks, lat = dense.compute_cycles, dense.in_beats, dense.chunks, dense.mac.latency
     t = dense.timing([0] * (4 * beats))
     starts = [beats + n * c for n in range(4)]                     # first read of each vector
@@ -231,7 +231,7 @@ def test_timing_model_amaranth(po, pi, bl, schedule):
     seed = SEED + 100 * po + 10 * pi + bl + (schedule == "random")
     print(f"seed {seed}")
     p = layer_params(12, 6, S8, S8, seed)
-    dense = DenseEngine(**p, out_lanes=po, in_lanes=pi, beat_lanes=bl)
+    dense = DenseEngine(**p, out_lanes=po, taps=pi, in_lanes=bl)
     rng = np.random.default_rng(seed)
     x = make_vectors(p, 6, rng)
     n = len(x) * dense.in_beats
@@ -245,7 +245,7 @@ def test_timing_model_amaranth(po, pi, bl, schedule):
 def test_malformed_frame_resynchronises():
     """A vector cut short by ``last`` ends there; the next well-formed vector is exact again."""
     p = layer_params(12, 6, S8, S8, SEED)
-    dense = DenseEngine(**p, out_lanes=2, in_lanes=3, beat_lanes=4)
+    dense = DenseEngine(**p, out_lanes=2, taps=3, in_lanes=4)
     x = make_vectors(p, 2, np.random.default_rng(SEED))
     beats = [{"data": x[0, :4].tolist(), "last": 1}] + [{"data": x[1, j * 4:(j + 1) * 4].tolist(), "last": int(j == 2)}
                                                         for j in range(3)]
@@ -263,14 +263,14 @@ def test_from_layer_permutes_chw_to_stream_order():
     layer = Layer(name="F", kind="dense", in_shape=(c, h, w), out_shape=(o,), in_fmt=U8, out_fmt=S8,
                   weights=weights, bias=bias, w_fmt=S8, acc_fmt=acc_fmt, act_fmt=S8,
                   requant=Requant(1, 8), activation=Activation("none"))
-    dense = DenseEngine.from_layer(layer, out_lanes=2, in_lanes=3, beat_lanes=3)
+    dense = DenseEngine.from_layer(layer, out_lanes=2, taps=3, in_lanes=3)
     x = rng.integers(0, 255, (3, c, h, w), endpoint=True)
     stream_order = x.transpose(0, 2, 3, 1).reshape(3, -1)         # raster order, channels per position
     got, _, _, _ = simulate(dense, stream_order)
     assert (got == dense_accumulate(x, weights, bias)).all()
     with pytest.raises(ValueError, match="needs a dense layer"):
         DenseEngine.from_layer(Layer(name="S", kind="pool", in_shape=(1, 2, 2), out_shape=(1, 1, 1),
-                                     in_fmt=U8, out_fmt=U8), out_lanes=1, in_lanes=1)
+                                     in_fmt=U8, out_fmt=U8), out_lanes=1, taps=1)
 
 
 # ------------------------------------------------------------------ Verilog: lint, determinism
@@ -278,15 +278,15 @@ def test_from_layer_permutes_chw_to_stream_order():
 @pytest.mark.parametrize("i, o, po, pi, bl, in_fmt, w_fmt", [
     (12, 6, 1, 1, 1, U8, S8), (12, 6, 2, 3, 4, S4, S4), (12, 6, 6, 12, 3, U16, S16), (84, 10, 2, 7, 4, U8, S8)])
 def test_lint_clean(tmp_path, i, o, po, pi, bl, in_fmt, w_fmt):
-    dense = DenseEngine(**layer_params(i, o, in_fmt, w_fmt, SEED), out_lanes=po, in_lanes=pi, beat_lanes=bl)
+    dense = DenseEngine(**layer_params(i, o, in_fmt, w_fmt, SEED), out_lanes=po, taps=pi, in_lanes=bl)
     path = write_verilog(dense, "dense_engine", tmp_path)
     assert lint_verilog([path], "dense_engine") == []
 
 
 def test_emission_deterministic():
     p = layer_params(12, 6, S8, S8, SEED)
-    assert emit_verilog(DenseEngine(**p, out_lanes=2, in_lanes=3), "dense_engine") == \
-        emit_verilog(DenseEngine(**p, out_lanes=2, in_lanes=3), "dense_engine")
+    assert emit_verilog(DenseEngine(**p, out_lanes=2, taps=3), "dense_engine") == \
+        emit_verilog(DenseEngine(**p, out_lanes=2, taps=3), "dense_engine")
 
 
 # ------------------------------------------------------------------ cocotb + Verilator
@@ -306,8 +306,8 @@ def test_cocotb(i, o, po, pi, bl, in_fmt, w_fmt):
     from sim.runner import simulate_component
 
     p = layer_params(i, o, in_fmt, w_fmt, SEED + i + o)
-    dense = DenseEngine(**p, out_lanes=po, in_lanes=pi, beat_lanes=bl)
-    params = dict(in_features=i, out_features=o, out_lanes=po, in_lanes=pi, beat_lanes=bl,
+    dense = DenseEngine(**p, out_lanes=po, taps=pi, in_lanes=bl)
+    params = dict(in_features=i, out_features=o, out_lanes=po, taps=pi, in_lanes=bl,
                   in_fmt=in_fmt.to_dict(), w_fmt=w_fmt.to_dict(), acc_fmt=p["acc_fmt"].to_dict(),
                   weights=p["weights"].tolist(), bias=p["bias"].tolist(), vectors=8 if i * o < 1000 else 4,
                   seed=SEED, gap_prob=0.3, stall_prob=0.3,

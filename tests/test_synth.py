@@ -400,7 +400,7 @@ def requantizer(lanes=1):
                        shift=20, lanes=lanes, relu=True)
 
 
-def dense(in_features, out_features, out_lanes, in_lanes, seed=7):
+def dense(in_features, out_features, out_lanes, taps, seed=7):
     from golden.arith import accumulator_format
     from golden.qformat import QFormat
     from hw.components.dense import DenseEngine
@@ -410,7 +410,7 @@ def dense(in_features, out_features, out_lanes, in_lanes, seed=7):
     b = rng.integers(-1000, 1000, out_features, endpoint=True)
     return DenseEngine(in_features=in_features, out_features=out_features, in_fmt=fmt, w_fmt=fmt,
                        acc_fmt=accumulator_format(w, b, fmt, fmt.frac), weights=w, bias=b,
-                       out_lanes=out_lanes, in_lanes=in_lanes)
+                       out_lanes=out_lanes, taps=taps)
 
 
 def check_fitting_report(rep, target, multipliers):
@@ -461,7 +461,7 @@ def test_synth_requantizer_ice40_bitstream(tmp_path):
 def test_over_capacity_names_the_resource(tmp_path):
     """A dense engine with 12 multipliers in one lane on the iCE40UP5K's 8 DSP blocks (and few
     enough ports for its 39 I/Os): no exception, a verdict naming the DSPs and the excess."""
-    comp = dense(in_features=12, out_features=2, out_lanes=1, in_lanes=12)
+    comp = dense(in_features=12, out_features=2, out_lanes=1, taps=12)
     multipliers = comp.out_lanes * comp.in_lanes
     rep = synthesize(comp, top="dense", target="ice40-up5k", build_dir=tmp_path, progress=False)
     dsp_total = TARGETS["ice40-up5k"].totals["dsp"]
@@ -479,7 +479,7 @@ def test_over_capacity_names_the_resource(tmp_path):
 def test_dsp_budget_moves_multipliers_to_luts(tmp_path):
     """The same 12-multiplier engine with max_dsps="auto": the multipliers beyond the 8 DSP
     blocks are built from LUTs and the design fits."""
-    comp = dense(in_features=12, out_features=2, out_lanes=1, in_lanes=12)
+    comp = dense(in_features=12, out_features=2, out_lanes=1, taps=12)
     multipliers = comp.out_lanes * comp.in_lanes
     dsp_total = TARGETS["ice40-up5k"].totals["dsp"]
     rep = synthesize(comp, top="dense", target="ice40-up5k", build_dir=tmp_path, progress=False,
@@ -498,7 +498,7 @@ def test_dsp_budget_moves_multipliers_to_luts(tmp_path):
 def test_verilog_text_input_and_memory_inference(tmp_path):
     """Verilog text in; a small dense engine on ECP5: the weight memory's mapping is reported."""
     from hw.emit import emit_verilog
-    comp = dense(in_features=24, out_features=8, out_lanes=2, in_lanes=3)
+    comp = dense(in_features=24, out_features=8, out_lanes=2, taps=3)
     rep = synthesize(emit_verilog(comp, "dense_small"), top="dense_small", target="ecp5-25k",
                      build_dir=tmp_path, progress=False)
     check_fitting_report(rep, "ecp5-25k", multipliers=6)

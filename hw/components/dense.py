@@ -3,7 +3,7 @@
 """Folded matrix-vector engine of a dense (fully connected) layer: accumulators only.
 
 ``acc[o] = bias[o] + sum_i w[o, i] * x[i]`` (:func:`golden.reference.dense_accumulate`), computed
-by a :class:`hw.components.mac.MACArray` with ``out_lanes`` lanes of ``in_lanes`` taps. Requantization and
+by a :class:`hw.components.mac.MACArray` with ``out_lanes`` lanes of ``taps`` products each. Requantization and
 the activation follow in a separate block downstream. In LeNet-5 this is F6 (120 -> 84) and the
 output layer (84 -> 10), LeCun et al. 1998, Sec. II-B; C5 too when it is described as dense.
 
@@ -26,9 +26,9 @@ class DenseEngine(PlannedComponent):
     """Matrix-vector product ``acc = W x + b`` of a dense layer, folded onto a MAC array.
 
     The input vector ``x`` (``in_features`` elements, index order ``0 .. I-1``) arrives as a
-    stream of beats of ``beat_lanes`` elements and is written into one half of a double buffer
-    (``amaranth.lib.memory.Memory``, ``lcm(beat_lanes, in_lanes)`` elements per word), so the
-    next vector arrives while the current one is computed. Each compute cycle reads ``in_lanes``
+    stream of beats of ``in_lanes`` elements and is written into one half of a double buffer
+    (``amaranth.lib.memory.Memory``, ``lcm(in_lanes, taps)`` elements per word), so the
+    next vector arrives while the current one is computed. Each compute cycle reads ``taps``
     consecutive elements ``x[k*P_i .. k*P_i+P_i-1]`` and one word of the weight ROM holding the
     ``P_o x P_i`` weights ``w[g*P_o + l, k*P_i + t]``; the :class:`~hw.components.mac.MACArray`
     (``lanes = P_o``, ``taps = P_i``) sums ``k = 0 .. I/P_i - 1`` starting from the bias (a
@@ -54,9 +54,9 @@ class DenseEngine(PlannedComponent):
         Integer biases in ``acc_fmt`` (at the accumulator's scale).
     out_lanes : int
         ``P_o``, outputs computed in parallel; must divide ``O``.
-    in_lanes : int
+    taps : int
         ``P_i``, inputs consumed per cycle by each output lane; must divide ``I``.
-    beat_lanes : int
+    in_lanes : int
         ``B``, input elements per beat (default 1); must divide ``I``.
     dsp_multipliers, dsp_vendor
         How the MAC array builds its ``P_o x P_i`` products (:class:`hw.components.mac.MACArray`); the
@@ -92,7 +92,7 @@ class DenseEngine(PlannedComponent):
     TypeError
         Parameters of the wrong type.
     ValueError
-        Sizes below 1; ``out_lanes``, ``in_lanes`` or ``beat_lanes`` not dividing ``O`` / ``I``
+        Sizes below 1; ``out_lanes``, ``taps`` or ``in_lanes`` not dividing ``O`` / ``I``
         (the message lists the possible values); widths outside 2..16 (operands) or 2..46
         (accumulator); weights or biases outside their formats or of the wrong shape; an
         ``acc_fmt`` too narrow for the worst-case sum.
@@ -101,10 +101,10 @@ class DenseEngine(PlannedComponent):
     plan_class = DensePlan
 
     @classmethod
-    def from_layer(cls, layer, *, out_lanes: int, in_lanes: int, beat_lanes: int = 1, **mac_options):
+    def from_layer(cls, layer, *, out_lanes: int, taps: int, in_lanes: int = 1, **mac_options):
         """The engine of a dense :class:`golden.qnet.Layer`: :meth:`hw.plan.dense.DensePlan.from_layer`."""
-        return cls.from_plan(DensePlan.from_layer(layer, out_lanes=out_lanes, in_lanes=in_lanes,
-                                                  beat_lanes=beat_lanes, **mac_options), src_loc_at=1)
+        return cls.from_plan(DensePlan.from_layer(layer, out_lanes=out_lanes, taps=taps,
+                                                  in_lanes=in_lanes, **mac_options), src_loc_at=1)
 
     def _build(self, plan):
         self._mac = None                        # built on first use (:attr:`mac`)
@@ -117,8 +117,8 @@ class DenseEngine(PlannedComponent):
     w_fmt = delegate()
     acc_fmt = delegate()
     out_lanes = delegate()
+    taps = delegate()
     in_lanes = delegate()
-    beat_lanes = delegate()
     weights = delegate()
     bias = delegate()
     dsp_multipliers = delegate()
@@ -145,7 +145,7 @@ class DenseEngine(PlannedComponent):
         m = Module()
         plan = self._plan
         m.submodules.mac = self.mac
-        po, pi = plan.out_lanes, plan.in_lanes
+        po, pi = plan.out_lanes, plan.taps
         words = plan.in_features // plan.buffer_word      # words per vector (one half of the buffer)
         in_shape, w_shape, acc_shape = fmt_shape(plan.in_fmt), fmt_shape(plan.w_fmt), fmt_shape(plan.acc_fmt)
 
@@ -171,7 +171,7 @@ class DenseEngine(PlannedComponent):
     def _writer(self, m, x_wr, full, words):
         """Beat ``j`` goes to buffer word ``(j*B) // word``, elements ``slot*B .. slot*B+B-1``."""
         plan = self._plan
-        word, bl = plan.buffer_word, plan.beat_lanes
+        word, bl = plan.buffer_word, plan.in_lanes
         wbuf = Signal()
         wword = Signal(range(max(words, 2)))
         wslot = Signal(range(max(word // bl, 2)))
@@ -199,7 +199,7 @@ class DenseEngine(PlannedComponent):
         """Reader / sequencer: issue (memory reads) -> read stage (memory outputs) -> hold -> step
         register (:data:`READ_STAGES`) -> the MAC array."""
         plan, mac = self._plan, self.mac
-        pi, groups, chunks, word = plan.in_lanes, plan.groups, plan.chunks, plan.buffer_word
+        pi, groups, chunks, word = plan.taps, plan.groups, plan.chunks, plan.buffer_word
         rbuf = Signal()
         k = Signal(range(max(chunks, 2)))           # input chunk
         g = Signal(range(max(groups, 2)))           # output group
@@ -268,7 +268,7 @@ class DenseEngine(PlannedComponent):
         """The step register into the MAC array; its results are the output."""
         mac = self.mac
         m.d.comb += [mac.i.payload.a[l][t].eq(step.x[t]) for l in range(self._plan.out_lanes)
-                     for t in range(self._plan.in_lanes)]
+                     for t in range(self._plan.taps)]
         m.d.comb += [
             mac.i.valid.eq(step_valid),
             mac.i.payload.w.eq(step.w),

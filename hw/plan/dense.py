@@ -29,7 +29,7 @@ READ_STAGES = 3
 @dataclass(frozen=True, kw_only=True, eq=False)
 class DensePlan:
     """Matrix-vector product ``acc = W x + b`` folded onto a MAC array of ``out_lanes`` lanes of
-    ``in_lanes`` taps (the hardware and its parameters: :class:`hw.components.dense.DenseEngine`).
+    ``taps`` products each (the hardware and its parameters: :class:`hw.components.dense.DenseEngine`).
 
     Parameters
     ----------
@@ -40,7 +40,7 @@ class DensePlan:
         hold :func:`golden.arith.accumulator_range` of ``weights``, ``bias`` and ``in_fmt``.
     weights, bias : array of int
         ``(O, I)`` in ``w_fmt`` and ``(O,)`` in ``acc_fmt``; stored as read-only int64 arrays.
-    out_lanes, in_lanes, beat_lanes : int
+    out_lanes, taps, in_lanes : int
         ``P_o`` (divides ``O``), ``P_i`` and ``B`` (divide ``I``; ``B`` default 1).
     dsp_multipliers, dsp_vendor : as :class:`hw.plan.mac.MACPlan`; ``dsp_primitive`` is the
         old name of ``dsp_vendor``.
@@ -98,8 +98,8 @@ class DensePlan:
     weights: np.ndarray
     bias: np.ndarray
     out_lanes: int
-    in_lanes: int
-    beat_lanes: int = 1
+    taps: int
+    in_lanes: int = 1
     dsp_multipliers: int | None = None
     dsp_vendor: str | None = None
     dsp_primitive: InitVar[str | None] = None
@@ -115,8 +115,8 @@ class DensePlan:
         check_fmt("w_fmt", self.w_fmt, WIDTH_RANGE)
         check_fmt("acc_fmt", self.acc_fmt, ACC_BITS_RANGE)
         put("out_lanes", check_divides("out_lanes", self.out_lanes, self.out_features, "out_features"))
+        put("taps", check_divides("taps", self.taps, self.in_features, "in_features"))
         put("in_lanes", check_divides("in_lanes", self.in_lanes, self.in_features, "in_features"))
-        put("beat_lanes", check_divides("beat_lanes", self.beat_lanes, self.in_features, "in_features"))
         put("weights", check_int_array("weights", self.weights, (self.out_features, self.in_features), self.w_fmt))
         put("bias", check_int_array("bias", self.bias, (self.out_features,), self.acc_fmt))
         lo, hi = accumulator_range(self.weights, self.bias, self.in_fmt)
@@ -126,7 +126,7 @@ class DensePlan:
                              f"narrow: the worst-case sums span [{lo}, {hi}] "
                              f"(golden.arith.accumulator_format gives the right width)")
         name, key = vendor_argument(self.dsp_vendor, dsp_primitive)
-        mac_args = dict(lanes=self.out_lanes, taps=self.in_lanes, a_fmt=self.in_fmt, w_fmt=self.w_fmt,
+        mac_args = dict(lanes=self.out_lanes, taps=self.taps, a_fmt=self.in_fmt, w_fmt=self.w_fmt,
                         acc_fmt=acc_fmt, user_width=1)
         latency = MACPlan(**mac_args).latency
         put("mac", MACPlan(**mac_args, fifo_depth=max(latency + 1, self._pending_limit(latency)),
@@ -143,7 +143,7 @@ class DensePlan:
         return (READ_STAGES + mac_latency) // self.chunks + 2
 
     @classmethod
-    def from_layer(cls, layer, *, out_lanes: int, in_lanes: int, beat_lanes: int = 1, **mac_options):
+    def from_layer(cls, layer, *, out_lanes: int, taps: int, in_lanes: int = 1, **mac_options):
         """The plan of a dense :class:`golden.qnet.Layer`.
 
         The input is streamed in the feature-map order of the project (raster order, the
@@ -158,14 +158,14 @@ class DensePlan:
             weights = raster_order(weights.reshape(-1, *layer.in_shape))
         return cls(in_features=int(prod(layer.in_shape)), out_features=layer.out_shape[0],
                    in_fmt=layer.in_fmt, w_fmt=layer.w_fmt, acc_fmt=layer.acc_fmt, weights=weights,
-                   bias=layer.bias, out_lanes=out_lanes, in_lanes=in_lanes, beat_lanes=beat_lanes,
+                   bias=layer.bias, out_lanes=out_lanes, taps=taps, in_lanes=in_lanes,
                    **mac_options)
 
     # -- derived values ---------------------------------------------------------------------
     @property
     def in_layout(self):
-        """Payload layout of the input stream: ``beat_lanes`` elements of ``in_fmt`` and ``last``."""
-        return beat_layout(fmt_shape(self.in_fmt), self.beat_lanes)
+        """Payload layout of the input stream: ``in_lanes`` elements of ``in_fmt`` and ``last``."""
+        return beat_layout(fmt_shape(self.in_fmt), self.in_lanes)
 
     @property
     def out_layout(self):
@@ -180,12 +180,12 @@ class DensePlan:
     @property
     def chunks(self):
         """Input chunks ``I / P_i`` (MAC steps per output group)."""
-        return self.in_features // self.in_lanes
+        return self.in_features // self.taps
 
     @property
     def in_beats(self):
         """Input beats per vector, ``I / B``."""
-        return self.in_features // self.beat_lanes
+        return self.in_features // self.in_lanes
 
     @property
     def compute_cycles(self):
@@ -222,7 +222,7 @@ class DensePlan:
     @property
     def buffer_word(self):
         """Elements per input-buffer word: ``lcm(B, P_i)``."""
-        return lcm(self.beat_lanes, self.in_lanes)
+        return lcm(self.in_lanes, self.taps)
 
     def timing(self, avail):
         """Exact cycle timing with the output always ready (class docstring, "Timing model").
@@ -249,7 +249,7 @@ class DensePlan:
 
     def weight_words(self):
         """Weight ROM image: word ``g*chunks + k`` holds ``w[g*P_o + l, k*P_i + t]`` at ``[l][t]``."""
-        po, pi = self.out_lanes, self.in_lanes
+        po, pi = self.out_lanes, self.taps
         return [[[int(self.weights[g * po + l, k * pi + t]) for t in range(pi)] for l in range(po)]
                 for g in range(self.groups) for k in range(self.chunks)]
 
@@ -262,7 +262,7 @@ class DensePlan:
         ROMs; ``ram_bits`` the input double buffer and the MAC FIFO; ``register_bits`` roughly
         the hold and step registers and the MAC registers."""
         mac = self.mac.resources()
-        step = self.in_lanes * self.in_fmt.bits + self.multipliers * self.w_fmt.bits + self.out_lanes * self.acc_fmt.bits
+        step = self.taps * self.in_fmt.bits + self.multipliers * self.w_fmt.bits + self.out_lanes * self.acc_fmt.bits
         return {"multipliers": self.multipliers,
                 "rom_bits": self.weights.size * self.w_fmt.bits + self.bias.size * self.acc_fmt.bits,
                 "ram_bits": 2 * self.in_features * self.in_fmt.bits + mac["ram_bits"],

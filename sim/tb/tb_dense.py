@@ -1,7 +1,7 @@
 """cocotb testbench of :class:`hw.components.dense.DenseEngine` on its emitted Verilog.
 
 Parameters (:func:`sim.streams.tb_params`, set by ``tests/test_hw_dense.py``): ``in_features``,
-``out_features``, ``out_lanes``, ``in_lanes``, ``beat_lanes``, ``in_fmt``, ``w_fmt``, ``acc_fmt``
+``out_features``, ``out_lanes``, ``taps``, ``in_lanes``, ``in_fmt``, ``w_fmt``, ``acc_fmt``
 (``QFormat.to_dict``), ``weights`` (O x I list), ``bias`` (O list), ``vectors``, ``seed``,
 ``gap_prob``, ``stall_prob``, and the component's ``latency``, ``ii``, ``compute_cycles`` and
 ``frame_cycles``.
@@ -30,7 +30,7 @@ class _Point:
     def __init__(self, p):
         self.p = p
         self.i, self.o = p["in_features"], p["out_features"]
-        self.po, self.b = p["out_lanes"], p["beat_lanes"]
+        self.po, self.b = p["out_lanes"], p["in_lanes"]
         self.in_fmt, self.w_fmt, self.acc_fmt = (QFormat.from_dict(p[k], k) for k in ("in_fmt", "w_fmt", "acc_fmt"))
         self.weights = np.array(p["weights"], dtype=np.int64).reshape(self.o, self.i)
         self.bias = np.array(p["bias"], dtype=np.int64)
@@ -58,7 +58,7 @@ class _Point:
         p = self.p
         return DenseEngine(in_features=self.i, out_features=self.o, in_fmt=self.in_fmt, w_fmt=self.w_fmt,
                            acc_fmt=self.acc_fmt, weights=self.weights, bias=self.bias, out_lanes=self.po,
-                           in_lanes=p["in_lanes"], beat_lanes=self.b)
+                           taps=p["taps"], in_lanes=self.b)
 
     def words(self, x):
         beats = self.i // self.b
@@ -95,7 +95,7 @@ async def vectors(dut):
     p = tb_params()
     seed = p.get("seed", 1)
     dut._log.info("seed %d, I=%d O=%d P_o=%d P_i=%d B=%d, %s x %s -> %s", seed, p["in_features"],
-                  p["out_features"], p["out_lanes"], p["in_lanes"], p["beat_lanes"],
+                  p["out_features"], p["out_lanes"], p["taps"], p["in_lanes"],
                   QFormat.from_dict(p["in_fmt"]), QFormat.from_dict(p["w_fmt"]), QFormat.from_dict(p["acc_fmt"]))
     point = _Point(p)
     x = point.vectors(p.get("vectors", 8), np.random.default_rng(seed))

@@ -48,7 +48,7 @@ def engine_plan(layer, fold, in_lanes, **mac_options):
             return ConvPlan.from_layer(layer, out_lanes=fold.lanes, taps=fold.taps, in_lanes=in_lanes,
                                        **mac_options)
         if layer.kind == "dense":
-            return DensePlan.from_layer(layer, out_lanes=fold.lanes, in_lanes=fold.taps, beat_lanes=in_lanes,
+            return DensePlan.from_layer(layer, out_lanes=fold.lanes, taps=fold.taps, in_lanes=in_lanes,
                                         **mac_options)
     except (TypeError, ValueError) as exc:
         raise FoldError(f"fold {layer.name}={fold}: {exc}") from None
