@@ -16,7 +16,7 @@ from golden.arith import accumulator_range
 from golden.limits import ACC_BITS_RANGE, WIDTH_RANGE
 from golden.qformat import QFormat
 
-from hw.components.common import beat_layout, check_divides, check_fmt, check_int, check_int_array, fmt_shape
+from hw.plan.params import beat_layout, check_divides, check_fmt, check_int, check_int_array, fmt_shape
 from hw.plan.mac import MACPlan, vendor_argument
 from hw.plan.schedule import ConvSchedule, conv_schedule, share_banks
 from hw.plan.timing import Timing

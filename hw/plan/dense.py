@@ -14,7 +14,7 @@ from golden.limits import ACC_BITS_RANGE, WIDTH_RANGE
 from golden.qformat import QFormat
 from golden.reference import raster_order
 
-from hw.components.common import beat_layout, check_divides, check_fmt, check_int, check_int_array, fmt_shape
+from hw.plan.params import beat_layout, check_divides, check_fmt, check_int, check_int_array, fmt_shape
 from hw.plan.mac import MACPlan, vendor_argument
 from hw.plan.timing import Timing
 

@@ -3,7 +3,7 @@ the wide FIFO and :class:`hw.components.slice.RegisterSlice` cut their words int
 
 from dataclasses import dataclass
 
-from hw.components.common import check_int
+from hw.plan.params import check_int
 
 __all__ = ["FIFOPlan", "SLICE_BITS", "slice_bounds"]
 

@@ -10,7 +10,7 @@ from dataclasses import InitVar, dataclass
 from golden.qformat import QFormat
 from golden.limits import ACC_BITS_RANGE, WIDTH_RANGE
 
-from hw.components.common import check_fmt, check_int
+from hw.plan.params import check_fmt, check_int
 from hw.plan.timing import Timing, offers
 from hw.vendor import VENDORS, vendor
 

@@ -7,7 +7,7 @@ from amaranth.hdl import unsigned
 from amaranth.lib import data
 
 from golden.qformat import QFormat
-from hw.components.common import beat_layout, check_fmt, check_int, fmt_shape
+from hw.plan.params import beat_layout, check_fmt, check_int, fmt_shape
 from hw.plan.timing import Timing
 
 __all__ = ["OutputPlan"]

@@ -15,7 +15,7 @@ from amaranth.hdl import Shape, signed
 
 from golden.limits import MAX_ACC_BITS, MAX_MULTIPLIER_BITS, MAX_SHIFT, OUT_BITS_RANGE, WIDTH_RANGE
 from golden.qformat import QFormat
-from hw.components.common import ACC_BITS, beat_layout, check_fmt, check_int, fmt_shape
+from hw.plan.params import ACC_BITS, beat_layout, check_fmt, check_int, fmt_shape
 from hw.plan.fifo import slice_bounds
 from hw.plan.timing import pipeline
 

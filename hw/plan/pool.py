@@ -9,7 +9,7 @@ from amaranth.hdl import signed
 from golden.arith import accumulator_format, accumulator_range
 from golden.limits import WIDTH_RANGE
 from golden.qformat import QFormat
-from hw.components.common import ACC_BITS, beat_layout, check_fmt, check_int, fmt_shape
+from hw.plan.params import ACC_BITS, beat_layout, check_fmt, check_int, fmt_shape
 from hw.plan.timing import Timing, offers
 
 __all__ = ["PoolPlan", "POOL_MODES", "OPERAND_BITS"]

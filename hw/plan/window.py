@@ -9,7 +9,7 @@ from dataclasses import InitVar, dataclass
 from amaranth import Shape
 
 from golden.qformat import QFormat
-from hw.components.common import check_int, fmt_shape
+from hw.plan.params import check_int, fmt_shape
 from hw.plan.timing import Timing
 
 __all__ = ["WindowPlan", "elem_shape_of"]
