@@ -17,8 +17,20 @@ class CliError(Exception):
     """A user-facing error: printed as ``lenet5: error: <message>`` with exit status 2."""
 
 
-class _Formatter(argparse.ArgumentDefaultsHelpFormatter, argparse.RawDescriptionHelpFormatter):
-    """Show defaults, and keep the line breaks of the subcommands' descriptions."""
+class _Formatter(argparse.RawDescriptionHelpFormatter):
+    """Keep the line breaks of the subcommands' descriptions, and add ``(default: X)`` to an
+    option's help when there is something to say: not when the help already names its default
+    (``default:``),
+    the option is required, or the default is None, False, an empty list or suppressed (an
+    option left out then means "not given", and the help says what happens)."""
+
+    def _get_help_string(self, action):
+        text = action.help or ""
+        default = action.default
+        if ("default:" in text.lower() or action.required or not action.option_strings
+                or default is None or default is False or default == [] or default is argparse.SUPPRESS):
+            return text
+        return text + " (default: %(default)s)"
 
 
 def build_parser():

@@ -40,8 +40,9 @@ def add_arguments(parser):
     parser.add_argument("--checkpoint", metavar="PT", default=str(MODELS_DIR / "modern.pt"),
                         help="float checkpoint written by `lenet5 train`")
     parser.add_argument("--out", metavar="JSON", required=False,
-                        help="description to write (default: models/<variant>_<tag>.json, tag int8, "
-                             "w4a8 or w4a8_qat from the widths)")
+                        help="description to write (default: <the checkpoint's folder>/<variant>_<tag>.json, "
+                             "tag int8 for 8-bit weights and activations, else w<W>a<A>, with _mixed when "
+                             "per-layer widths are given and _qat after QAT; e.g. models/modern_w4a8.json)")
     parser.add_argument("--w-bits", type=_bits, default=8, metavar="B", help="weight width of every layer (bits)")
     parser.add_argument("--a-bits", type=_bits, default=8, metavar="B", help="activation width of every layer (bits)")
     parser.add_argument("--layer-w-bits", type=_layer_bits, action="append", default=[], metavar="L=B",

@@ -28,7 +28,7 @@ def add_arguments(parser):
     parser.add_argument("--points", type=positive_int, default=7, metavar="N",
                         help="with --preset: at most N folds")
     parser.add_argument("--jobs", type=positive_int, default=1, metavar="N", help="syntheses at the same time")
-    parser.add_argument("--out", required=True, metavar="DIR", help="output folder")
+    parser.add_argument("--out", metavar="DIR", help="output folder (required unless --dry-run)")
     parser.add_argument("--dry-run", action="store_true",
                         help="list the folds with their multipliers and predicted cycles per image, build nothing")
 
@@ -37,8 +37,11 @@ def run(args):
     from hw.arch import plan
     from hw.plan.fold import Fold
     from hw.flow.sweep import preset_folds, run_sweep
+    from lenet5.cli import CliError
     from lenet5.cmd_synth import load_qnet
 
+    if args.out is None and not args.dry_run:
+        raise CliError("--out DIR is required to build (only --dry-run builds nothing)")
     qnet = load_qnet(args.model)
     if args.preset:
         if args.points < 2:

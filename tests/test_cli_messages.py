@@ -1,0 +1,79 @@
+"""The command line's help and messages (issue 15): every subcommand's --help names each default
+once and only the defaults the command uses; user errors name the fix. Pure Python, fast."""
+
+import argparse
+import re
+
+import pytest
+
+from lenet5.cli import COMMANDS, build_parser, main
+
+
+def _subparsers():
+    parser = build_parser()
+    sub = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
+    return sub.choices
+
+
+def _option_helps(p):
+    """``{"--opt": help text as printed (%(default)s expanded), whitespace folded}``."""
+    fmt = p._get_formatter()
+    out = {}
+    for action in p._actions:
+        if action.option_strings and action.help is not argparse.SUPPRESS:
+            out[action.option_strings[-1]] = " ".join(fmt._expand_help(action).split())
+    return out
+
+
+@pytest.mark.parametrize("command", COMMANDS)
+def test_help_names_each_default_once_and_never_none(command):
+    p = _subparsers()[command]
+    text = " ".join(p.format_help().split())
+    assert "(default: None)" not in text and "(default: False)" not in text and "(default: [])" not in text
+    for option, help_ in _option_helps(p).items():
+        assert help_.lower().count("default:") <= 1, f"{command} {option}: {help_}"
+
+
+@pytest.mark.parametrize("command", COMMANDS)
+def test_help_default_is_the_parsers_default(command):
+    """Where the formatter adds "(default: X)", X is what the option is set to when left out."""
+    p = _subparsers()[command]
+    for action in p._actions:
+        if not action.option_strings or action.help is argparse.SUPPRESS:
+            continue
+        help_ = " ".join(p._get_formatter()._expand_help(action).split())
+        m = re.search(r"\(default: ([^()]*)\)$", help_)
+        if m and action.help and "default:" not in action.help:
+            assert m.group(1) == str(action.default), f"{command} {action.option_strings}: {help_}"
+
+
+def test_required_target_shows_no_default():
+    for command in ("synth", "sweep"):
+        helps = _option_helps(_subparsers()[command])
+        assert "default" not in helps["--target"], helps["--target"]
+
+
+def test_evaluate_images_default_once():
+    helps = _option_helps(_subparsers()["evaluate"])
+    assert helps["--images"] == "first N test images only (default: all 10,000)"
+
+
+def test_quantize_out_names_the_default_it_uses():
+    """The description goes next to the checkpoint (golden.quantize.quantize_with_options), not
+    into models/ whatever the checkpoint."""
+    helps = _option_helps(_subparsers()["quantize"])
+    assert "<the checkpoint's folder>/<variant>_<tag>.json" in helps["--out"]
+    assert "default: models/" not in helps["--out"]
+    for word in ("int8", "w<W>a<A>", "_mixed", "_qat"):       # golden.quantize._tag
+        assert word in helps["--out"]
+
+
+def test_sweep_dry_run_needs_no_out(tmp_path, capsys):
+    from tests.test_synth import modern_qnet
+
+    model = tmp_path / "m.json"
+    modern_qnet().save(model)
+    assert main(["sweep", "--model", str(model), "--target", "ice40-up5k", "--folds", "C1=1x1", "--dry-run"]) == 0
+    assert "1 folds" in capsys.readouterr().out
+    assert main(["sweep", "--model", str(model), "--target", "ice40-up5k", "--folds", "C1=1x1"]) == 2
+    assert "--out DIR is required" in capsys.readouterr().err
