@@ -77,3 +77,32 @@ def test_sweep_dry_run_needs_no_out(tmp_path, capsys):
     assert "1 folds" in capsys.readouterr().out
     assert main(["sweep", "--model", str(model), "--target", "ice40-up5k", "--folds", "C1=1x1"]) == 2
     assert "--out DIR is required" in capsys.readouterr().err
+
+
+# -- --fold: a layer named twice -------------------------------------------------------------
+
+@pytest.mark.parametrize("spec", ["C1=3x25,C1=6x25", "C1=3x25,c1=3x25"])
+def test_fold_refuses_a_layer_named_twice(spec):
+    from hw.plan.fold import Fold, FoldError
+
+    with pytest.raises(FoldError, match=r"layer C1 is named twice \(C1=3x25 and C1=\dx25\)"):
+        Fold.parse(spec)
+
+
+@pytest.mark.parametrize("text", ['{"C1": [3, 25], "C1": [6, 25]}', '{"C1": [3, 25], "c1": [6, 25]}'])
+def test_fold_file_refuses_a_layer_named_twice(tmp_path, text):
+    from hw.plan.fold import Fold, FoldError
+
+    path = tmp_path / "fold.json"
+    path.write_text(text)
+    with pytest.raises(FoldError, match=r"fold file .*fold\.json: layer [Cc]1 is named twice"):
+        Fold.parse(str(path))
+
+
+def test_cli_fold_named_twice_is_a_usage_error(tmp_path, capsys):
+    from tests.test_synth import modern_qnet
+
+    model = tmp_path / "m.json"
+    modern_qnet().save(model)
+    assert main(["synth", "--model", str(model), "--target", "ecp5-25k", "--fold", "C1=3x25,C1=6x25"]) == 2
+    assert "layer C1 is named twice" in capsys.readouterr().err

@@ -56,13 +56,13 @@ class Fold(dict):
         Raises
         ------
         FoldError
-            Malformed text or file.
+            Malformed text or file, or a layer named twice.
         """
         text = str(text).strip()
         if text.endswith(".json") or Path(text).is_file():
             path = Path(text)
             try:
-                d = json.loads(path.read_text())
+                d = json.loads(path.read_text(), object_pairs_hook=_no_repeats(path))
             except (OSError, json.JSONDecodeError) as exc:
                 raise FoldError(f"cannot read fold file {path}: {exc}") from None
             if not isinstance(d, dict):
@@ -72,15 +72,24 @@ class Fold(dict):
                 if (not isinstance(value, (list, tuple)) or len(value) != 2
                         or not all(isinstance(v, int) for v in value)):
                     raise FoldError(f"fold file {path}: {name}: expected [lanes, taps], got {value!r}")
-                fold[name.upper()] = LayerFold(*value)
+                fold._add(name, LayerFold(*value), f"fold file {path}: ")
             return fold
         fold = cls()
         for item in filter(None, (s.strip() for s in text.split(","))):
             m = re.fullmatch(r"([A-Za-z0-9]+)\s*=\s*(\d+)\s*[xX]\s*(\d+)", item)
             if not m:
                 raise FoldError(f"fold item {item!r}: expected LAYER=LANESxTAPS, e.g. C1=6x25")
-            fold[m.group(1).upper()] = LayerFold(int(m.group(2)), int(m.group(3)))
+            fold._add(m.group(1), LayerFold(int(m.group(2)), int(m.group(3))), "")
         return fold
+
+    def _add(self, name, layer_fold, where):
+        """Set one layer's fold; a layer named twice (``C1=3x25,C1=6x25``, or ``"C1"`` and ``"c1"``
+        in a file) is refused rather than letting the last value win."""
+        key = name.upper()
+        if key in self:
+            raise FoldError(f"{where}layer {key} is named twice ({key}={self[key]} and {key}={layer_fold}); "
+                            "give each layer once")
+        self[key] = layer_fold
 
     def __str__(self):
         return ",".join(f"{k}={v}" for k, v in self.items())
@@ -90,16 +99,16 @@ class Fold(dict):
         return {k: [v.lanes, v.taps] for k, v in self.items()}
 
 
-def _divisors(n):
-    return [d for d in range(1, n + 1) if n % d == 0]
-
-
-def _fold_choices(layer):
-    """All (lanes, taps) folds of a conv or dense layer."""
-    if layer.kind == "conv":
-        return [(l, t) for l in range(1, layer.out_shape[0] + 1) for t in _divisors(layer.kernel ** 2)]
-    i = math.prod(layer.in_shape)
-    return [(l, t) for l in _divisors(layer.out_shape[0]) for t in _divisors(i)]
+def _no_repeats(path):
+    """json ``object_pairs_hook`` refusing a key written twice (json keeps the last one)."""
+    def hook(pairs):
+        seen = set()
+        for key, _ in pairs:
+            if key in seen:
+                raise FoldError(f"fold file {path}: layer {key} is named twice; give each layer once")
+            seen.add(key)
+        return dict(pairs)
+    return hook
 
 
 def _divisors(n):
