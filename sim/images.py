@@ -7,6 +7,7 @@ whose message names the file, the problem and the expected form.
 
 from __future__ import annotations
 
+import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -48,11 +49,14 @@ class ImageSet:
 def _check_array(arr, where) -> np.ndarray:
     """uint8 (N, 28, 28) from an array of shape (N, 28, 28) or (28, 28)."""
     arr = np.asarray(arr)
+    given = tuple(arr.shape)
     if arr.ndim == 2:
         arr = arr[None]
     if arr.ndim != 3 or arr.shape[1:] != (28, 28):
+        hint = ("; reshape flattened digits with x.reshape(-1, 28, 28)"
+                if given and given[-1] == 784 and arr.ndim <= 3 else "")
         raise ImageError(f"{where}: images must have shape (N, 28, 28) or (28, 28) (raw MNIST digits), "
-                         f"got {tuple(np.asarray(arr).shape)}")
+                         f"got {given}{hint}")
     if arr.dtype != np.uint8:
         hint = ("; convert with np.round(x * 255).astype(np.uint8) if they are floats in [0, 1]"
                 if arr.dtype.kind == "f" else
@@ -61,6 +65,35 @@ def _check_array(arr, where) -> np.ndarray:
     if not len(arr):
         raise ImageError(f"{where}: no images")
     return np.ascontiguousarray(arr)
+
+
+#: File signatures for messages about a file that is not what its name says.
+_SIGNATURES = ((b"\x93NUMPY", "a .npy file"), (b"PK\x03\x04", "a zip archive (.npz?)"),
+               (b"\x89PNG", "a PNG image"), (b"\x1f\x8b", "a gzip file"), (b"\x80", "a Python pickle"))
+
+
+def _file_kind(path: Path, exc) -> str:
+    """What a file that np.load refused is, from its first bytes (not numpy's pickle hint)."""
+    try:
+        with open(path, "rb") as f:
+            head = f.read(512)
+    except OSError as err:
+        return f"cannot be read ({err.strerror or err})"
+    if not head:
+        return "the file is empty"
+    if head.startswith(b"\x93NUMPY"):
+        if "pickle" in str(exc).lower():
+            return "a .npy file of Python objects (dtype object), not of numbers"
+        return f"a damaged .npy file ({exc})"
+    for magic, kind in _SIGNATURES:
+        if head.startswith(magic):
+            return f"it is {kind}"
+    try:
+        text = head.decode("utf-8")
+    except UnicodeDecodeError:
+        return f"an unknown binary file (starts with {head[:8].hex(' ')})"
+    first = text.splitlines()[0][:40] if text.strip() else ""
+    return f"it is a text file (starts with {first!r}; read it with np.loadtxt)"
 
 
 def _read_png(path: Path) -> np.ndarray:
@@ -168,8 +201,9 @@ def load_images(spec=100, *, data=None) -> ImageSet:
         return ImageSet(_check_array(arr, path), None, str(path))
     try:
         arr = np.load(path, allow_pickle=False)
-    except (OSError, ValueError) as exc:
-        raise ImageError(f"{path}: not a .npy array file ({exc})") from None
+    except (OSError, ValueError, EOFError, zipfile.BadZipFile) as exc:
+        raise ImageError(f"{path}: not a .npy array file: {_file_kind(path, exc)}; save one uint8 "
+                         "(N, 28, 28) array with np.save") from None
     if not isinstance(arr, np.ndarray):
         raise ImageError(f"{path}: holds several arrays (.npz); save one uint8 (N, 28, 28) array with np.save")
     return ImageSet(_check_array(arr, path), None, str(path))

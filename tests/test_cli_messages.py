@@ -106,3 +106,42 @@ def test_cli_fold_named_twice_is_a_usage_error(tmp_path, capsys):
     modern_qnet().save(model)
     assert main(["synth", "--model", str(model), "--target", "ecp5-25k", "--fold", "C1=3x25,C1=6x25"]) == 2
     assert "layer C1 is named twice" in capsys.readouterr().err
+
+
+# -- --images: the shape and file type the user gave -----------------------------------------
+
+def _image_error(path):
+    from sim.images import ImageError, load_images
+
+    with pytest.raises(ImageError) as info:
+        load_images(str(path))
+    return str(info.value)
+
+
+def test_images_flat_array_reports_the_given_shape(tmp_path):
+    import numpy as np
+
+    np.save(tmp_path / "flat.npy", np.zeros((10, 784), np.uint8))
+    msg = _image_error(tmp_path / "flat.npy")
+    assert "got (10, 784)" in msg and "(1, 10, 784)" not in msg
+    assert "x.reshape(-1, 28, 28)" in msg
+    np.save(tmp_path / "small.npy", np.zeros((20, 20), np.uint8))
+    assert "got (20, 20)" in _image_error(tmp_path / "small.npy")
+
+
+def test_images_text_file_named_npy_says_text(tmp_path):
+    (tmp_path / "digits.npy").write_text("0 0 12 255\n0 1 2 3\n")
+    msg = _image_error(tmp_path / "digits.npy")
+    assert "it is a text file (starts with '0 0 12 255'" in msg and "np.loadtxt" in msg
+    assert "pickle" not in msg
+
+
+def test_images_other_file_types(tmp_path):
+    import numpy as np
+
+    np.save(tmp_path / "objects.npy", np.array([{}], dtype=object), allow_pickle=True)
+    assert "a .npy file of Python objects (dtype object)" in _image_error(tmp_path / "objects.npy")
+    (tmp_path / "empty.npy").write_bytes(b"")
+    assert "the file is empty" in _image_error(tmp_path / "empty.npy")
+    (tmp_path / "zipped.npy").write_bytes(b"PK\x03\x04rest")
+    assert "zip archive" in _image_error(tmp_path / "zipped.npy")
