@@ -45,6 +45,8 @@ __all__ = [
     "MNIST_MD5",
     "MIRRORS",
     "ENV_VAR",
+    "download_mnist",
+    "download_command",
 ]
 
 #: Environment variable naming the MNIST folder (second in the resolution order).
@@ -100,8 +102,8 @@ def _fix_damaged(path):
     if base not in MNIST_FILES:
         return (f"Fix: pass one of the MNIST files {', '.join(MNIST_FILES)} (raw or .gz); this "
                 f"one is damaged or is not an MNIST IDX file.")
-    return (f"The file is damaged or is not an MNIST IDX file. Fix: delete it and download "
-            f"{base}.gz again from {MIRRORS[0]} (or load with download=True).")
+    return (f"The file is damaged or is not an MNIST IDX file. Fix: delete it and run "
+            f"`{download_command(Path(path).parent)}` (or download {base}.gz again from {MIRRORS[0]}).")
 
 
 def _read_decompressed(path):
@@ -225,8 +227,8 @@ def _explicit_dir(value, origin):
     if not path.exists():
         raise MnistError(f"MNIST folder {path} (from {origin}) does not exist. Fix: point "
                          f"--data DIR / {ENV_VAR} at the folder holding "
-                         f"{', '.join(n + '.gz' for n in MNIST_FILES)}, or create it and load "
-                         f"with download=True.")
+                         f"{', '.join(n + '.gz' for n in MNIST_FILES)}, or download them there "
+                         f"with `{download_command(path)}`.")
     if not path.is_dir():
         raise MnistError(f"MNIST folder {path} (from {origin}) is a file, not a folder. Fix: "
                          f"point --data DIR / {ENV_VAR} at the folder that holds the MNIST files, "
@@ -344,6 +346,63 @@ def _download(name, folder):
         os.replace(tmp, dest)
         return dest
     raise MnistError(f"could not download {name}.gz into {folder}: " + "; ".join(failures))
+
+
+def download_command(folder=None):
+    """The command line that downloads the MNIST files into *folder* (named in error messages)."""
+    return "lenet5 data download" + (f" --dir {folder}" if folder is not None else "")
+
+
+def download_mnist(folder=None, splits=tuple(SPLITS)):
+    """Download the MNIST files of *splits* that *folder* lacks (``lenet5 data download``).
+
+    Each file comes from the first of :data:`MIRRORS` that serves it with the official MD5
+    (:data:`MNIST_MD5`, of the decompressed bytes), written to a temporary file and renamed
+    into place (:func:`_download`). Files already there (raw or ``.gz``) are kept.
+
+    Parameters
+    ----------
+    folder : path-like, optional
+        Where to put them (created); default ``$LENET5_MNIST`` when set, else
+        :func:`find_mnist_dir` (the shared folder when it exists, else the user cache).
+
+    Returns
+    -------
+    list of (name, pathlib.Path, bool)
+        Per file: its standard name, its path, and whether it was downloaded now.
+
+    Raises
+    ------
+    MnistError
+        The folder is the shared read-only folder and lacks files, cannot be created, or a file
+        could not be downloaded from any mirror (the message lists each mirror's failure).
+    """
+    for split in splits:
+        if split not in SPLITS:
+            raise MnistError(f"unknown MNIST split {split!r}; valid values: {', '.join(map(repr, SPLITS))}.")
+    if folder is None:                       # $LENET5_MNIST may name a folder to create
+        folder = os.environ.get(ENV_VAR) or find_mnist_dir()
+    folder = Path(folder).expanduser().resolve()
+    names = [n for split in splits for n in SPLITS[split]]
+    found = {n: _find_file(folder, n) for n in names}
+    missing = [n for n in names if found[n] is None]
+    if missing and folder == Path(SHARED_MNIST_DIR).resolve():
+        raise MnistError(f"{folder} is the shared read-only data folder and lacks "
+                         f"{', '.join(missing)}; pass --dir DIR to download into another folder.")
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise MnistError(f"cannot create the MNIST folder {folder} ({exc.strerror or exc}).") from None
+    out = []
+    for n in names:
+        if found[n] is not None:
+            out.append((n, found[n], False))
+            continue
+        try:
+            out.append((n, _download(n, folder), True))
+        except OSError as exc:
+            raise MnistError(f"cannot write into {folder} ({exc.strerror or exc}).") from None
+    return out
 
 
 # --------------------------------------------------------------------------------------------
@@ -465,8 +524,9 @@ def load_mnist(split, data=None, download=False, verify=False):
                 f"MNIST {split} split: missing file(s) "
                 f"{', '.join(n + '[.gz]' for n in missing)} in {folder} "
                 f"({_describe_search(data)}).{reason} "
-                f"Fix: download {fix_names} from {MIRRORS[0]} into {folder}, or pass --data DIR / "
-                f"set {ENV_VAR} (or load with download=True).")
+                f"Fix: run `{download_command(folder)}` (checksummed download from the standard "
+                f"mirrors), or download {fix_names} from {MIRRORS[0]} into {folder} yourself, or pass "
+                f"--data DIR / set {ENV_VAR} to a folder that holds them.")
     ipath, lpath = paths[names[0]], paths[names[1]]
     return _load_files(str(ipath), str(lpath), (_stamp(ipath), _stamp(lpath)), bool(verify))
 

@@ -10,7 +10,7 @@ import importlib
 import sys
 
 #: Subcommands in the order ``lenet5 --help`` lists them.
-COMMANDS = ("train", "quantize", "evaluate", "generate", "simulate", "demo", "synth", "sweep", "results")
+COMMANDS = ("train", "quantize", "evaluate", "generate", "simulate", "demo", "synth", "sweep", "results", "data")
 
 
 class CliError(Exception):

@@ -575,6 +575,81 @@ def test_no_download_by_default(tmp_path):
         load_mnist("test", data=tmp_path)
 
 
+def test_missing_files_message_names_the_download_command(tmp_path):
+    """The fix names a command a user can run, not the Python argument download=True."""
+    with pytest.raises(MnistError) as exc:
+        load_mnist("test", data=tmp_path)
+    msg = str(exc.value)
+    assert f"run `lenet5 data download --dir {tmp_path.resolve()}`" in msg
+    assert "download=True" not in msg
+    with pytest.raises(MnistError) as exc:
+        load_mnist("test", data=tmp_path / "nope")
+    assert f"`lenet5 data download --dir {tmp_path / 'nope'}`" in str(exc.value)
+    assert "download=True" not in str(exc.value)
+
+
+# --------------------------------------------------------------------------------------------
+# lenet5 data download (offline: fake urlopen)
+# --------------------------------------------------------------------------------------------
+
+def test_cli_data_download(tmp_path, monkeypatch, capsys):
+    from lenet5.cli import main
+
+    images, labels, files = synthetic_release(monkeypatch)
+    calls = fake_server(monkeypatch, files)
+    folder = tmp_path / "new" / "mnist"
+    assert main(["data", "download", "--dir", str(folder), "--split", "test"]) == 0
+    out = capsys.readouterr().out
+    assert calls == [mnist.MIRRORS[0] + n + ".gz" for n in TEST_NAMES]
+    assert f"{TEST_NAMES[0]}.gz: downloaded" in out and f"MNIST test in {folder.resolve()}" in out
+    assert f"pass --data {folder.resolve()} or set LENET5_MNIST=" in out
+    got_i, got_l = load_mnist("test", data=folder, verify=True)
+    np.testing.assert_array_equal(got_i, images)
+    # a second run keeps the files and does not touch the network
+    calls = fake_server(monkeypatch, {})
+    assert main(["data", "download", "--dir", str(folder), "--split", "test"]) == 0
+    assert calls == [] and f"{TEST_NAMES[1]}.gz: already there" in capsys.readouterr().out
+
+
+def test_cli_data_download_default_folder_is_the_search_folder(no_shared, tmp_path, monkeypatch, capsys):
+    from lenet5.cli import main
+
+    _, _, files = synthetic_release(monkeypatch)
+    fake_server(monkeypatch, files)
+    monkeypatch.setenv(mnist.ENV_VAR, str(tmp_path / "env-mnist"))     # not created yet
+    assert main(["data", "download", "--split", "test"]) == 0
+    out = capsys.readouterr().out
+    assert f"MNIST test in {(tmp_path / 'env-mnist').resolve()}" in out and "do not look there" not in out
+    assert load_mnist("test")[0].shape == (6, 28, 28)
+
+
+def test_cli_data_download_failure_and_arguments(tmp_path, monkeypatch, capsys):
+    from lenet5.cli import build_parser, main
+
+    _, _, files = synthetic_release(monkeypatch)
+    fake_server(monkeypatch, files, fail_hosts=mnist.MIRRORS)
+    assert main(["data", "download", "--dir", str(tmp_path), "--split", "test"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("lenet5 data: error: could not download t10k-images-idx3-ubyte.gz")
+    assert "connection refused" in err and list(tmp_path.iterdir()) == []
+    parser = build_parser()
+    args = parser.parse_args(["data", "download"])
+    assert args.dir is None and args.split == "all"
+    for bad in (["data"], ["data", "download", "--split", "val"], ["data", "fetch"]):
+        with pytest.raises(SystemExit):
+            parser.parse_args(bad)
+
+
+def test_cli_data_download_refuses_shared_folder(tmp_path, monkeypatch, capsys):
+    from lenet5.cli import main
+
+    shared = tmp_path / "shared"
+    shared.mkdir()
+    monkeypatch.setattr(mnist, "SHARED_MNIST_DIR", shared)
+    assert main(["data", "download"]) == 2
+    assert "shared read-only data folder" in capsys.readouterr().err and list(shared.iterdir()) == []
+
+
 # --------------------------------------------------------------------------------------------
 # pad_image
 # --------------------------------------------------------------------------------------------
