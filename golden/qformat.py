@@ -7,6 +7,16 @@ counted among the integer bits**: an 8-bit signed format with 7 fractional bits 
 covers [-1, 1 - 2**-7]; an 8-bit unsigned pixel read as a fraction is ``uQ0.8``. (This is the
 convention of hls4ml's ``ap_fixed<W, I>``, whose ``I`` includes the sign.)
 
+``m`` can be smaller than the sign bit needs: ``m = 0`` (signed) or even negative, when ``frac``
+exceeds ``bits``. ``sQ-1.5`` is a 4-bit signed format with 5 fractional bits: the sign bit sits
+one place *below* the binary point, the value is ``q * 2**-5`` with ``q`` in [-8, 7], so it covers
+[-0.25, 0.21875]. ``str()`` keeps writing ``sQm.n`` for every format (the shipped models and
+manifests hold these strings), and :meth:`QFormat.describe` gives the unambiguous forms beside
+it: the HLS type (:attr:`QFormat.ap_type`, ``ap_fixed<W,I>`` / ``ap_ufixed<W,I>`` with ``W =
+bits`` and ``I = m``, negative ``I`` allowed as in Vivado/Vitis HLS and hls4ml), the width, the
+fractional bits and the real range, e.g. ``sQ-1.5 (ap_fixed<4,-1>: 4 bits, 5 fractional;
+[-0.25, 0.21875] in steps of 2^-5)``.
+
 A format also says how values are *brought into* it (as hls4ml's precision types do): the rounding
 mode used when fractional bits are dropped and the overflow mode used when the value is out of
 range. Requantization into a format uses that format's modes; see :mod:`golden.arith`.
@@ -104,6 +114,27 @@ class QFormat:
 
     def __str__(self):
         return f"{'s' if self.signed else 'u'}Q{self.int_bits}.{self.frac}"
+
+    @property
+    def ap_type(self):
+        """The HLS type of the same format: ``ap_fixed<bits,m>`` (signed) or ``ap_ufixed<bits,m>``,
+        ``m`` (:attr:`int_bits`) counting the sign bit, possibly zero or negative."""
+        return f"{'ap_fixed' if self.signed else 'ap_ufixed'}<{self.bits},{self.int_bits}>"
+
+    @property
+    def unusual(self):
+        """True when ``sQm.n`` alone misleads: fewer integer bits than the sign needs (signed
+        ``m < 1``, unsigned ``m < 0``) or negative fractional bits."""
+        return self.int_bits < (1 if self.signed else 0) or self.frac < 0
+
+    def describe(self):
+        """``sQm.n (ap_fixed<W,I>: W bits, n fractional; [lo, hi] in steps of 2^-n)``: the
+        Q-notation with the HLS type, the width and the real range beside it."""
+        def real(q):                         # exact: q * 2**-frac has at most frac decimals
+            text = f"{q * self.scale:.{max(self.frac, 0)}f}"
+            return text.rstrip("0").rstrip(".") if "." in text else text
+        return (f"{self} ({self.ap_type}: {self.bits} bits, {self.frac} fractional; "
+                f"[{real(self.min)}, {real(self.max)}] in steps of 2^{-self.frac})")
 
     def to_dict(self):
         """JSON form; ``min``/``max`` (the saturation bounds) are written for readers and checked on load."""

@@ -73,11 +73,27 @@ def run(args):
                                          progress=not args.quiet)
     print(f"wrote {report['out']} ({qnet.variant}, weights {args.w_bits} bits, activations {args.a_bits} bits"
           + (f", QAT {args.qat_epochs} epochs -> {report['checkpoint']}" if args.qat_epochs else "") + ")")
+    for line in format_table(qnet):
+        print(line)
+    return 0
+
+
+def format_table(qnet):
+    """The per-layer formats, then one line per format whose ``sQm.n`` alone misleads (fewer
+    integer bits than the sign needs, e.g. ``sQ-1.5``) with its HLS type and real range."""
+    lines, fmts = [], []
     for layer in qnet.layers:
         if layer.has_mac:
-            print(f"  {layer.name:4s} in {layer.in_fmt!s:8s} w {layer.w_fmt!s:9s} acc {layer.acc_fmt!s:9s} "
-                  f"act {layer.act_fmt!s:9s} out {layer.out_fmt!s:8s} shift {layer.requant.shift:2d} "
-                  f"{layer.activation.kind}")
+            fmts += [layer.in_fmt, layer.w_fmt, layer.acc_fmt, layer.act_fmt, layer.out_fmt]
+            lines.append(f"  {layer.name:4s} in {layer.in_fmt!s:8s} w {layer.w_fmt!s:9s} acc {layer.acc_fmt!s:9s} "
+                         f"act {layer.act_fmt!s:9s} out {layer.out_fmt!s:8s} shift {layer.requant.shift:2d} "
+                         f"{layer.activation.kind}")
         else:
-            print(f"  {layer.name:4s} in {layer.in_fmt!s:8s} {layer.pool} pool 2x2")
-    return 0
+            fmts.append(layer.in_fmt)
+            lines.append(f"  {layer.name:4s} in {layer.in_fmt!s:8s} {layer.pool} pool 2x2")
+    unusual = {str(f): f for f in fmts if f.unusual}
+    if unusual:
+        lines.append("  sQm.n: m integer bits counting the sign, n fractional; m < 1 puts the sign bit below "
+                     "the binary point:")
+        lines += [f"    {f.describe()}" for f in unusual.values()]
+    return lines
