@@ -25,6 +25,7 @@ import gzip
 import hashlib
 import http.client
 import os
+import sys
 import tempfile
 import urllib.request
 import zlib
@@ -307,14 +308,19 @@ def _fetch(url, dest_dir, name):
             headers = getattr(resp, "headers", None)
             length = headers.get("Content-Length") if headers is not None else None
             total = int(length) if length and str(length).isdigit() else None
+            # disable=None: no bar when stderr is not a terminal; one line per file instead
             with tqdm(total=total, unit="B", unit_scale=True, unit_divisor=1024,
-                      desc=f"{name}.gz", leave=False) as bar:
+                      desc=f"{name}.gz", leave=False, disable=None) as bar:
+                size = 0
                 while True:
                     chunk = resp.read(_CHUNK)
                     if not chunk:
                         break
                     out.write(chunk)
+                    size += len(chunk)
                     bar.update(len(chunk))
+        if bar.disable:
+            print(f"{name}.gz: {size / 1e6:.1f} MB from {url}", file=sys.stderr, flush=True)
         return Path(tmp)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)

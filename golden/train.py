@@ -15,6 +15,7 @@ OpenMP threads make training very slow on a loaded machine, but not different.
 
 import json
 import platform
+import sys
 import time
 from pathlib import Path
 
@@ -187,8 +188,9 @@ def fit(model, x_all, y_all, *, epochs, batch_size, lr, augment, seed, progress=
         order = torch.from_numpy(rng.permutation(n))
         shifts = (torch.from_numpy(rng.integers(-MAX_SHIFT, MAX_SHIFT + 1, size=(n, 2)))
                   if augment else None)
+        # disable=None: no bar when stderr is not a terminal (a log gets one line per epoch instead)
         bar = (tqdm(total=n, desc=f"{desc} epoch {epoch}/{epochs}", unit="img",
-                    leave=True, dynamic_ncols=True) if progress else None)
+                    leave=True, dynamic_ncols=True, disable=None) if progress else None)
         loss_sum, correct, seen = 0.0, 0, 0
         for step in range(steps_per_epoch):
             idx = order[step * batch_size:(step + 1) * batch_size]
@@ -220,6 +222,11 @@ def fit(model, x_all, y_all, *, epochs, batch_size, lr, augment, seed, progress=
                 bar.set_postfix(loss=f"{entry['loss']:.4f}", acc=f"{100 * entry['train_acc']:.2f}%",
                                 test=f"{100 * entry['test_acc']:.2f}%")
             bar.close()
+            if bar.disable:
+                print(f"{desc + ' ' if desc else ''}epoch {epoch}/{epochs}: loss {entry['loss']:.4f}, "
+                      f"train {100 * entry['train_acc']:.2f}%"
+                      + (f", test {100 * entry['test_acc']:.2f}%" if test is not None else "")
+                      + f", {entry['seconds']:.1f} s", file=sys.stderr, flush=True)
         epochs_log.append(entry)
     model.apply_masks_()
     model.eval()

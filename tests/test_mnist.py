@@ -508,6 +508,17 @@ def test_download(tmp_path, monkeypatch):
     assert calls == []
 
 
+def test_download_to_a_log_writes_one_line_per_file_not_a_bar(tmp_path, monkeypatch, capsys):
+    """stderr is not a terminal (captured): no tqdm bar (no carriage returns), one summary line."""
+    _, _, files = synthetic_release(monkeypatch)
+    fake_server(monkeypatch, files)
+    load_mnist("test", data=tmp_path, download=True)
+    err = capsys.readouterr().err
+    assert "\r" not in err
+    assert err.splitlines()[0].startswith(f"{TEST_NAMES[0]}.gz: 0.0 MB from {mnist.MIRRORS[0]}")
+    assert len(err.splitlines()) == 2
+
+
 def test_download_into_default_cache(no_shared, tmp_path, monkeypatch):
     images, _, files = synthetic_release(monkeypatch)
     fake_server(monkeypatch, files)
