@@ -14,7 +14,7 @@ import numpy as np
 from . import reference
 from .qnet import QNet
 
-__all__ = ["evaluate", "checkpoint_for", "confusion_matrix", "plot_confusion"]
+__all__ = ["evaluate", "checkpoint_for", "confusion_matrix", "confusion_title", "plot_confusion"]
 
 
 def checkpoint_for(qnet: QNet, model_path, checkpoint=None):
@@ -47,6 +47,11 @@ def confusion_matrix(labels, predicted, classes=10):
     m = np.zeros((classes, classes), dtype=np.int64)
     np.add.at(m, (np.asarray(labels, np.int64), np.asarray(predicted, np.int64)), 1)
     return m
+
+
+def confusion_title(model_path, variant, accuracy, images):
+    """The confusion matrix's title: which model file, which variant, the accuracy and on what."""
+    return f"{Path(model_path).name} ({variant}, integer model)\naccuracy {100 * accuracy:.2f}% on {images:,} MNIST test images"
 
 
 def plot_confusion(matrix, path, title):

@@ -25,7 +25,7 @@ def run(args):
     import json
     import time
 
-    from golden.evaluate import checkpoint_for, confusion_matrix, evaluate, plot_confusion
+    from golden.evaluate import checkpoint_for, confusion_matrix, confusion_title, evaluate, plot_confusion
     from golden.mnist import load_mnist
     from golden.qnet import QNet
 
@@ -53,7 +53,7 @@ def run(args):
     print(line + f" ({res['int_seconds']:.2f} s integer reference)")
     if args.confusion:
         plot_confusion(confusion_matrix(labels, classes), args.confusion,
-                       f"{qnet.variant} integer model: {100 * res['int_accuracy']:.2f}% on {res['images']} images")
+                       confusion_title(args.model, qnet.variant, res["int_accuracy"], res["images"]))
         print(f"wrote {args.confusion}")
     if args.json:
         with open(args.json, "w") as f:

@@ -145,3 +145,23 @@ def test_images_other_file_types(tmp_path):
     assert "the file is empty" in _image_error(tmp_path / "empty.npy")
     (tmp_path / "zipped.npy").write_bytes(b"PK\x03\x04rest")
     assert "zip archive" in _image_error(tmp_path / "zipped.npy")
+
+
+# -- evaluate --confusion: the title names the model file and the accuracy -------------------
+
+def test_confusion_title_names_model_file_and_accuracy(tmp_path, monkeypatch, capsys):
+    import numpy as np
+
+    from golden import evaluate
+    from lenet5 import MODELS_DIR
+    from tests.test_mnist import write_split
+
+    rng = np.random.default_rng(1)
+    data = write_split(tmp_path / "mnist", rng.integers(0, 256, (8, 28, 28), dtype=np.uint8),
+                       rng.integers(0, 10, 8, dtype=np.uint8))
+    seen = {}
+    monkeypatch.setattr(evaluate, "plot_confusion", lambda m, path, title: seen.update(title=title))
+    assert main(["evaluate", "--model", str(MODELS_DIR / "modern_int8.json"), "--int-only", "--data", str(data),
+                 "--confusion", str(tmp_path / "c.png")]) == 0
+    acc = re.search(r"int accuracy (\d+\.\d\d)%", capsys.readouterr().out).group(1)
+    assert seen["title"] == f"modern_int8.json (modern, integer model)\naccuracy {acc}% on 8 MNIST test images"
