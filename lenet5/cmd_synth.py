@@ -117,6 +117,8 @@ def run(args):
         raise CliError(str(exc)) from None
     report["model"] = str(args.model)
     print(summary_line(report))
+    if report.get("lut_mapper_note"):
+        print(f"  note: {report['lut_mapper_note']}")
     for warning in report["inference_warnings"]:
         print(f"  note: {warning}")
     print(f"  yosys {report['synth_s']:.0f} s, nextpnr {report['pnr_s']:.0f} s; logs in {build_dir}")

@@ -41,3 +41,66 @@ def test_training_to_a_log_prints_one_line_per_epoch(capsys):
     assert "\r" not in err
     lines = err.splitlines()
     assert len(lines) == 2 and lines[0].startswith("QAT epoch 1/2: loss ") and "train " in lines[0]
+
+
+# -- the abc9 abort and the abc fallback ----------------------------------------------------
+
+def test_abc9_abort_status_line_is_honest(tmp_path, capsys):
+    """A real subprocess standing in for Yosys: writes the abc9 abort into its log, exits 1."""
+    from hw.flow import synth
+
+    script = (f"import sys; open('yosys.log', 'w').write('ERROR: ' + {synth.ABC9_ABORT!r} + '\\n'); "
+              "sys.exit(1)")
+    rc, _ = tools.run_tool([sys.executable, "-c", script], cwd=tmp_path, out_name="yosys.out",
+                           watch_name="yosys.log", phase="yosys ecp5-25k", progress=True,
+                           outcome=synth._abc9_outcome(tmp_path / "yosys.log"))
+    assert rc == 1
+    last = capsys.readouterr().err.splitlines()[-1]
+    assert last.startswith("[yosys ecp5-25k] abc9 aborted (known Yosys bug); retrying with abc after ")
+    assert "failed" not in last
+    # another failure is still reported as one
+    rc, _ = tools.run_tool([sys.executable, "-c", "import sys; sys.exit(3)"], cwd=tmp_path, out_name="o",
+                           watch_name="yosys.log", phase="yosys ecp5-25k", progress=True,
+                           outcome=synth._abc9_outcome(tmp_path / "yosys.log"))
+    assert capsys.readouterr().err.splitlines()[-1].startswith("[yosys ecp5-25k] failed (exit 3) after")
+
+
+class _FakeBuild:
+    """Stands in for hw.flow.synth._Build: abc9 aborts, abc writes captured statistics."""
+
+    def __init__(self, tmp_path):
+        from hw.targets import target
+
+        self.target, self.dir, self.outcomes, self.scripts = target("ecp5-25k"), tmp_path, [], []
+
+    def yosys(self, name, script, phase, outputs, outcome=None):
+        from hw.flow import synth
+
+        data = __import__("pathlib").Path(__file__).parent / "data" / "synth"
+        self.scripts.append(script)
+        log = self.dir / "yosys.log"
+        if "abc -dress" not in script:         # the abc9 script
+            log.write_text(f"ERROR: {synth.ABC9_ABORT}\n")
+            self.outcomes.append(outcome(1))
+            raise synth.SynthError(f"yosys failed (exit 1); see {log}:\nERROR: {synth.ABC9_ABORT}")
+        for mine, captured in (("stat_pre.json", "ecp5_dense_stat_pre.json"),
+                               ("stat_mid.json", "ecp5_dense_stat_pre.json"),
+                               ("stat_post.json", "ecp5_dense_stat_post.json"),
+                               ("cells_mid.json", "ecp5_dense_cells_mid.json"),
+                               ("yosys.log", "ecp5_dense_memory_libmap.log")):
+            (self.dir / mine).write_text((data / captured).read_text())
+        self.outcomes.append(outcome(0) if outcome else "done")
+
+
+def test_abc9_fallback_records_the_mapper(tmp_path):
+    from hw.flow import synth
+
+    run = _FakeBuild(tmp_path)
+    mapper, stats = synth._run_yosys(run, "dense", ["dense.v"], None)
+    assert mapper == "abc" and run.outcomes == [synth.ABC9_RETRY, "done"]
+    assert (tmp_path / "yosys_abc9_abort.log").is_file()
+    pnr = {"rc": 0, "fmax": 120.0, "util": {}, "log": {"errors": []}}
+    report = synth._report(run.target, "dense", 1, 100, mapper, stats, pnr, None)
+    assert report["lut_mapper"] == "abc" and "abc9 aborted" in report["lut_mapper_note"]
+    report = synth._report(run.target, "dense", 1, 100, "abc9", stats, pnr, None)
+    assert report["lut_mapper"] == "abc9" and report["lut_mapper_note"] is None

@@ -18,7 +18,8 @@ in the build folder with relative paths only (:mod:`hw.flow.tools`), keeping the
 The report
 ----------
 ``target``, ``device`` (part number), ``family``, ``top``, ``seed``, ``freq_target_mhz``,
-``lut_mapper``; ``luts``, ``ffs``, ``dsps``, ``brams``, ``ios``: each ``{"used", "total"}``
+``lut_mapper`` (the Yosys LUT mapper that produced the netlist: ``abc9``, or ``abc`` after the
+known abc9 abort) and ``lut_mapper_note`` (why, or None); ``luts``, ``ffs``, ``dsps``, ``brams``, ``ios``: each ``{"used", "total"}``
 (nextpnr's counts: ECP5 LUT4 slots ``TRELLIS_COMB``, iCE40 logic cells ``ICESTORM_LC``; iCE40
 flip-flops from Yosys); ``fmax_mhz`` (nextpnr, after routing; None if it did not finish);
 ``timing_met``; ``fits`` (bool); ``status`` (``"ok"``, ``"does_not_fit"``, ``"pnr_failed"``);
@@ -194,8 +195,8 @@ class _Build:
         (self.dir / "commands.sh").write_text("\n".join(self.commands) + "\n")
         return run_tool(argv, cwd=self.dir, out_name=out_name, phase=phase, progress=self.progress, **kw)
 
-    def yosys(self, script_name, script, phase, outputs):
-        """Write and run the Yosys script ``<script_name>.ys``.
+    def yosys(self, script_name, script, phase, outputs, outcome=None):
+        """Write and run the Yosys script ``<script_name>.ys`` (*outcome*: see :func:`run_tool`).
 
         Raises
         ------
@@ -205,7 +206,7 @@ class _Build:
         (self.dir / f"{script_name}.ys").write_text(script)
         rc, seconds = self.run(self.synth_tool, ["-q", "-l", f"{script_name}.log", "-s", f"{script_name}.ys"],
                                out_name=f"{script_name}.out", watch_name=f"{script_name}.log", phase=phase,
-                               show=lambda line: bool(_YOSYS_PROGRESS_RE.match(line)))
+                               show=lambda line: bool(_YOSYS_PROGRESS_RE.match(line)), outcome=outcome)
         self.synth_s += seconds
         if rc != 0 or not all((self.dir / o).is_file() for o in outputs):
             log = self.dir / f"{script_name}.log"
@@ -239,8 +240,10 @@ def _run_yosys(run: _Build, top, sources, plan) -> tuple[str, dict]:
         script = yosys_script(tgt.family, top, sources, netlist, booth=len(plan["booth"]) if plan else 0,
                               plain=len(plan["plain"]) if plan else 0, lut_mapper=lut_mapper,
                               keep=target_keep(tgt))
+        outcome = _abc9_outcome(run.dir / "yosys.log") if tgt.family == "ecp5" and lut_mapper == "abc9" else None
         try:
-            run.yosys("yosys", script, f"yosys {tgt.name}", [netlist, STAT_PRE, STAT_MID, STAT_POST, CELLS_MID])
+            run.yosys("yosys", script, f"yosys {tgt.name}", [netlist, STAT_PRE, STAT_MID, STAT_POST, CELLS_MID],
+                      outcome=outcome)
             break
         except SynthError as exc:
             if tgt.family != "ecp5" or lut_mapper != "abc9" or ABC9_ABORT not in str(exc):
@@ -251,6 +254,26 @@ def _run_yosys(run: _Build, top, sources, plan) -> tuple[str, dict]:
     stats["cells_mid"] = parse_yosys_cells((run.dir / CELLS_MID).read_text())
     stats["mapping"] = parse_yosys_memory_mapping((run.dir / "yosys.log").read_text(errors="replace"), top)
     return lut_mapper, stats
+
+
+#: The status line's last words when abc9 hits :data:`ABC9_ABORT` (the build goes on with abc).
+ABC9_RETRY = "abc9 aborted (known Yosys bug); retrying with abc"
+#: ``lut_mapper_note`` of a report whose netlist the fallback mapped.
+ABC9_NOTE = ("LUTs mapped with abc: Yosys's abc9 aborted on this design (known Yosys bug, "
+             "log kept as yosys_abc9_abort.log)")
+
+
+def _abc9_outcome(log: Path):
+    """How an abc9 Yosys run ended: the known abort is named as such (the caller retries)."""
+    def outcome(rc):
+        if rc == 0:
+            return "done"
+        try:
+            aborted = ABC9_ABORT in log.read_text(errors="replace")
+        except OSError:
+            aborted = False
+        return ABC9_RETRY if aborted else f"failed (exit {rc})"
+    return outcome
 
 
 def _run_nextpnr(run: _Build, top, seed, freq_mhz) -> dict:
@@ -287,6 +310,7 @@ def _report(tgt: Target, top, seed, freq_mhz, lut_mapper, stats, pnr, plan) -> d
     report = {
         "target": tgt.name, "device": tgt.part, "family": tgt.family, "top": top, "seed": int(seed),
         "freq_target_mhz": freq_mhz, "lut_mapper": lut_mapper,
+        "lut_mapper_note": ABC9_NOTE if lut_mapper == "abc" and tgt.family == "ecp5" else None,
         **{REPORT_KEYS[r]: verdict["resources"][r] for r in RESOURCE_NAMES},
         "fmax_mhz": round(fmax, 2) if fmax is not None else None,
         "timing_met": fmax is not None and fmax >= freq_mhz,

@@ -189,12 +189,14 @@ class _Follower:
 
 
 def run_tool(argv: list[str], *, cwd: Path, out_name: str, watch_name: str | None = None,
-             phase: str, progress: bool, show=lambda line: True) -> tuple[int, float]:
+             phase: str, progress: bool, show=lambda line: True, outcome=None) -> tuple[int, float]:
     """Run *argv* in *cwd* with stdout and stderr going to ``cwd/out_name``.
 
     The status line follows ``cwd/watch_name`` (the tool's own log file; default *out_name*)
     as it grows: YoWASP Yosys loses its standard output after its first ABC run, so Yosys
-    writes its log itself (``-l``).  Returns (exit code, wall seconds).
+    writes its log itself (``-l``).  *outcome(rc)* names how the run ended on the last status
+    line (default ``done`` / ``failed (exit N)``; a caller that recovers from a known failure
+    says so instead).  Returns (exit code, wall seconds).
     """
     status = Status(progress, phase)
     start = time.monotonic()
@@ -220,8 +222,12 @@ def run_tool(argv: list[str], *, cwd: Path, out_name: str, watch_name: str | Non
         finally:
             follower.close()
     seconds = time.monotonic() - start
-    status.close("done" if rc == 0 else f"failed (exit {rc})")
+    status.close((outcome or _outcome)(rc))
     return rc, seconds
+
+
+def _outcome(rc: int) -> str:
+    return "done" if rc == 0 else f"failed (exit {rc})"
 
 
 def shell_line(argv: list[str]) -> str:
