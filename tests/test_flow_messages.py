@@ -104,3 +104,23 @@ def test_abc9_fallback_records_the_mapper(tmp_path):
     assert report["lut_mapper"] == "abc" and "abc9 aborted" in report["lut_mapper_note"]
     report = synth._report(run.target, "dense", 1, 100, "abc9", stats, pnr, None)
     assert report["lut_mapper"] == "abc9" and report["lut_mapper_note"] is None
+
+
+# -- timing in the summary line --------------------------------------------------------------
+
+def _report(**kw):
+    rep = {"target": "ecp5-25k", "fold_str": "C1=1x25", "luts": {"used": 10, "total": 24288},
+           "ffs": {"used": 5, "total": 24288}, "dsps": {"used": 1, "total": 28}, "brams": {"used": 0, "total": 56},
+           "fmax_mhz": 71.43, "freq_target_mhz": 100.0, "timing_met": False, "images_per_s": 34.9,
+           "fits": True, "exhausted": []}
+    rep.update(kw)
+    return rep
+
+
+def test_summary_line_says_when_timing_is_not_met():
+    from hw.flow.report import summary_line
+
+    line = summary_line(_report())
+    assert "fmax 71.4 MHz (TIMING NOT MET: target 100 MHz)" in line and line.endswith("fits")
+    assert "fmax 120.0 MHz (meets the 100 MHz target)" in summary_line(_report(fmax_mhz=120.0, timing_met=True))
+    assert "fmax -" in summary_line(_report(fmax_mhz=None))

@@ -180,14 +180,23 @@ def manifest_figures(manifest: Mapping, fmax) -> dict:
 
 
 def summary_line(report: Mapping) -> str:
-    """One line: target, fold, LUT/FF/DSP/BRAM used/total, fmax, images/s, fits."""
+    """One line: target, fold, LUT/FF/DSP/BRAM used/total, fmax and whether it meets the frequency
+    target (``timing_met``), images/s, fits."""
     parts = [report["target"]]
     if report.get("fold_str"):
         parts.append(f"fold {report['fold_str']}")
     for key, label in (("luts", "LUT"), ("ffs", "FF"), ("dsps", "DSP"), ("brams", "BRAM")):
         r = report[key]
         parts.append(f"{label} {r['used']}/{r['total']}")
-    parts.append(f"fmax {report['fmax_mhz']:.1f} MHz" if report.get("fmax_mhz") else "fmax -")
+    fmax, target = report.get("fmax_mhz"), report.get("freq_target_mhz")
+    if not fmax:
+        parts.append("fmax -")
+    elif target and report.get("timing_met") is False:
+        parts.append(f"fmax {fmax:.1f} MHz (TIMING NOT MET: target {target:g} MHz)")
+    elif target and report.get("timing_met"):
+        parts.append(f"fmax {fmax:.1f} MHz (meets the {target:g} MHz target)")
+    else:
+        parts.append(f"fmax {fmax:.1f} MHz")
     if report.get("images_per_s"):
         parts.append(f"{report['images_per_s']:,.0f} images/s")
     if report["fits"]:
