@@ -66,7 +66,8 @@ def add_arguments(parser):
     parser.add_argument("--target-ii", type=int, metavar="CYCLES", default=argparse.SUPPRESS,
                         help="cycles per image the default fold aims at (default: "
                              "hw.arch.dataflow.DEFAULT_TARGET_II, 2048)")
-    parser.add_argument("--bitstream", action="store_true", help="also pack a bitstream (.bit / .bin)")
+    parser.add_argument("--bitstream", action="store_true", help="also pack a bitstream (.bit / .bin); board-less, only the clock pin is "
+                                                             "constrained: for resource and timing figures only")
     parser.add_argument("--build-dir", metavar="DIR", default=argparse.SUPPRESS,
                         help="working folder (default: build/synth/<model>-<target>-<fold>)")
     parser.add_argument("--json", metavar="PATH", help="write the report as JSON")
@@ -123,7 +124,10 @@ def run(args):
         print(f"  note: {warning}")
     print(f"  yosys {report['synth_s']:.0f} s, nextpnr {report['pnr_s']:.0f} s; logs in {build_dir}")
     if report.get("bitstream"):
-        print(f"  bitstream {build_dir / report['bitstream']}")
+        print(f"  bitstream {build_dir / report['bitstream']}: for resource and timing figures only, "
+              "not for a board")
+    if report.get("note"):
+        print(f"  note: {report['note']}")
     if args.json:
         Path(args.json).parent.mkdir(parents=True, exist_ok=True)
         Path(args.json).write_text(json.dumps(report, indent=2, sort_keys=True) + "\n")

@@ -124,3 +124,56 @@ def test_summary_line_says_when_timing_is_not_met():
     assert "fmax 71.4 MHz (TIMING NOT MET: target 100 MHz)" in line and line.endswith("fits")
     assert "fmax 120.0 MHz (meets the 100 MHz target)" in summary_line(_report(fmax_mhz=120.0, timing_met=True))
     assert "fmax -" in summary_line(_report(fmax_mhz=None))
+
+
+# -- the board-less bitstream ------------------------------------------------------------------
+
+class _FakePnr:
+    def __init__(self, tmp_path, target):
+        from hw.targets import target as get
+
+        self.target, self.dir, self.pnr_tool, self.pin_note = get(target), tmp_path, "nextpnr", None
+        self.argv = None
+
+    def run(self, tool, args, *, out_name, phase, **kw):
+        self.argv = args
+        data = __import__("pathlib").Path(__file__).parent / "data" / "synth"
+        (self.dir / out_name).write_text((data / "ecp5_dense_nextpnr.log").read_text())
+        return 0, 1.0
+
+
+def test_boardless_build_notes_that_it_is_for_figures_only(tmp_path):
+    import json
+
+    from hw.flow import synth
+
+    ports = {"clk": {"bits": [2]}, "rst": {"bits": [3]}, "s_axis_tdata": {"bits": list(range(4, 12))}}
+    (tmp_path / "top.json").write_text(json.dumps({"modules": {"top": {"ports": ports}}}))
+    run = _FakePnr(tmp_path, "ecp5-25k")
+    synth._run_nextpnr(run, "top", 1, 100)
+    assert "--lpf" in run.argv
+    assert run.pin_note == ("board-less build: only the clock pin is constrained (to the ulx3s board's "
+                            "oscillator); nextpnr places the other 9 I/O pins anywhere, so this placement "
+                            "and any bitstream are for the resource and timing figures only, not for a board")
+
+
+def test_cli_synth_prints_the_boardless_note(tmp_path, capsys, monkeypatch):
+    from hw.flow import synth
+    from lenet5.cli import main
+    from tests.test_synth import modern_qnet
+
+    model = tmp_path / "m.json"
+    modern_qnet().save(model)
+    note = synth.boardless_note(__import__("hw.targets").targets.target("ecp5-25k"), 31, True)
+
+    def fake(accel, *, top, target, build_dir, manifest, **kw):
+        return {**_report(fold_str=str(accel.fold)), "inference_warnings": [], "synth_s": 1.0, "pnr_s": 2.0,
+                "bitstream": "lenet5_accel.bit", "note": note}
+
+    monkeypatch.setattr(synth, "synthesize", fake)
+    assert main(["synth", "--model", str(model), "--target", "ecp5-25k", "--fold", "C1=1x1", "--bitstream",
+                 "--build-dir", str(tmp_path / "b"), "--quiet"]) == 0
+    out = capsys.readouterr().out
+    assert "lenet5_accel.bit: for resource and timing figures only, not for a board" in out
+    assert f"  note: {note}" in out and "the other 30 I/O pins anywhere" in out
+    assert "TIMING NOT MET" in out

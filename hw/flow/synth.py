@@ -32,7 +32,8 @@ with ``mapped_to`` one of ``bram``, ``lutram``, ``ff`` (flip-flops and LUT logic
 ``memory_bits_in_bram``, ``memory_bits_in_luts`` (= ``memory_bits_in_lutram`` +
 ``memory_bits_in_ff``); ``inference_warnings``: what did not map to a hard block;
 ``yosys_cells``: final Yosys cell counts; ``synth_s``, ``pnr_s``, ``pack_s`` (wall seconds);
-``tools``: versions; ``bitstream``: file name or None; ``build_dir``; and with a manifest
+``tools``: versions; ``bitstream``: file name or None; ``note``: that a board-less build pins
+at most the clock, so its figures (and any bitstream) are not for a board; ``build_dir``; and with a manifest
 ``fold``, ``fold_str``, ``ii_cycles``, ``latency_cycles``, ``images_per_s``
 (``fmax * 1e6 / II``), ``latency_us``, ``multipliers_predicted``.
 
@@ -146,7 +147,8 @@ def synthesize(component_or_verilog, *, top: str, target: str, build_dir, seed: 
     lut_mapper, stats = _run_yosys(run, top, sources, plan)
     pnr = _run_nextpnr(run, top, seed, freq_mhz)
     report = _report(tgt, top, seed, freq_mhz, lut_mapper, stats, pnr, plan)
-    report.update(synth_s=round(run.synth_s, 1), pnr_s=round(pnr["seconds"], 1), pack_s=None, bitstream=None)
+    report.update(synth_s=round(run.synth_s, 1), pnr_s=round(pnr["seconds"], 1), pack_s=None, bitstream=None,
+                  note=run.pin_note)
     if bitstream and report["fits"]:
         report.update(_pack(run, top, pnr["placed"]))
     report["tools"] = dict(tool_versions(tgt.family, use_system_tools=use_system_tools))
@@ -179,6 +181,7 @@ class _Build:
         self.dir = Path(build_dir)
         self.commands = []
         self.synth_s = 0.0
+        self.pin_note = None
 
     def clean(self, top):
         """Create the folder; remove the outputs of an earlier build."""
@@ -276,6 +279,16 @@ def _abc9_outcome(log: Path):
     return outcome
 
 
+def boardless_note(tgt: Target, pins: int, clock_pinned: bool) -> str:
+    """The report's ``note``: a board-less build pins at most the clock, so its placement (and any
+    bitstream) serves the resource and timing figures only, not a board."""
+    what = (f"only the clock pin is constrained (to the {tgt.board} board's oscillator)" if clock_pinned
+            else "no pin is constrained")
+    others = pins - 1 if clock_pinned else pins
+    return (f"board-less build: {what}; nextpnr places the other {others} I/O pins anywhere, so this "
+            "placement and any bitstream are for the resource and timing figures only, not for a board")
+
+
 def _run_nextpnr(run: _Build, top, seed, freq_mhz) -> dict:
     """Place and route ``<top>.json``; returns the exit code, seconds, the placed design's file
     name, the parsed log and report, the utilisation table and the fmax."""
@@ -288,6 +301,8 @@ def _run_nextpnr(run: _Build, top, seed, freq_mhz) -> dict:
         "--timing-allow-fail"] + list(PNR_EXTRA_ARGS[family])
     ports = json.loads((run.dir / netlist).read_text())["modules"][top]["ports"]
     constraint = clock_constraint(tgt, ports)
+    pins = sum(len(p.get("bits", ())) for p in ports.values())
+    run.pin_note = boardless_note(tgt, pins, clock_pinned=constraint is not None)
     if constraint is not None:
         kind, text = constraint
         (run.dir / f"{top}.{kind}").write_text(text)
