@@ -165,3 +165,15 @@ def test_confusion_title_names_model_file_and_accuracy(tmp_path, monkeypatch, ca
                  "--confusion", str(tmp_path / "c.png")]) == 0
     acc = re.search(r"int accuracy (\d+\.\d\d)%", capsys.readouterr().out).group(1)
     assert seen["title"] == f"modern_int8.json (modern, integer model)\naccuracy {acc}% on 8 MNIST test images"
+
+
+def test_readme_states_mnist_search_order_inputs_and_boardless_builds():
+    from lenet5 import REPO_ROOT
+
+    text = " ".join((REPO_ROOT / "README.md").read_text().split())
+    order = [text.index(s) for s in ("in `--data DIR`, then `$LENET5_MNIST`, then `../shared/mnist`",
+                                     "then the user cache `~/.cache/lenet5/mnist`")]
+    assert order == sorted(order)
+    assert "`lenet5 data download [--dir DIR]`" in text
+    assert "today only this project's own checkpoints" in text
+    assert "only the clock pin is constrained" in text and "for resources and timing only" in text
