@@ -135,13 +135,16 @@ def _versions() -> dict:
 
 
 def _write_text(path: Path, text: str) -> None:
-    """Write atomically; leave an identical file untouched (its mtime stays put)."""
+    """Write atomically, with the permissions the umask gives; leave an identical file untouched
+    (its mtime stays put)."""
+    from hw.emit import publish
+
     if path.is_file() and path.read_text() == text:
         return
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     with os.fdopen(fd, "w") as f:
         f.write(text)
-    os.replace(tmp, path)
+    publish(tmp, path)
 
 
 def _simulation_sources(vendor_name, verilog: Path, sim_dir: Path) -> list:
