@@ -84,3 +84,59 @@ def test_publish_replaces_atomically(tmp_path):
 
 def test_header_line_stays_first(gen):
     assert gen.verilog.read_text().startswith(HEADER)
+
+
+# --- item 3: the manifest's interface keys -------------------------------------------------------
+
+def _verilog_ports(text: str, top: str = "lenet5_accel") -> dict:
+    """Port name -> (direction, bits) of module *top*, read from the emitted Verilog."""
+    import re
+
+    body = text[text.index(f"module {top}("):]
+    body = body[:body.index("endmodule")]
+    ports = {}
+    for direction, msb, name in re.findall(r"^\s*(input|output)\s+(?:\[(\d+):0\]\s+)?(\w+)\s*;", body, re.M):
+        ports[name] = (direction, int(msb) + 1 if msb else 1)
+    return ports
+
+
+def test_manifest_names_clock_reset_and_logit_format(gen):
+    m = gen.manifest
+    # Before: none of these keys; the logit format only in layers[-1]["out_fmt"].
+    assert m["clock"] == {"port": "clk", "domain": "sync", "edge": "rising"}
+    assert m["reset"] == {"port": "rst", "active": "high", "synchronous": True}
+    assert m["logit_fmt"] == m["layers"][-1]["out_fmt"] == str(gen.qnet.output_fmt)
+    assert m["logit_format"] == gen.qnet.output_fmt.to_dict()
+    assert m["logit_format"]["q"] == m["logit_fmt"]
+    assert m["pixel_fmt"] == m["layers"][0]["in_fmt"]
+    assert m["classes"] == 10
+    assert m["target"] is None and m["arch"] == "dataflow"
+    assert m["fold"] == {"C1": [1, 1], "C3": [1, 1], "C5": [1, 1], "F6": [1, 1], "OUT": [1, 1]}
+
+
+def test_manifest_file_has_the_keys(gen):
+    import json
+
+    m = json.loads(gen.manifest_path.read_text())
+    assert {"clock", "reset", "logit_fmt", "logit_format", "target", "arch", "fold"} <= set(m)
+
+
+def test_manifest_signals_are_the_verilog_ports(gen):
+    signals = gen.manifest["ports"]["signals"]
+    ports = _verilog_ports(gen.verilog.read_text())
+    assert {s["name"]: (s["direction"], s["bits"]) for s in signals} == ports
+    assert [s["name"] for s in signals[:2]] == ["clk", "rst"]
+    assert all(s["role"] for s in signals)
+
+
+def test_signals_of_a_tapped_signature():
+    from amaranth.lib import data
+
+    from hw.arch.signature import TopSignature
+
+    sig = TopSignature(pixel_bits=8, out_bits=16, in_beats=784, out_beats=11,
+                       taps=[("c1_engine", data.ArrayLayout(8, 3))])
+    rows = {r["name"]: r for r in sig.signals()}
+    assert rows["tap_c1_engine__payload"]["bits"] == 24
+    assert rows["tap_c1_engine__ready"]["direction"] == "output"
+    assert "c1_engine" in rows["tap_c1_engine__valid"]["role"]

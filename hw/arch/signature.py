@@ -18,7 +18,8 @@ Members (the Verilog port names, from the component's point of view):
 ``m_axis_tvalid``, ``m_axis_tlast`` Out(1); ``m_axis_tready`` In(1)
     ``tlast`` on the class-index beat.
 
-Amaranth adds ``clk`` and ``rst`` (synchronous, active high) for the ``sync`` domain.
+Amaranth adds ``clk`` and ``rst`` (synchronous, active high) for the ``sync`` domain
+(:data:`CLOCK`, :data:`RESET`).
 
 A debug build adds, per tapped stage, ``tap_<stage>`` Out(valid, ready, payload): the stage's
 output stream as seen by its consumer (:func:`tap_signature`).
@@ -28,10 +29,28 @@ from __future__ import annotations
 
 import math
 
+from amaranth.hdl import Shape
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
-__all__ = ["TopSignature", "tap_signature", "output_width"]
+__all__ = ["TopSignature", "tap_signature", "output_width", "CLOCK", "RESET"]
+
+#: The clock Amaranth adds for the ``sync`` domain (every architecture is one synchronous design).
+CLOCK = {"port": "clk", "domain": "sync", "edge": "rising"}
+#: Its reset: synchronous (sampled on the clock's rising edge), active high.
+RESET = {"port": "rst", "active": "high", "synchronous": True}
+
+#: What each port of :class:`TopSignature` carries (the manifest's and the Verilog header's words).
+_ROLES = {
+    "s_axis_tdata": "pixel, one per beat in raster order",
+    "s_axis_tvalid": "pixel beat valid",
+    "s_axis_tready": "accelerator accepts a pixel",
+    "s_axis_tlast": "last pixel of the image",
+    "m_axis_tdata": "logits (class 0 first) then the class index",
+    "m_axis_tvalid": "output beat valid",
+    "m_axis_tready": "consumer accepts an output beat",
+    "m_axis_tlast": "class-index beat (last of the image)",
+}
 
 
 def output_width(logit_bits: int) -> int:
@@ -93,7 +112,27 @@ class TopSignature(wiring.Signature):
         return (f"TopSignature(pixel_bits={self.pixel_bits}, out_bits={self.out_bits}, "
                 f"in_beats={self.in_beats}, out_beats={self.out_beats})")
 
+    def signals(self) -> list:
+        """Every Verilog port of a component with this signature, from its members (the clock
+        and reset first): ``{"name", "direction", "bits", "role"}``, direction as the
+        component sees it (``input``/``output``)."""
+        rows = [{"name": CLOCK["port"], "direction": "input", "bits": 1,
+                 "role": f"clock (rising edge, domain {CLOCK['domain']})"},
+                {"name": RESET["port"], "direction": "input", "bits": 1,
+                 "role": f"reset, {'synchronous' if RESET['synchronous'] else 'asynchronous'}, "
+                         f"active {RESET['active']}"}]
+        for path, member in self.members.flatten():
+            if not member.is_port:
+                continue
+            name = "__".join(path)
+            role = _ROLES.get(name) or f"debug tap of stage {path[0][4:]}: {path[-1]}"
+            rows.append({"name": name, "direction": "input" if member.flow == In else "output",
+                         "bits": Shape.cast(member.shape).width, "role": role})
+        return rows
+
     def describe(self, top: str) -> dict:
-        """The manifest's port description: top name, data widths, beats per image."""
+        """The manifest's interface description: top name, data widths, beats per image, the
+        clock and reset (:data:`CLOCK`, :data:`RESET`) and every port (:meth:`signals`)."""
         return {"top": top, "s_axis_tdata_bits": self.pixel_bits, "m_axis_tdata_bits": self.out_bits,
-                "in_beats_per_image": self.in_beats, "out_beats_per_image": self.out_beats}
+                "in_beats_per_image": self.in_beats, "out_beats_per_image": self.out_beats,
+                "clock": dict(CLOCK), "reset": dict(RESET), "signals": self.signals()}
