@@ -72,19 +72,6 @@ AMARANTH_LINT_OFF: tuple[str, ...] = (
 )
 
 
-def emit_verilog(component: wiring.Component, name: str) -> str:
-    """Verilog text of *component* as module *name* (submodules become ``\\<name>.<sub>``).
-
-    Deterministic: a fixed :data:`HEADER` line, no ``src`` attributes (no paths), no timestamps.
-    """
-    if not isinstance(component, wiring.Component):
-        raise TypeError(f"emit_verilog needs an amaranth.lib.wiring.Component, not {component!r}")
-    if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", name):
-        raise ValueError(f"module name {name!r} is not a plain Verilog identifier")
-    text = verilog.convert(component, name=name, emit_src=False)
-    return HEADER + text
-
-
 _UMASK_LOCK = threading.Lock()
 
 
@@ -112,8 +99,27 @@ def publish(tmp: str | Path, path: str | Path) -> None:
     os.replace(tmp, path)
 
 
-def write_verilog(component: wiring.Component, name: str, out_dir: str | Path) -> Path:
-    """Write :func:`emit_verilog` output to ``<out_dir>/<name>.v`` and return that path.
+def emit_verilog(component: wiring.Component, name: str, comment: Sequence[str] = ()) -> str:
+    """Verilog text of *component* as module *name* (submodules become ``\\<name>.<sub>``).
+
+    Deterministic: a fixed :data:`HEADER` line, then *comment* (lines of text, e.g. the interface
+    description of :func:`hw.arch.signature.interface_header`) as ``//`` lines, then the
+    Verilog; no ``src`` attributes (no paths), no timestamps.
+    """
+    if not isinstance(component, wiring.Component):
+        raise TypeError(f"emit_verilog needs an amaranth.lib.wiring.Component, not {component!r}")
+    if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", name):
+        raise ValueError(f"module name {name!r} is not a plain Verilog identifier")
+    if isinstance(comment, str) or any("\n" in line or "\r" in line for line in comment):
+        raise ValueError("comment is a sequence of lines without line breaks")
+    text = verilog.convert(component, name=name, emit_src=False)
+    return HEADER + "".join(f"// {line}".rstrip() + "\n" for line in comment) + text
+
+
+def write_verilog(component: wiring.Component, name: str, out_dir: str | Path,
+                  comment: Sequence[str] = ()) -> Path:
+    """Write :func:`emit_verilog` output (with *comment* below the header line) to
+    ``<out_dir>/<name>.v`` and return that path.
 
     An existing file with identical contents is left alone (its mtime is kept). A new file gets
     the permissions the umask gives (``-rw-r--r--`` with umask 022), as with ``open()``.
@@ -121,7 +127,7 @@ def write_verilog(component: wiring.Component, name: str, out_dir: str | Path) -
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     path = out_dir / f"{name}.v"
-    text = emit_verilog(component, name)
+    text = emit_verilog(component, name, comment)
     if not (path.is_file() and path.read_text() == text):
         fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=out_dir)
         with os.fdopen(fd, "w") as f:
