@@ -7,7 +7,12 @@
 
 ``lenet5_accel.v``
     The whole accelerator as one Verilog module ``lenet5_accel`` (submodules inside), from
-    :func:`hw.emit.write_verilog`: deterministic, no paths, no timestamps.
+    :func:`hw.emit.write_verilog`: deterministic, no paths, no timestamps. Below the first line,
+    a comment describing the interface (ports, widths, protocol, clock and reset, predicted
+    latency and II, what it was made for: :func:`hw.arch.signature.interface_header`).
+``lenet5_accel_inst.vh``
+    An instantiation template of the top level with every port
+    (:func:`hw.arch.signature.instantiation_template`).
 ``manifest.json``
     :meth:`LeNet5Accelerator.manifest` (fold, per-layer formats and cycles, predicted II and
     latency, ...) plus the model file's name and SHA-256, the Verilog file's SHA-256, the
@@ -37,13 +42,14 @@ from pathlib import Path
 from golden.qnet import QNet
 from hw.arch import TOP as ARCH_TOP
 
-__all__ = ["TOP", "VERILOG_NAME", "MANIFEST_NAME", "Generated", "generate", "parse_fold", "load_model"]
+__all__ = ["TOP", "VERILOG_NAME", "MANIFEST_NAME", "INSTANCE_NAME", "Generated", "generate", "parse_fold", "load_model"]
 
 #: Module name of the generated top level (and stem of its Verilog file): :data:`hw.arch.TOP`.
 TOP = ARCH_TOP
 #: File names inside the output folder.
 VERILOG_NAME = f"{TOP}.v"
 MANIFEST_NAME = "manifest.json"
+INSTANCE_NAME = f"{TOP}_inst.vh"
 
 
 @dataclass
@@ -65,6 +71,8 @@ class Generated:
         Remaining Verilator ``-Wall`` warnings (``[]``: lint-clean), or ``None`` when not linted.
     sim_sources : list of Path
         The Verilog files a simulator compiles: ``[verilog]``, or the ``sim/`` files above.
+    instance_template : Path
+        ``<out>/lenet5_accel_inst.vh``.
     seconds : dict
         Wall time of the steps: ``build`` (accelerator), ``emit``, ``lint``.
     """
@@ -77,6 +85,7 @@ class Generated:
     lint_warnings: list | None
     seconds: dict = field(default_factory=dict)
     sim_sources: list = field(default_factory=list)
+    instance_template: Path | None = None
 
     @property
     def top(self) -> str:
@@ -135,13 +144,16 @@ def _versions() -> dict:
 
 
 def _write_text(path: Path, text: str) -> None:
-    """Write atomically; leave an identical file untouched (its mtime stays put)."""
+    """Write atomically, with the permissions the umask gives; leave an identical file untouched
+    (its mtime stays put)."""
+    from hw.emit import publish
+
     if path.is_file() and path.read_text() == text:
         return
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     with os.fdopen(fd, "w") as f:
         f.write(text)
-    os.replace(tmp, path)
+    publish(tmp, path)
 
 
 def _simulation_sources(vendor_name, verilog: Path, sim_dir: Path) -> list:
@@ -196,6 +208,7 @@ def generate(model, out_dir, fold=None, *, lint: bool = True, target_ii: int | N
         An unknown target.
     """
     from hw.arch import accelerator
+    from hw.arch.signature import instantiation_template, interface_header
     from hw.emit import lint_verilog, write_verilog
 
     seconds = {}
@@ -206,8 +219,11 @@ def generate(model, out_dir, fold=None, *, lint: bool = True, target_ii: int | N
     seconds["build"] = time.perf_counter() - t0
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
+    manifest = dict(accel.manifest())
     t0 = time.perf_counter()
-    verilog = write_verilog(accel, TOP, out_dir)
+    verilog = write_verilog(accel, TOP, out_dir, interface_header(manifest, source))
+    instance = out_dir / INSTANCE_NAME
+    _write_text(instance, instantiation_template(manifest))
     sim_sources = [verilog]
     if accel.plan.dsp_instances:
         sim_sources = _simulation_sources(accel.plan.dsp_vendor, verilog, out_dir / "sim")
@@ -217,11 +233,10 @@ def generate(model, out_dir, fold=None, *, lint: bool = True, target_ii: int | N
         t0 = time.perf_counter()
         warnings = lint_verilog(sim_sources, TOP)
         seconds["lint"] = time.perf_counter() - t0
-    manifest = dict(accel.manifest())
     manifest.update({
         "model": source,
         "verilog": {"file": verilog.name, "sha256": hashlib.sha256(verilog.read_bytes()).hexdigest(),
-                    "top": TOP},
+                    "top": TOP, "instance_template": instance.name},
         "tools": _versions(),
         "lint": None if warnings is None else {
             "clean": not warnings,
@@ -231,4 +246,5 @@ def generate(model, out_dir, fold=None, *, lint: bool = True, target_ii: int | N
     manifest_path = out_dir / MANIFEST_NAME
     _write_text(manifest_path, json.dumps(manifest, indent=1, sort_keys=True) + "\n")
     return Generated(accel=accel, qnet=qnet, verilog=verilog, manifest_path=manifest_path,
-                     manifest=manifest, lint_warnings=warnings, seconds=seconds, sim_sources=sim_sources)
+                     manifest=manifest, lint_warnings=warnings, seconds=seconds, sim_sources=sim_sources,
+                     instance_template=instance)

@@ -1,9 +1,12 @@
 """Generate the accelerator's Verilog from a quantized description.
 
 Writes DIR/lenet5_accel.v (one module, lenet5_accel, with AXI4-Stream ports s_axis_* for the
-28x28 uint8 pixels and m_axis_* for the 10 logits and the class index) and DIR/manifest.json
-(fold, per-layer formats and cycles, predicted II and latency, model file name and SHA-256,
-tool versions, lint result). Both are deterministic. The Verilog is then linted with
+28x28 uint8 pixels and m_axis_* for the 10 logits and the class index; a comment at its top
+describes the ports, the protocol, clock and reset, the predicted latency and II, and what it
+was made for), DIR/lenet5_accel_inst.vh (an instantiation template with every port) and
+DIR/manifest.json (clock, reset, ports, logit format, target, fold, per-layer formats and
+cycles, predicted II and latency, model file name and SHA-256, tool versions, lint result).
+All are deterministic. The Verilog is then linted with
 `verilator --lint-only -Wall` (the exit status is 1 when warnings remain).
 
 --fold sets the parallelism per conv/dense layer as LANESxTAPS, e.g. C1=3x25,C3=8x25
@@ -54,7 +57,8 @@ def run(args):
 
     gen = generate(args.model, args.out, args.fold, lint=not args.no_lint, target=args.target, arch=args.arch)
     lines = gen.verilog.read_text().count("\n")
-    print(f"wrote {gen.verilog} ({lines} lines) and {gen.manifest_path}")
+    print(f"wrote {gen.verilog} ({lines} lines), {gen.instance_template.name} (instantiation template) "
+          f"and {gen.manifest_path.name}")
     for line in summary_lines(gen):
         print(line)
     if gen.lint_warnings is None:

@@ -6,7 +6,11 @@ in cocotb, and compares every image's 10 logits and class index with the integer
 (golden.reference). The images are split over --jobs simulator processes running in parallel.
 
 --images takes a count of MNIST test images, `all` (the 10,000), a .npy file of uint8
-(N, 28, 28) or (28, 28), or a folder of 28x28 8-bit grayscale PNG files.
+(N, 28, 28) or (28, 28), or a folder of 28x28 8-bit grayscale PNG files. MNIST images come with
+their labels; for your own, --labels names a .npy file of one integer class 0..9 per image.
+The RTL's and the golden model's class per image are in the JSON report (rtl_classes,
+golden_classes, labels when known); for up to 20 images a table per image is printed (RTL and
+golden class, label, the two largest logits).
 
 With --stall P each cycle has an input gap with probability P and the output withholds
 tready with probability P (cocotbext-axi drivers); without it a lean driver runs at full rate,
@@ -49,6 +53,9 @@ def add_arguments(parser, images_default="100"):
     parser.add_argument("--model", metavar="JSON", default=str(DEFAULT_MODEL), help="quantized description")
     parser.add_argument("--images", metavar="N|all|PATH", default=images_default,
                         help="first N MNIST test images, all 10,000, a .npy file or a folder of PNG files")
+    parser.add_argument("--labels", metavar="FILE.npy",
+                        help="labels of the --images (1-D integer array, one class 0..9 per image) "
+                             "for accuracy; MNIST images have theirs")
     parser.add_argument("--fold", metavar="SPEC", help="per-layer folding: C1=3x25,C3=8x25,... or a JSON file")
     parser.add_argument("--stall", type=_probability, default=0.0, metavar="P",
                         help="probability per cycle of an input gap and of output backpressure")
@@ -103,10 +110,31 @@ def _pct(x):
     return "n/a" if x is None else f"{100 * x:.2f} %"
 
 
+def _per_image_table(rows, logit_fmt) -> list:
+    """The per-image lines of a small set: RTL and golden class, label, the two largest logits."""
+    labels = any(r["label"] is not None for r in rows)
+    lines = [f"  {'image':>5}  {'RTL':>3}  {'golden':>6}" + (f"  {'label':>5}" if labels else "")
+             + f"  top-2 logits, class: value ({logit_fmt} word)"]
+    for r in rows:
+        top = ", ".join(f"{t['class']}: {t['value']:+.3f} ({t['logit']})" for t in r["top2"])
+        flag = "" if r["rtl_class"] == r["golden_class"] else "  RTL != golden"
+        lines.append(f"  {r['image']:>5}  {r['rtl_class']:>3}  {r['golden_class']:>6}"
+                     + (f"  {r['label'] if r['label'] is not None else '-':>5}" if labels else "")
+                     + f"  {top}{flag}")
+    return lines
+
+
 def print_report(rep):
     n = rep["images"]
-    print(f"{rep['variant']}: {n} images ({rep['image_source']}), {rep['mismatches']} mismatches, "
-          f"RTL accuracy {_pct(rep['rtl_accuracy'])}, golden {_pct(rep['golden_accuracy'])}")
+    if rep["rtl_accuracy"] is None:
+        agree = round(rep["rtl_golden_class_agreement"] * n)
+        classes = f"no labels (--labels FILE.npy gives accuracy); RTL and golden classes agree on {agree} of {n}"
+    else:
+        classes = f"RTL accuracy {_pct(rep['rtl_accuracy'])}, golden {_pct(rep['golden_accuracy'])}"
+    print(f"{rep['variant']}: {n} images ({rep['image_source']}), {rep['mismatches']} mismatches, {classes}")
+    if rep.get("per_image"):
+        for line in _per_image_table(rep["per_image"], rep.get("logit_fmt", "logit")):
+            print(line)
     if rep["stall"]:
         print(f"  stall {rep['stall']}: {rep['cycles_per_image']:.1f} cycles per image with gaps and backpressure "
               f"(predicted II without stalls {rep['predicted_ii_cycles']})")
@@ -139,9 +167,14 @@ def run(args):
     import json
 
     from hw.generate import generate
-    from sim.accel import load_images, reset_test
+    from dataclasses import replace
+
+    from sim.accel import load_images, load_labels, reset_test
 
     images = load_images(args.images, data=args.data)
+    if getattr(args, "labels", None):
+        images = replace(images, labels=load_labels(args.labels, len(images)),
+                         source=f"{images.source}, labels {args.labels}")
     target = getattr(args, "target", None)
     arch = getattr(args, "arch", "dataflow")
     out = args.out or default_out(args.model, args.fold, target, arch)

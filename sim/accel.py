@@ -63,14 +63,51 @@ from sim.images import ImageError, ImageSet, load_images
 from sim.shards import (FAST_BUILD, SIM_WORK_ROOT, TB_MODULE, Run, build_marker, run_parallel, timeout_cycles,
                         word_format, work_dir)
 
-__all__ = ["TB_MODULE", "FAST_BUILD", "DEBUG_BUILD", "WARMUP_IMAGES", "ImageError", "ImageSet",
-           "load_images", "expected_words", "simulate", "reset_test", "diagnose",
+__all__ = ["TB_MODULE", "FAST_BUILD", "DEBUG_BUILD", "WARMUP_IMAGES", "PER_IMAGE_MAX", "ImageError", "ImageSet",
+           "load_images", "load_labels", "expected_words", "simulate", "reset_test", "diagnose",
            "SIM_WORK_ROOT"]
 
 #: Images at the start of each shard left out of the steady-state interval statistics.
 WARMUP_IMAGES = 3
 #: Images :func:`reset_test` needs.
 RESET_TEST_IMAGES = 7
+#: Image sets up to this size get a per-image table in the report (``per_image``).
+PER_IMAGE_MAX = 20
+
+
+def load_labels(path, count: int, classes: int = 10) -> np.ndarray:
+    """The user's labels for ``count`` images from a ``.npy`` file: a 1-D integer array of length
+    ``count`` with values ``0 .. classes - 1``, returned as int64.
+
+    Raises
+    ------
+    ImageError
+        A missing or unreadable file, or an array of the wrong shape, type or values (a
+        ``ValueError``; the message names the file, what it holds and what is expected).
+    """
+    from pathlib import Path
+
+    where = f"labels {path}"
+    expected = f"expected a .npy file of {count} integer class labels 0..{classes - 1} (one per image)"
+    if not Path(path).is_file():
+        raise ImageError(f"{where}: no such file; {expected}")
+    try:
+        arr = np.load(path, allow_pickle=False)
+    except Exception as exc:            # text, pickles, truncated files: numpy's messages vary
+        raise ImageError(f"{where}: not a readable .npy array ({type(exc).__name__}); {expected}") from None
+    if not isinstance(arr, np.ndarray):
+        raise ImageError(f"{where}: holds an archive of several arrays, not one array; {expected}")
+    if arr.ndim != 1:
+        raise ImageError(f"{where}: shape {arr.shape}, must be one-dimensional ({count},); {expected}")
+    if not np.issubdtype(arr.dtype, np.integer):
+        raise ImageError(f"{where}: dtype {arr.dtype}, must be an integer type; {expected}")
+    if len(arr) != count:
+        raise ImageError(f"{where}: {len(arr)} labels for {count} images; {expected}")
+    bad = np.flatnonzero((arr < 0) | (arr >= classes))
+    if bad.size:
+        raise ImageError(f"{where}: label {arr[bad[0]]} at index {bad[0]} is not a class 0..{classes - 1} "
+                         f"({bad.size} such); {expected}")
+    return arr.astype(np.int64)
 
 
 def expected_words(qnet: QNet, images) -> tuple[reference.ReferenceResult, np.ndarray]:
@@ -123,6 +160,32 @@ def _timing(results, lean: bool, manifest, stall) -> dict:
                                       and ii_range[0] == ii_range[1]
                                       and set(latencies) == {manifest["predicted_latency_cycles"]}),
     }
+
+
+def _classes(ref, outputs, labels, logit_fmt) -> dict:
+    """The classes per image (RTL, golden, labels when known), accuracies, and for small sets
+    (:data:`PER_IMAGE_MAX`) a row per image with the RTL's two largest logits."""
+    rtl = outputs[:, -1]
+    report = {
+        "rtl_accuracy": None if labels is None else float(np.mean(rtl == labels)),
+        "golden_accuracy": None if labels is None else float(np.mean(ref.classes == labels)),
+        "rtl_golden_class_agreement": float(np.mean(rtl == ref.classes)),
+        "rtl_classes": [int(c) for c in rtl],
+        "golden_classes": [int(c) for c in ref.classes],
+        "labels": None if labels is None else [int(c) for c in labels],
+        "logit_fmt": str(logit_fmt),
+    }
+    if len(rtl) <= PER_IMAGE_MAX:
+        rows = []
+        for i, words in enumerate(outputs):
+            logits = words[:-1]
+            top2 = np.argsort(-logits, kind="stable")[:2]
+            rows.append({"image": i, "rtl_class": int(rtl[i]), "golden_class": int(ref.classes[i]),
+                         "label": None if labels is None else int(labels[i]),
+                         "top2": [{"class": int(k), "logit": int(logits[k]),
+                                   "value": float(logits[k]) * logit_fmt.scale} for k in top2]})
+        report["per_image"] = rows
+    return report
 
 
 def _run_times(runs, shards_s) -> dict:
@@ -221,14 +284,11 @@ def simulate(gen, images: ImageSet, *, stall: float = 0.0, seed: int = 0, jobs: 
     outputs = np.concatenate([r["outputs"] for r in results])
     mismatch = _mismatches(results, bounds, expected, outputs)
     lean = (driver or ("axi" if stall else "lean")) == "lean"
-    rtl_classes = outputs[:, -1]
     report = {
         "images": n,
         "image_source": images.source,
         "mismatches": len(mismatch),
-        "rtl_accuracy": None if images.labels is None else float(np.mean(rtl_classes == images.labels)),
-        "golden_accuracy": None if images.labels is None else float(np.mean(ref.classes == images.labels)),
-        "rtl_golden_class_agreement": float(np.mean(rtl_classes == ref.classes)),
+        **_classes(ref, outputs, images.labels, gen.qnet.output_fmt),
         **_timing(results, lean, gen.manifest, stall),
         **times,
         "images_per_wall_s": n / times["wall_s"] if times["wall_s"] else None,

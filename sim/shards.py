@@ -18,6 +18,8 @@ from pathlib import Path
 
 import numpy as np
 
+from hw.emit import publish
+
 __all__ = ["TB_MODULE", "FAST_BUILD", "SIM_WORK_ROOT", "Run", "run_parallel", "work_dir", "build_key",
            "build_marker", "word_format", "timeout_cycles"]
 
@@ -33,7 +35,7 @@ def _save_npy(path: Path, arr) -> None:
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".npy", dir=path.parent)
     os.close(fd)
     np.save(tmp, arr)
-    os.replace(tmp, path)
+    publish(tmp, path)      # the umask's permissions, not mkstemp's owner-only ones
 
 
 def _digest(*parts) -> str:

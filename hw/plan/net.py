@@ -135,8 +135,12 @@ class NetPlan:
 
     def manifest(self, ports: dict) -> dict:
         """The generation manifest (JSON-ready, deterministic); ``ports`` is the top level's
-        description (:meth:`hw.arch.signature.TopSignature.describe`)."""
+        description (:meth:`hw.arch.signature.TopSignature.describe`): its ``clock`` and
+        ``reset`` become top-level keys, the rest (widths, beats, ``signals``) ``ports``.
+        ``logit_fmt`` (Q notation) and ``logit_format`` (its fields) are the format of the
+        logits on ``m_axis_tdata``, ``pixel_fmt``/``pixel_format`` that of ``s_axis_tdata``."""
         layers = self.layer_report()
+        logit, pixel = self.qnet.output_fmt, self.qnet.layers[0].in_fmt
         dsp = {}
         if self.dsp_blocks is not None:
             dsp = {"dsp_products": dict(self.dsp_products), "dsp_primitive": self.dsp_vendor,
@@ -144,7 +148,11 @@ class NetPlan:
         return {
             "top": ports["top"], "variant": self.qnet.variant, "arch": self.arch,
             "target": None if self.target is None else self.target.name,
-            "ports": {k: v for k, v in ports.items() if k != "top"},
+            "ports": {k: v for k, v in ports.items() if k not in ("top", "clock", "reset")},
+            "clock": ports["clock"], "reset": ports["reset"],
+            "logit_fmt": str(logit), "logit_format": logit.to_dict(),
+            "pixel_fmt": str(pixel), "pixel_format": pixel.to_dict(),
+            "classes": self.qnet.num_classes,
             "fold": self.fold.to_dict(),
             "multipliers": sum(r.get("multipliers", 0) for r in layers),
             **dsp,
