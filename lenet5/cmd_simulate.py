@@ -89,12 +89,13 @@ def default_out(model, fold, target=None, arch="dataflow"):
 
 def simulate_with_progress(gen, images, *, stall=0.0, seed=0, jobs=2, waves=False, diagnose=True,
                            quiet=False, desc="simulating"):
-    """:func:`sim.accel.simulate` with a tqdm progress bar (images checked)."""
+    """:func:`sim.accel.simulate` with a tqdm progress bar (images checked) on a terminal; none
+    when stderr is not a terminal (a log gets the command's summary lines only) or ``quiet``."""
     from tqdm import tqdm
 
     from sim.accel import simulate
 
-    with tqdm(total=len(images), unit="img", desc=desc, disable=quiet, leave=False,
+    with tqdm(total=len(images), unit="img", desc=desc, disable=True if quiet else None, leave=False,
               dynamic_ncols=True) as bar:
         def progress(done):
             bar.update(min(done, len(images)) - bar.n)

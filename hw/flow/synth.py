@@ -363,7 +363,11 @@ def _prepare_sources(design, top: str, build_dir: Path) -> list[str]:
         is_component = False
     if is_component:
         from hw.emit import write_verilog
-        return [write_verilog(design, top, build_dir).name]
+        comment = ()
+        if callable(getattr(design, "manifest", None)):
+            from hw.arch.signature import interface_header
+            comment = interface_header(design.manifest())
+        return [write_verilog(design, top, build_dir, comment).name]
     if isinstance(design, str) and ("\n" in design or re.search(r"\bmodule\b", design)):
         path = build_dir / f"{top}.v"
         if not (path.is_file() and path.read_text() == design):
