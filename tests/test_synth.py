@@ -462,7 +462,7 @@ def test_over_capacity_names_the_resource(tmp_path):
     """A dense engine with 12 multipliers in one lane on the iCE40UP5K's 8 DSP blocks (and few
     enough ports for its 39 I/Os): no exception, a verdict naming the DSPs and the excess."""
     comp = dense(in_features=12, out_features=2, out_lanes=1, taps=12)
-    multipliers = comp.out_lanes * comp.in_lanes
+    multipliers = comp.out_lanes * comp.taps
     rep = synthesize(comp, top="dense", target="ice40-up5k", build_dir=tmp_path, progress=False)
     dsp_total = TARGETS["ice40-up5k"].totals["dsp"]
     assert rep["fits"] is False and rep["status"] == "does_not_fit"
@@ -480,7 +480,7 @@ def test_dsp_budget_moves_multipliers_to_luts(tmp_path):
     """The same 12-multiplier engine with max_dsps="auto": the multipliers beyond the 8 DSP
     blocks are built from LUTs and the design fits."""
     comp = dense(in_features=12, out_features=2, out_lanes=1, taps=12)
-    multipliers = comp.out_lanes * comp.in_lanes
+    multipliers = comp.out_lanes * comp.taps
     dsp_total = TARGETS["ice40-up5k"].totals["dsp"]
     rep = synthesize(comp, top="dense", target="ice40-up5k", build_dir=tmp_path, progress=False,
                      max_dsps="auto")
