@@ -11,7 +11,15 @@ Targets: ecp5-25k, ecp5-45k, ecp5-85k (Lattice LFE5U-25F/45F/85F, CABGA381, spee
 ice40-up5k (iCE40UP5K, SG48). The YoWASP tools are used unless --system-tools is given. Place and
 route of the whole accelerator takes a long time (tens of minutes for tens of thousands of LUTs).
 
-Exit status: 0 when the design fits, 1 when it does not (the JSON is written either way).
+Without a complete --fold (and without --target-ii), the fold is chosen for the target: the
+fastest candidate fold whose resource estimate (hw.plan.estimate, calibrated on the measured builds)
+fits the target with margin (LUT/FF 85%, DSP 100% of the planned budget, BRAM 90%). When none
+fits, lenet5 synth says so before any tool runs, with the smallest fold's estimated shortfall per
+resource, and exits 1 (--force runs the tools anyway). The estimate is printed, and recorded in the
+report with its error, beside the measured figures.
+
+Exit status: 0 when the design fits, 1 when it does not (the JSON is written either way) or when
+no fold fits by the estimate.
 """
 
 import argparse
@@ -71,6 +79,8 @@ def add_arguments(parser):
     parser.add_argument("--build-dir", metavar="DIR", default=argparse.SUPPRESS,
                         help="working folder (default: build/synth/<model>-<target>-<fold>)")
     parser.add_argument("--json", metavar="PATH", help="write the report as JSON")
+    parser.add_argument("--force", action="store_true",
+                        help="run the tools even when no fold fits the target by the resource estimate")
 
 
 def load_qnet(path):
@@ -92,32 +102,78 @@ def build_accelerator(qnet, fold=None, target_ii=None, target=None, max_dsps=Non
     return accelerator(qnet, fold, arch=arch, target=target, max_dsps=max_dsps, target_ii=target_ii)
 
 
+def _is_default_fold(qnet, fold, target_ii) -> bool:
+    """Whether the fold is (partly) chosen for the target: --fold leaves layers out, no --target-ii."""
+    from hw.plan.fold import Fold
+
+    if target_ii is not None:
+        return False
+    given = Fold.parse(fold) if isinstance(fold, str) else Fold(fold or {})
+    return any(l.kind in ("conv", "dense") and l.name not in given for l in qnet.layers)
+
+
+def shortfall_text(target, fold, est) -> str:
+    """The refusal: no fold fits ``target`` by the estimate; the smallest fold's shortfall per resource."""
+    from hw.plan.estimate import FIT_MARGINS, RESOURCES, shortfall
+
+    lines = [f"no fold fits {target} by the resource estimate; the smallest, {fold}, is estimated at:"]
+    for key, over in shortfall(est, target).items():
+        lines.append(f"  {RESOURCES[key].upper()} {over['estimate']:,} of {over['total']:,} "
+                     f"(allowed {FIT_MARGINS[key]:.0%}: {over['allowed']:,}; short by {over['over_by']:,})")
+    lines.append("not running the tools (--force runs them anyway; a --fold naming every layer is built as given)")
+    return "\n".join(lines)
+
+
 def run(args):
     import json
     from pathlib import Path
 
-    from hw.arch import TOP
+    from hw.arch import TOP, build, plan
+    from hw.flow.report import estimate_line
     from hw.flow.synth import SynthError, summary_line, synthesize
+    from hw.plan.estimate import estimate, format_estimate, shortfall
     from lenet5.cli import CliError
 
     qnet = load_qnet(args.model)
-    accel = build_accelerator(qnet, args.fold, getattr(args, "target_ii", None), args.target, args.max_dsps,
-                              args.arch)
+    target_ii = getattr(args, "target_ii", None)
+    try:
+        net_plan = plan(qnet, args.fold, arch=args.arch, target=args.target, max_dsps=args.max_dsps,
+                        target_ii=target_ii)
+    except ValueError as exc:
+        raise CliError(str(exc)) from None
+    est = estimate(net_plan, args.target, args.max_dsps)
+    over = shortfall(est, args.target)
+    chosen = _is_default_fold(qnet, args.fold, target_ii)
+    if over and chosen and not args.force:
+        print(shortfall_text(args.target, net_plan.fold, est))
+        return 1
+    accel = build(net_plan)
     manifest = accel.manifest()
     build_dir = Path(args.build_dir) if hasattr(args, "build_dir") else (
         REPO_ROOT / "build" / "synth" / f"{Path(args.model).stem}-{args.target}-{fold_slug(accel.fold)}")
-    print(f"{qnet.variant} model {args.model}, fold {accel.fold}: {manifest['multipliers']} multipliers, "
+    print(f"{qnet.variant} model {args.model}, fold {accel.fold}"
+          + (f" (the fastest that fits {args.target} by the estimate)" if chosen and not over else "")
+          + f": {manifest['multipliers']} multipliers, "
           f"{manifest['predicted_ii_cycles']} cycles/image predicted; building in {build_dir}")
+    print(f"  estimate {format_estimate(est, args.target)}"
+          + ("" if not over else " (over the fit margin in " + ", ".join(k.upper() for k in over)
+             + ("; --force" if chosen else "") + ")"))
     try:
         report = synthesize(accel, top=manifest.get("top", TOP), target=args.target,
                             build_dir=build_dir, seed=args.seed, bitstream=args.bitstream,
                             freq_mhz=args.freq, use_system_tools=args.system_tools,
                             progress=not args.quiet, manifest=manifest,
-                            max_dsps=args.max_dsps)
+                            max_dsps=args.max_dsps, estimate=est)
     except SynthError as exc:              # a tool failed: its message and log, no traceback
         raise CliError(str(exc)) from None
     report["model"] = str(args.model)
+    if "estimate" not in report:           # a stand-in synthesize: the estimate all the same
+        from hw.flow.report import estimate_figures
+        report.update(estimate_figures(est, report))
     print(summary_line(report))
+    line = estimate_line(report)
+    if line:
+        print(f"  {line}")
     if report.get("lut_mapper_note"):
         print(f"  note: {report['lut_mapper_note']}")
     for warning in report["inference_warnings"]:

@@ -48,7 +48,10 @@ def plan(qnet, fold=None, *, arch: str = DEFAULT_ARCH, target=None, max_dsps="au
     qnet : golden.qnet.QNet
         The quantized network.
     fold : None, str or hw.plan.fold.Fold
-        Per-layer folding; layers left out get the architecture's default.
+        Per-layer folding; layers left out get the architecture's default: with a ``target`` (and
+        no ``target_ii``), the fastest fold whose resource estimate fits the target with margin
+        (``target_fold``, :mod:`hw.plan.estimate`; the fold with the fewest estimated LUTs when
+        none fits), else the generic default (``default_fold``).
     arch : str
         One of :data:`ARCHITECTURES`.
     target : None, str or hw.targets.Target
@@ -58,7 +61,8 @@ def plan(qnet, fold=None, *, arch: str = DEFAULT_ARCH, target=None, max_dsps="au
     max_dsps : int, "auto" or None
         DSP blocks to plan products into (``"auto"``: the target's count); only with a target.
     target_ii : int, optional
-        Cycles per image the default fold aims at.
+        Cycles per image the default fold aims at (given: the generic default at this target,
+        even with a ``target``).
 
     Raises
     ------
@@ -79,7 +83,21 @@ def plan(qnet, fold=None, *, arch: str = DEFAULT_ARCH, target=None, max_dsps="au
         blocks = tgt.dsp_budget(max_dsps)
         if blocks is not None:
             kwargs.update(dsp_blocks=blocks, dsp_vendor=tgt.vendor)
+        # The architecture's target-aware default (dataflow: planning.target_fold).
+        choose = getattr(module, "target_fold", None) or getattr(getattr(module, "planning", None), "target_fold", None)
+        if target_ii is None and choose is not None and not _complete(qnet, fold):
+            return choose(qnet, tgt, fold, max_dsps=max_dsps, **kwargs).plan
     return module.plan(qnet, tgt, fold=fold, **kwargs)
+
+
+def _complete(qnet, fold) -> bool:
+    """Whether ``fold`` names every conv and dense layer of ``qnet``."""
+    if fold is None:
+        return False
+    from hw.plan.fold import Fold
+
+    fold = Fold.parse(fold) if isinstance(fold, str) else fold
+    return all(layer.name in fold for layer in getattr(qnet, "layers", ()) if layer.kind in ("conv", "dense"))
 
 
 def build(net_plan, *, taps: bool = False):

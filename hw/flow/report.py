@@ -6,7 +6,9 @@
 * :func:`inference`: multipliers in DSP blocks vs LUTs, memory bits in block RAM vs LUTs, and
   warnings for what did not map to a hard block;
 * :func:`manifest_figures`: fold, cycles per image, images/s, latency from the generation manifest;
-* :func:`summary_line`: the one-line summary ``lenet5 synth`` prints.
+* :func:`summary_line`: the one-line summary ``lenet5 synth`` prints;
+* :func:`estimate_figures`, :func:`estimate_line`: the plan's resource estimate
+  (:mod:`hw.plan.estimate`) beside the measured figures, with its relative error.
 
 Target facts (capacities, DSP and RAM cell types) come from the :class:`hw.targets.Target`; the
 nextpnr bel name of each generic resource, per family, is :data:`BELS`.
@@ -19,7 +21,7 @@ from collections.abc import Mapping
 
 __all__ = ["BELS", "RESOURCE_NAMES", "REPORT_KEYS", "FF_CELL_RE", "LARGE_FF_MEMORY_BITS", "LARGE_LUTRAM_BITS",
            "generic_resources", "exhausted_resources", "estimate_from_yosys", "fit_verdict", "inference",
-           "manifest_figures", "summary_line"]
+           "manifest_figures", "summary_line", "estimate_figures", "estimate_line"]
 
 #: Generic resource name -> nextpnr bel type, per family.  ECP5 LUTs are ``TRELLIS_COMB`` (LUT4
 #: slots, including the halves of carry cells and LUT RAM); iCE40 LUTs are logic cells
@@ -207,3 +209,29 @@ def summary_line(report: Mapping) -> str:
     else:
         parts.append(f"place and route failed: {report.get('error')}")
     return ", ".join(parts)
+
+
+def estimate_figures(estimate: Mapping, report: Mapping) -> dict:
+    """The report's ``estimate`` (``{luts, ffs, dsps, brams}``, :func:`hw.plan.estimate.estimate`)
+    and ``estimate_error``: per resource ``(estimate - measured) / measured`` (None where nothing
+    was measured)."""
+    from hw.plan.estimate import estimate_error
+
+    est = {k: int(estimate[k]) for k in REPORT_KEYS.values() if k in estimate}
+    return {"estimate": est, "estimate_error": estimate_error(est, report)}
+
+
+def estimate_line(report: Mapping) -> str | None:
+    """``estimate LUT 11,520 (measured 11,483, +0.3%), FF ...`` of a report with an estimate, else None."""
+    est, err = report.get("estimate"), report.get("estimate_error") or {}
+    if not est:
+        return None
+    parts = []
+    for key, label in (("luts", "LUT"), ("ffs", "FF"), ("dsps", "DSP"), ("brams", "BRAM")):
+        if key not in est:
+            continue
+        used = (report.get(key) or {}).get("used")
+        e = err.get(key)
+        measured = f" (measured {used:,}, {e:+.1%})" if used is not None and e is not None else ""
+        parts.append(f"{label} {est[key]:,}{measured}")
+    return "estimate " + ", ".join(parts)

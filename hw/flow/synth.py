@@ -35,7 +35,9 @@ with ``mapped_to`` one of ``bram``, ``lutram``, ``ff`` (flip-flops and LUT logic
 ``tools``: versions; ``bitstream``: file name or None; ``note``: that a board-less build pins
 at most the clock, so its figures (and any bitstream) are not for a board; ``build_dir``; and with a manifest
 ``fold``, ``fold_str``, ``ii_cycles``, ``latency_cycles``, ``images_per_s``
-(``fmax * 1e6 / II``), ``latency_us``, ``multipliers_predicted``.
+(``fmax * 1e6 / II``), ``latency_us``, ``multipliers_predicted``; with a resource estimate
+(given, or from the component's :class:`hw.plan.net.NetPlan`) ``estimate`` ``{luts, ffs, dsps,
+brams}`` (:mod:`hw.plan.estimate`) and ``estimate_error``, its relative error per resource.
 
 This module also re-exports the names callers import from it (targets, errors, tool helpers,
 scripts, parsers, report helpers), so ``from hw.flow.synth import ...`` keeps working.
@@ -56,8 +58,8 @@ from hw.boards.ulx3s import CLOCK_LPF as ECP5_CLOCK_LPF
 from hw.boards.ulx3s import CLOCK_PORT
 from hw.flow.parse import (parse_nextpnr_log, parse_nextpnr_report, parse_yosys_cells,
                            parse_yosys_memory_mapping, parse_yosys_stat)
-from hw.flow.report import (BELS, REPORT_KEYS, RESOURCE_NAMES, exhausted_resources, fit_verdict, inference,
-                            manifest_figures, summary_line)
+from hw.flow.report import (BELS, REPORT_KEYS, RESOURCE_NAMES, estimate_figures, exhausted_resources, fit_verdict,
+                            inference, manifest_figures, summary_line)
 from hw.flow.tools import (FAMILY_TOOLS, SynthError, ToolNotFoundError, run_tool, shell_line, tail, tool_argv,
                            tool_versions, yowasp_available)
 from hw.flow.yosys import (ABC9_ABORT, CELLS_MID, KEEP_REGISTERS, MULS_PRE, SOFT_BOOTH, SOFT_PLAIN, STAT_MID,
@@ -87,7 +89,8 @@ _YOSYS_PROGRESS_RE = re.compile(r"^\d+(\.\d+)*\. (Executing|Printing|Continuing)
 
 def synthesize(component_or_verilog, *, top: str, target: str, build_dir, seed: int = 1,
                bitstream: bool = False, freq_mhz: float = 100, use_system_tools: bool = False,
-               progress: bool = True, manifest: Mapping | None = None, max_dsps=None) -> dict:
+               progress: bool = True, manifest: Mapping | None = None, max_dsps=None,
+               estimate: Mapping | None = None) -> dict:
     """Synthesise, place and route a design for *target*; return the report.
 
     Parameters
@@ -120,6 +123,11 @@ def synthesize(component_or_verilog, *, top: str, target: str, build_dir, seed: 
         DSP budget (``"auto"``: the target's count): the multipliers saving the fewest LUTs per
         block beyond it are built from LUTs (:func:`plan_dsp_limit`; one more Yosys pass).
         Default: every multiplier that fits a DSP block goes into one.
+
+    estimate : dict, optional
+        The resource estimate of the design (:func:`hw.plan.estimate.estimate`); taken from the
+        component's plan (a :class:`hw.plan.net.NetPlan`) when it has one. The report gets it as
+        ``estimate`` with ``estimate_error`` (relative, per resource, vs the measured figures).
 
     Returns
     -------
@@ -155,8 +163,23 @@ def synthesize(component_or_verilog, *, top: str, target: str, build_dir, seed: 
     report["build_dir"] = str(run.dir)
     if manifest is not None:
         report.update(manifest_figures(manifest, pnr["fmax"]))
+    if estimate is None:
+        estimate = _plan_estimate(component_or_verilog, tgt, max_dsps)
+    if estimate is not None:
+        report.update(estimate_figures(estimate, report))
     (run.dir / "synth_report.json").write_text(json.dumps(report, indent=2, sort_keys=True) + "\n")
     return report
+
+
+def _plan_estimate(design, tgt: Target, max_dsps):
+    """The resource estimate of a component built from a whole-accelerator plan, else None."""
+    from hw.plan.net import NetPlan
+
+    plan = getattr(design, "plan", None)
+    if not isinstance(plan, NetPlan):
+        return None
+    from hw.plan.estimate import estimate
+    return estimate(plan, tgt, max_dsps)
 
 
 def _dsp_limit(target, max_dsps) -> int | None:

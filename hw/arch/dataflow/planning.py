@@ -16,6 +16,7 @@ initiation interval (II) in cycles that the simulation measures.
 from __future__ import annotations
 
 import math
+from typing import NamedTuple
 
 from golden.qnet import QNet
 
@@ -24,7 +25,7 @@ from hw.plan.fold import Fold, FoldError, LayerFold, fold_choices
 from hw.plan.net import NetPlan, StagePlan
 from hw.plan.timing import offers
 
-__all__ = ["plan", "default_fold", "complete_fold", "dsp_allocation", "engine_plan", "stage_plans",
+__all__ = ["plan", "default_fold", "target_fold", "TargetFold", "TARGET_FOLD_POINTS", "complete_fold", "dsp_allocation", "engine_plan", "stage_plans",
            "predict", "FIFO_LATENCY", "DEFAULT_TARGET_II", "MODEL_FRAMES"]
 
 #: Cycles from a write into a ``SyncFIFOBuffered`` (the stages' input FIFOs) to the beat being readable.
@@ -166,6 +167,52 @@ def _cheapest_fold(layer, lanes, target_ii):
         if fastest is None or engine.ii < fastest[0]:
             fastest = (engine.ii, LayerFold(l, t), engine)
     return fastest[1], fastest[2]
+
+
+#: Candidate folds :func:`target_fold` tries (:func:`hw.flow.sweep.preset_folds`'s points).
+TARGET_FOLD_POINTS = 12
+
+
+class TargetFold(NamedTuple):
+    """What :func:`target_fold` chose: the plan, its resource estimate
+    (:func:`hw.plan.estimate.estimate`) and whether that estimate fits the target with margin."""
+
+    plan: NetPlan
+    estimate: dict
+    fits: bool
+
+
+def target_fold(qnet: QNet, target, fold=None, *, dsp_blocks=None, dsp_vendor=None, max_dsps="auto",
+                points=TARGET_FOLD_POINTS) -> TargetFold:
+    """The fastest fold whose estimated resources fit ``target`` with margin.
+
+    Candidates: :func:`hw.flow.sweep.preset_folds` (``default_fold`` at cycle-per-image targets
+    spaced geometrically from line rate to fully serial), each with the layers ``fold`` names
+    kept as given. Each is planned for the target's DSP budget (``dsp_blocks``, ``dsp_vendor``,
+    as :func:`plan`) and estimated (:func:`hw.plan.estimate.estimate`, ``max_dsps`` the budget of
+    the products the tools infer); the one with the lowest predicted II among those that fit
+    (:data:`hw.plan.estimate.FIT_MARGINS`) wins (ties: fewer estimated LUTs). When none fits,
+    the candidate with the fewest estimated LUTs is returned with ``fits=False``.
+    """
+    from hw.flow.sweep import preset_folds
+    from hw.plan.estimate import estimate, fits
+
+    given = Fold.parse(fold) if isinstance(fold, str) else Fold(fold or {})
+    best, smallest, seen = None, None, set()
+    for candidate in preset_folds(qnet, points):
+        merged = Fold({**candidate, **given})
+        if str(merged) in seen:
+            continue
+        seen.add(str(merged))
+        net = plan(qnet, target, fold=merged, dsp_blocks=dsp_blocks, dsp_vendor=dsp_vendor)
+        est = estimate(net, target, max_dsps)
+        choice = TargetFold(net, est, fits(est, target))
+        if choice.fits and (best is None or (net.predicted_ii, est["luts"])
+                            < (best.plan.predicted_ii, best.estimate["luts"])):
+            best = choice
+        if smallest is None or est["luts"] < smallest.estimate["luts"]:
+            smallest = choice
+    return best or smallest
 
 
 def complete_fold(qnet: QNet, fold=None, target_ii=DEFAULT_TARGET_II):
