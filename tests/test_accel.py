@@ -342,12 +342,14 @@ def test_ecp5_target_design_bit_exact_and_on_time(mnist20):
     """``generate(target="ecp5-85k")``: what `lenet5 synth` builds for the LFE5U-85F (156
     MULT18X18D blocks with their own registers, the other products split LUT multipliers),
     simulated with the Amaranth model of the block: bit-exact on 20 images, and the same cycles
-    (latency, II) as predicted, which are those of the generic design."""
+    (latency, II) as predicted, which are those of the generic design at the same fold."""
     from hw.generate import generate
     from sim.accel import simulate
 
     model = _model_path("modern")
-    gen = generate(model, WORK / "modern-ecp5-85k", target="ecp5-85k")
+    generic = generate(model, WORK / "modern-generic-timing", lint=False).manifest
+    fold = ",".join(f"{k}={v[0]}x{v[1]}" for k, v in generic["fold"].items())
+    gen = generate(model, WORK / "modern-ecp5-85k", fold, target="ecp5-85k")
     assert gen.lint_warnings == []
     m = gen.manifest
     assert m["dsp_instances"] == 156 and sum(m["dsp_products"].values()) == 156
@@ -355,7 +357,6 @@ def test_ecp5_target_design_bit_exact_and_on_time(mnist20):
     assert synth_text.count("MULT18X18D #(") == 156 and '.REG_OUTPUT_CLK("CLK0")' in synth_text
     assert [p.name for p in gen.sim_sources] == ["lenet5_accel.v", "MULT18X18D.v"]
     assert gen.sim_sources[0].read_text().count("MULT18X18D dsp_") == 156
-    generic = generate(model, WORK / "modern-generic-timing", lint=False).manifest
     rep = simulate(gen, mnist20, jobs=1)
     assert rep["mismatches"] == 0, rep["mismatch_list"][:3]
     assert rep["timing_matches_prediction"] is True

@@ -84,7 +84,7 @@ def plan(qnet, fold=None, *, arch: str = DEFAULT_ARCH, target=None, max_dsps="au
         if blocks is not None:
             kwargs.update(dsp_blocks=blocks, dsp_vendor=tgt.vendor)
         # The architecture's target-aware default (dataflow: planning.target_fold).
-        choose = getattr(module, "target_fold", None) or getattr(getattr(module, "planning", None), "target_fold", None)
+        choose = getattr(module, "target_fold", None)
         if target_ii is None and choose is not None and not _complete(qnet, fold):
             return choose(qnet, tgt, fold, max_dsps=max_dsps, **kwargs).plan
     return module.plan(qnet, tgt, fold=fold, **kwargs)

@@ -22,8 +22,10 @@ END = "<!-- synth-results:end -->"
 RESULT_RUNS = (
     {"name": "ecp5-85k-w4a8-ii1200", "target": "ecp5-85k", "model": "models/modern_w4a8_qat.json",
      "fold": "C1=6x25,C3=8x25,C5=40x1,F6=7x2,OUT=1x1", "max_dsps": "auto"},
+    # the generic default fold (II 2,016), pinned: with a target, the default is now the fastest
+    # fold the resource estimate fits (hw.arch.dataflow.target_fold), a different design
     {"name": "ecp5-85k-int8-default", "target": "ecp5-85k", "model": "models/modern_int8.json",
-     "fold": None, "max_dsps": "auto"},
+     "fold": "C1=3x25,C3=6x25,C5=24x1,F6=1x5,OUT=1x1", "max_dsps": "auto"},
     {"name": "ecp5-25k-int8-ii19600", "target": "ecp5-25k", "model": "models/modern_int8.json",
      "fold": "C1=6x1,C3=3x5,C5=3x1,F6=1x1,OUT=1x1", "max_dsps": "auto"},
     {"name": "ice40-up5k-int8-serial", "target": "ice40-up5k", "model": "models/modern_int8.json",

@@ -14,12 +14,13 @@ from __future__ import annotations
 
 import csv
 import json
-import math
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from pathlib import Path
 
 from hw.flow.naming import fold_slug
+
+from hw.arch.dataflow.planning import preset_folds  # noqa: F401  (the sweep's folds; defined by the planner)
 
 __all__ = ["preset_folds", "run_sweep", "sweep_rows", "pareto_front", "plot_pareto", "CSV_COLUMNS"]
 
@@ -29,42 +30,6 @@ CSV_COLUMNS = ("fold", "multipliers", "ii_cycles", "latency_cycles", "luts_used"
                "fmax_mhz", "images_per_s", "latency_us", "fits", "status", "exhausted",
                "dsp_multipliers", "lut_multipliers", "memory_bits_in_bram", "memory_bits_in_luts",
                "synth_s", "pnr_s", "build_dir")
-
-
-def preset_folds(qnet, points: int = 7) -> list:
-    """Folds from line rate to fully serial (at most *points*, duplicates removed).
-
-    The end points are the line-rate fold and the fully serial fold (one lane and one tap in
-    every layer). Line rate is the fewest multipliers that keep up with the input: the
-    accelerator cannot go below the cycles per image its input bounds (C1 consumes one pixel
-    per cycle), so :func:`~hw.arch.dataflow.default_fold` is asked for one cycle per input pixel,
-    the predicted cycles per image of that fold become the target, and ``default_fold`` at that
-    target (no layer faster than it needs to be) is the line-rate fold. In between:
-    ``default_fold`` at targets spaced geometrically between the two end points' predicted
-    cycles per image. Returned fastest first, as :class:`~hw.arch.dataflow.Fold`.
-    """
-    from hw.arch.dataflow import Fold, LayerFold, default_fold, plan
-
-    if isinstance(points, bool) or not isinstance(points, int) or points < 2:
-        raise ValueError(f"points must be an int of at least 2, not {points!r}")
-    names = [layer.name for layer in qnet.layers if layer.kind in ("conv", "dense")]
-    serial = Fold({name: LayerFold(1, 1) for name in names})
-    probe = default_fold(qnet, math.prod(qnet.input_shape))
-    ii_fast = plan(qnet, fold=probe).predicted_ii
-    fastest = default_fold(qnet, ii_fast)
-    ii_serial = plan(qnet, fold=serial).predicted_ii
-    folds, seen = [], set()
-    for k in range(points):
-        if k == 0:
-            fold = fastest
-        elif k == points - 1:
-            fold = serial
-        else:
-            fold = default_fold(qnet, round(ii_fast * (ii_serial / ii_fast) ** (k / (points - 1))))
-        if str(fold) not in seen:
-            seen.add(str(fold))
-            folds.append(fold)
-    return folds
 
 
 def sweep_rows(reports: Sequence[dict]) -> list[dict]:

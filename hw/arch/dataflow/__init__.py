@@ -13,8 +13,8 @@ folded in) [-> tanh table] -> S2 pooling [avg: -> requantizer -> tanh] -> C3 con
 from hw.plan.fold import Fold, FoldError, LayerFold
 
 from .planning import (DEFAULT_TARGET_II, FIFO_LATENCY, MODEL_FRAMES, complete_fold, default_fold, dsp_allocation,
-                   plan, predict)
+                       plan, predict, preset_folds, target_fold)
 from .top import LeNet5Accelerator, Stage, build
 
 __all__ = ["plan", "build", "LeNet5Accelerator", "Stage", "Fold", "FoldError", "LayerFold", "default_fold",
-           "complete_fold", "dsp_allocation", "predict", "DEFAULT_TARGET_II", "FIFO_LATENCY", "MODEL_FRAMES"]
+           "complete_fold", "dsp_allocation", "predict", "preset_folds", "target_fold", "DEFAULT_TARGET_II", "FIFO_LATENCY", "MODEL_FRAMES"]

@@ -25,7 +25,7 @@ from hw.plan.fold import Fold, FoldError, LayerFold, fold_choices
 from hw.plan.net import NetPlan, StagePlan
 from hw.plan.timing import offers
 
-__all__ = ["plan", "default_fold", "target_fold", "TargetFold", "TARGET_FOLD_POINTS", "complete_fold", "dsp_allocation", "engine_plan", "stage_plans",
+__all__ = ["plan", "default_fold", "preset_folds", "target_fold", "TargetFold", "TARGET_FOLD_POINTS", "complete_fold", "dsp_allocation", "engine_plan", "stage_plans",
            "predict", "FIFO_LATENCY", "DEFAULT_TARGET_II", "MODEL_FRAMES"]
 
 #: Cycles from a write into a ``SyncFIFOBuffered`` (the stages' input FIFOs) to the beat being readable.
@@ -169,7 +169,41 @@ def _cheapest_fold(layer, lanes, target_ii):
     return fastest[1], fastest[2]
 
 
-#: Candidate folds :func:`target_fold` tries (:func:`hw.flow.sweep.preset_folds`'s points).
+def preset_folds(qnet, points: int = 7) -> list:
+    """Folds from line rate to fully serial (at most *points*, duplicates removed).
+
+    The end points are the line-rate fold and the fully serial fold (one lane and one tap in
+    every layer). Line rate is the fewest multipliers that keep up with the input: the
+    accelerator cannot go below the cycles per image its input bounds (C1 consumes one pixel
+    per cycle), so :func:`default_fold` is asked for one cycle per input pixel,
+    the predicted cycles per image of that fold become the target, and ``default_fold`` at that
+    target (no layer faster than it needs to be) is the line-rate fold. In between:
+    ``default_fold`` at targets spaced geometrically between the two end points' predicted
+    cycles per image. Returned fastest first, as :class:`Fold`.
+    """
+    if isinstance(points, bool) or not isinstance(points, int) or points < 2:
+        raise ValueError(f"points must be an int of at least 2, not {points!r}")
+    names = [layer.name for layer in qnet.layers if layer.kind in ("conv", "dense")]
+    serial = Fold({name: LayerFold(1, 1) for name in names})
+    probe = default_fold(qnet, math.prod(qnet.input_shape))
+    ii_fast = plan(qnet, fold=probe).predicted_ii
+    fastest = default_fold(qnet, ii_fast)
+    ii_serial = plan(qnet, fold=serial).predicted_ii
+    folds, seen = [], set()
+    for k in range(points):
+        if k == 0:
+            fold = fastest
+        elif k == points - 1:
+            fold = serial
+        else:
+            fold = default_fold(qnet, round(ii_fast * (ii_serial / ii_fast) ** (k / (points - 1))))
+        if str(fold) not in seen:
+            seen.add(str(fold))
+            folds.append(fold)
+    return folds
+
+
+#: Candidate folds :func:`target_fold` tries (:func:`preset_folds`'s points).
 TARGET_FOLD_POINTS = 12
 
 
@@ -186,7 +220,7 @@ def target_fold(qnet: QNet, target, fold=None, *, dsp_blocks=None, dsp_vendor=No
                 points=TARGET_FOLD_POINTS) -> TargetFold:
     """The fastest fold whose estimated resources fit ``target`` with margin.
 
-    Candidates: :func:`hw.flow.sweep.preset_folds` (``default_fold`` at cycle-per-image targets
+    Candidates: :func:`preset_folds` (``default_fold`` at cycle-per-image targets
     spaced geometrically from line rate to fully serial), each with the layers ``fold`` names
     kept as given. Each is planned for the target's DSP budget (``dsp_blocks``, ``dsp_vendor``,
     as :func:`plan`) and estimated (:func:`hw.plan.estimate.estimate`, ``max_dsps`` the budget of
@@ -194,7 +228,6 @@ def target_fold(qnet: QNet, target, fold=None, *, dsp_blocks=None, dsp_vendor=No
     (:data:`hw.plan.estimate.FIT_MARGINS`) wins (ties: fewer estimated LUTs). When none fits,
     the candidate with the fewest estimated LUTs is returned with ``fits=False``.
     """
-    from hw.flow.sweep import preset_folds
     from hw.plan.estimate import estimate, fits
 
     given = Fold.parse(fold) if isinstance(fold, str) else Fold(fold or {})
