@@ -13,7 +13,8 @@ from hw.flow import synth
 from hw.plan.estimate import estimate, estimate_error, fits, shortfall
 from lenet5 import REPO_ROOT
 
-RESULTS = json.loads((REPO_ROOT / "docs" / "synth_results.json").read_text())
+RESULTS = {**json.loads((REPO_ROOT / "docs" / "synth_results.json").read_text()),
+           **json.loads((REPO_ROOT / "docs" / "estimate_calibration.json").read_text())}
 INT8 = REPO_ROOT / "models" / "modern_int8.json"
 
 
@@ -24,13 +25,14 @@ def _measured_rows():
 @pytest.mark.parametrize("row", _measured_rows())
 def test_estimate_error_on_the_measured_builds(row):
     """The errors the docstring of hw.plan.estimate states, recomputed from docs/synth_results.json:
-    LUT and FF within 10%, BRAM within 15%, DSP exact on every ECP5 build; the UP5K build (the
-    only iCE40 one, the calibration point) within 1%."""
+    LUT within 20%, FF within 12%, BRAM within 25%, DSP exact on every ECP5 build (the README's
+    and docs/estimate_calibration.json's); the UP5K build (the only iCE40 one, the calibration
+    point) within 1%."""
     net = plan(QNet.load(REPO_ROOT / row["model"]), row["fold_str"], target=row["target"])
     est = estimate(net, max_dsps=row["multipliers"].get("max_dsps", "auto"))
     err = estimate_error(est, row)
     bounds = ({"luts": 0.01, "ffs": 0.01, "dsps": 0.0, "brams": 0.01} if row["target"].startswith("ice40")
-              else {"luts": 0.10, "ffs": 0.10, "dsps": 0.0, "brams": 0.15})
+              else {"luts": 0.20, "ffs": 0.12, "dsps": 0.0, "brams": 0.25})
     for key, bound in bounds.items():
         assert abs(err[key]) <= bound, (key, est, err)
 

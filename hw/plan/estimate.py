@@ -33,25 +33,31 @@ Then, per family::
     DSP  = products in DSP blocks
     BRAM = bram_factor * sum of the stages' rounded-up memory blocks
 
-ECP5 (3 builds): ``lut_per_register_bit`` and ``lut_per_product_bit`` are a least-squares fit to
-the three ECP5 builds; FFs one ratio. iCE40 has no LUT RAM (every memory goes into EBR or
+ECP5 (4 builds: the README's three, and in ``docs/estimate_calibration.json`` the build of the
+target-aware default fold the first version of this model chose for the LFE5U-25F, which did not
+fit: 26,507 LUTs measured against 20,187 estimated): ``lut_per_register_bit`` and
+``lut_per_product_bit`` are a least-squares fit of the relative error to the four; FFs one ratio. iCE40 has no LUT RAM (every memory goes into EBR or
 flip-flops) and one LUT per logic cell, so it has its own coefficients, from the single measured
 UP5K build: they reproduce that build by construction and are NOT validated on a second one.
 
 Error on the stored builds (estimate vs measured, relative; ``tests/test_estimate.py``
-recomputes it from ``docs/synth_results.json`` and checks the bounds stated here)::
+recomputes it from ``docs/synth_results.json`` and ``docs/estimate_calibration.json`` and checks
+the bounds stated here)::
 
-    build                    LUT      FF      DSP    BRAM
-    ecp5-25k-int8-ii19600   +0.3%   -4.7%    0%    +5.1%
-    ecp5-85k-int8-default   -6.8%   +4.2%    0%    +2.5%
-    ecp5-85k-w4a8-ii1200    +5.6%   +0.9%    0%    +4.0%
-    ice40-up5k-int8-serial     0%      0%    0%      0%   (fitted on this build alone)
+    build                          LUT      FF      DSP    BRAM
+    ecp5-25k-int8-ii19600          +1.0%   -4.7%    0%    +5.1%
+    ecp5-25k-int8-target-default  -18.8%  -10.8%    0%   +23.5%
+    ecp5-85k-int8-default          -0.5%   +4.2%    0%    +2.5%
+    ecp5-85k-w4a8-ii1200          +13.1%   +0.9%    0%    +4.0%
+    ice40-up5k-int8-serial            0%      0%    0%      0%   (fitted on this build alone)
 
-Three ECP5 builds for two LUT coefficients is a thin calibration: expect larger errors on folds
-far from these (e.g. many LUT products of other widths, or tanh tables in LUTs).
+Four ECP5 builds for two LUT coefficients is a thin calibration, and the model misses what made
+the 25F target-default build larger (it has 48 split LUT products and its small weight ROMs in LUT
+logic): expect errors of 20% and more on folds far from these. Hence the LUT margin of
+:data:`FIT_MARGINS` (70%: an estimate 19% low still fits).
 
-Bounds checked by the test: LUT and FF within 10% and BRAM within 15% on every ECP5 build, DSP
-exact; the iCE40 row within 1% (it is the calibration point).
+Bounds checked by the test: LUT within 20%, FF within 12% and BRAM within 25% on every ECP5
+build, DSP exact; the iCE40 row within 1% (it is the calibration point).
 """
 
 from __future__ import annotations
@@ -65,9 +71,10 @@ __all__ = ["FamilyModel", "FAMILY_MODELS", "RESOURCES", "estimate", "estimate_er
 #: The estimated resources (keys of the report's ``estimate``) and the target's ``totals`` key of each.
 RESOURCES = {"luts": "lut", "ffs": "ff", "dsps": "dsp", "brams": "bram"}
 
-#: Share of each resource of the target a design may use by the estimate to count as fitting:
-#: margin for the estimate's error and for placement (LUTs), the planned DSP budget in full.
-FIT_MARGINS = {"luts": 0.85, "ffs": 0.85, "dsps": 1.0, "brams": 0.90}
+#: Share of each resource of the target a design may use by the estimate to count as fitting: the
+#: LUT margin covers the estimate's largest measured underestimate (19%, the 25F target-default
+#: build) and room for placement; the planned DSP budget in full.
+FIT_MARGINS = {"luts": 0.70, "ffs": 0.85, "dsps": 1.0, "brams": 0.90}
 
 
 @dataclass(frozen=True)
@@ -83,8 +90,8 @@ class FamilyModel:
 
 #: Coefficients per family (``Target.family``), fitted on ``docs/synth_results.json``.
 FAMILY_MODELS = {
-    # LUT: least squares on the relative error of the three ECP5 builds; FF: their mean ratio.
-    "ecp5": FamilyModel(lut_per_register_bit=0.893, lut_per_product_bit=1.494, ff_per_register_bit=0.901,
+    # LUT: least squares on the relative error of the four ECP5 builds; FF: the mean ratio of the first three.
+    "ecp5": FamilyModel(lut_per_register_bit=0.899, lut_per_product_bit=1.899, ff_per_register_bit=0.901,
                         block_bits=16384, bram_factor=1.0),
     # The one UP5K build (no LUT products in it: the LUT-product cost is ECP5's, not measured here).
     "ice40": FamilyModel(lut_per_register_bit=1.551, lut_per_product_bit=1.494, ff_per_register_bit=1.119,
