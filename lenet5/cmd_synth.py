@@ -13,7 +13,7 @@ route of the whole accelerator takes a long time (tens of minutes for tens of th
 
 Without a complete --fold (and without --target-ii), the fold is chosen for the target: the
 fastest candidate fold whose resource estimate (hw.plan.estimate, calibrated on the measured builds)
-fits the target with margin (LUT/FF 85%, DSP 100% of the planned budget, BRAM 90%). When none
+fits the target with margin (LUT 70%, FF 85%, DSP 100% of the planned budget, BRAM 90%: hw.plan.estimate.FIT_MARGINS). When none
 fits, lenet5 synth says so before any tool runs, with the smallest fold's estimated shortfall per
 resource, and exits 1 (--force runs the tools anyway). The estimate is printed, and recorded in the
 report with its error, beside the measured figures.
