@@ -19,10 +19,11 @@
     versions of the tools that shaped the output, and the lint result. Keys sorted, no
     timestamps, no absolute paths: the same model and fold give the same bytes anywhere.
 
-``sim/lenet5_accel.v``, ``sim/MULT18X18D.v`` (only with a ``target`` whose DSP blocks the
+``sim/lenet5_accel.v``, ``sim/<primitive>.v`` (only with a ``target`` whose DSP blocks the
     generator instantiates, e.g. ``ecp5-85k``)
     What the simulator runs for such a design: the same Verilog without the blocks' vendor
-    parameters, and :class:`hw.vendor.ecp5.MULT18X18DModel` (Amaranth) as the block.
+    parameters, and the vendor module's Amaranth model of each primitive
+    (``simulation_models()``, :mod:`hw.vendor`).
 
 Then the Verilog is linted with :func:`hw.emit.lint_verilog` (``verilator --lint-only -Wall``
 with the project's waivers); the warnings are returned and recorded, not raised.
@@ -191,7 +192,7 @@ def generate(model, out_dir, fold=None, *, lint: bool = True, target_ii: int | N
         Cycles per image the default fold aims at (default: the accelerator's).
     target : str, optional
         Generate for this synthesis target (:data:`hw.targets.TARGETS`) as ``lenet5 synth`` does
-        with its default DSP budget (:func:`hw.arch.accelerator`: on an ECP5, ``MULT18X18D``
+        with its default DSP budget (:func:`hw.arch.accelerator`: on an ECP5, the vendor's DSP
         blocks with their own registers and split LUT products); ``None``: generic Verilog.
     arch : str
         The architecture (:data:`hw.arch.ARCHITECTURES`).

@@ -56,7 +56,8 @@ def plan(qnet, fold=None, *, arch: str = DEFAULT_ARCH, target=None, max_dsps="au
         One of :data:`ARCHITECTURES`.
     target : None, str or hw.targets.Target
         Plan for this target's closure policy and DSP budget (an ECP5: ``max_dsps`` products in
-        ``MULT18X18D`` blocks with their own registers, the others split LUT products); None:
+        the DSP blocks of its vendor module, with their own registers, the others split LUT
+        products); None:
         generic Verilog, every product left to the tools.
     max_dsps : int, "auto" or None
         DSP blocks to plan products into (``"auto"``: the target's count); only with a target.
