@@ -1,4 +1,3 @@
-# amaranth: UnusedElaboratable=no
 """Synthesise the accelerator with the open toolchain (Yosys + nextpnr) and report resources and fmax.
 
 Generates the accelerator's Verilog from a quantized description (hw.arch.dataflow + hw.emit),

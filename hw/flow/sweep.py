@@ -1,4 +1,3 @@
-# amaranth: UnusedElaboratable=no
 """Folding sweep: one synthesis per fold, a table of the results and a Pareto plot.
 
 * :func:`preset_folds` picks folds from line rate (as fast as the input allows, with the

@@ -150,7 +150,7 @@ def synthesize(component_or_verilog, *, top: str, target: str, build_dir, seed: 
     if manifest is None and callable(getattr(component_or_verilog, "manifest", None)):
         manifest = component_or_verilog.manifest()
     run.clean(top)
-    sources = _prepare_sources(component_or_verilog, top, run.dir)
+    sources = _prepare_sources(component_or_verilog, top, run.dir, manifest)
     plan = None if limit is None else _plan_dsps(run, top, sources, limit, manifest)
     lut_mapper, stats = _run_yosys(run, top, sources, plan)
     pnr = _run_nextpnr(run, top, seed, freq_mhz)
@@ -377,8 +377,9 @@ def _check_top(top):
     return top
 
 
-def _prepare_sources(design, top: str, build_dir: Path) -> list[str]:
-    """Put the design's Verilog into *build_dir*; return the file names (relative)."""
+def _prepare_sources(design, top: str, build_dir: Path, manifest=None) -> list[str]:
+    """Put the design's Verilog into *build_dir*; return the file names (relative). A component
+    with its generation *manifest* gets the interface header (:func:`hw.arch.signature.interface_header`)."""
     try:
         from amaranth.lib import wiring
         is_component = isinstance(design, wiring.Component)
@@ -387,9 +388,9 @@ def _prepare_sources(design, top: str, build_dir: Path) -> list[str]:
     if is_component:
         from hw.emit import write_verilog
         comment = ()
-        if callable(getattr(design, "manifest", None)):
+        if manifest is not None:
             from hw.arch.signature import interface_header
-            comment = interface_header(design.manifest())
+            comment = interface_header(manifest)
         return [write_verilog(design, top, build_dir, comment).name]
     if isinstance(design, str) and ("\n" in design or re.search(r"\bmodule\b", design)):
         path = build_dir / f"{top}.v"

@@ -22,7 +22,6 @@ from hw.components.output import ClassifierOutput
 from hw.components.pool import Pool2x2
 from hw.components.requant import Requantizer
 from hw.components.slice import RegisterSlice
-from hw.plan import ConvPlan, DensePlan, OutputPlan, PoolPlan, RequantPlan, SlicePlan, TanhPlan
 from hw.plan.net import NetPlan
 
 from . import planning as dataflow_plan
@@ -30,8 +29,8 @@ from . import planning as dataflow_plan
 __all__ = ["LeNet5Accelerator", "Stage", "COMPONENTS", "build"]
 
 #: Plan class -> the component built from it (``Component.from_plan``).
-COMPONENTS = {ConvPlan: ConvEngine, DensePlan: DenseEngine, PoolPlan: Pool2x2, RequantPlan: Requantizer,
-              TanhPlan: TanhLUT, OutputPlan: ClassifierOutput, SlicePlan: RegisterSlice}
+COMPONENTS = {c.plan_class: c for c in (ConvEngine, DenseEngine, Pool2x2, Requantizer, TanhLUT, ClassifierOutput,
+                                        RegisterSlice)}
 
 
 @dataclass
