@@ -1,11 +1,19 @@
 """Simulate the generated Verilog on MNIST digits and compare it bit for bit with the golden model.
 
 Generates the accelerator (as `lenet5 generate`, into --out), builds it with Verilator (once per
-design; cached under build/sim/), streams the images back to back through its AXI4-Stream ports
-in cocotb, and compares every image's 10 logits and class index with the integer reference
+design; cached under build/sim/), streams the images back to back through its AXI4-Stream ports,
+and compares every image's 10 logits and class index with the integer reference
 (golden.reference). The images are split over --jobs simulator processes running in parallel.
 
---images takes a count of MNIST test images, `all` (the 10,000), a .npy file of uint8
+--driver fast (default) wraps the emitted design in a batch harness (sim/harness.py) that holds
+the images in a memory, streams them with its own seeded gaps and backpressure and records every
+output word with its cycle stamp: the cocotb testbench wakes once per refill of that memory, not
+once per beat. --driver cocotb drives the ports beat by beat from cocotb (a lean driver without
+stalls, cocotbext-axi's AXI-Stream models with --stall): slower, kept as the cross-check. The
+report's sim_wall_s and sim_cycles_per_s give the simulation's own speed (without the build).
+
+--images takes a count of MNIST test images, `all` (the 10,000), `stress` (1,000 images outside
+MNIST's distribution: blank, saturated, noise, inverted digits, bars, ...), a .npy file of uint8
 (N, 28, 28) or (28, 28), or a folder of 28x28 8-bit grayscale PNG files. MNIST images come with
 their labels; for your own, --labels names a .npy file of one integer class 0..9 per image.
 The RTL's and the golden model's class per image are in the JSON report (rtl_classes,
@@ -13,8 +21,7 @@ golden_classes, labels when known); for up to 20 images a table per image is pri
 golden class, label, the two largest logits).
 
 With --stall P each cycle has an input gap with probability P and the output withholds
-tready with probability P (cocotbext-axi drivers); without it a lean driver runs at full rate,
-and the cycles per image (II: interval between consecutive images' last output beats) and the
+tready with probability P; without it the images go back to back at full rate, and the cycles per image (II: interval between consecutive images' last output beats) and the
 latency (first pixel accepted to last output beat of the first image) are measured and compared
 with the manifest's predictions.
 
@@ -51,8 +58,9 @@ def default_jobs():
 
 def add_arguments(parser, images_default="100"):
     parser.add_argument("--model", metavar="JSON", default=str(DEFAULT_MODEL), help="quantized description")
-    parser.add_argument("--images", metavar="N|all|PATH", default=images_default,
-                        help="first N MNIST test images, all 10,000, a .npy file or a folder of PNG files")
+    parser.add_argument("--images", metavar="N|all|stress|PATH", default=images_default,
+                        help="first N MNIST test images, all 10,000, 1,000 stress images outside MNIST's "
+                             "distribution (blank, saturated, noise, inverted, ...), a .npy file or a folder of PNG files")
     parser.add_argument("--labels", metavar="FILE.npy",
                         help="labels of the --images (1-D integer array, one class 0..9 per image) "
                              "for accuracy; MNIST images have theirs")
@@ -60,6 +68,8 @@ def add_arguments(parser, images_default="100"):
     parser.add_argument("--stall", type=_probability, default=0.0, metavar="P",
                         help="probability per cycle of an input gap and of output backpressure")
     parser.add_argument("--seed", type=int, default=0, metavar="S", help="seed of the stall patterns")
+    parser.add_argument("--driver", choices=("fast", "cocotb"), default="fast",
+                        help="fast: batch harness, Python once per batch (default); cocotb: per-beat cocotb drivers")
     parser.add_argument("--jobs", type=positive_int, default=default_jobs(), metavar="N",
                         help="simulator processes in parallel (image shards)")
     parser.add_argument("--waves", action="store_true",
@@ -88,7 +98,7 @@ def default_out(model, fold, target=None, arch="dataflow"):
 
 
 def simulate_with_progress(gen, images, *, stall=0.0, seed=0, jobs=2, waves=False, diagnose=True,
-                           quiet=False, desc="simulating"):
+                           quiet=False, desc="simulating", driver="fast"):
     """:func:`sim.accel.simulate` with a tqdm progress bar (images checked) on a terminal; none
     when stderr is not a terminal (a log gets the command's summary lines only) or ``quiet``."""
     from tqdm import tqdm
@@ -104,7 +114,7 @@ def simulate_with_progress(gen, images, *, stall=0.0, seed=0, jobs=2, waves=Fals
             bar.set_description(text)
 
         return simulate(gen, images, stall=stall, seed=seed, jobs=jobs, waves=waves, progress=progress,
-                        status=status, diagnose_first=diagnose)
+                        status=status, diagnose_first=diagnose, driver=driver)
 
 
 def _pct(x):
@@ -145,7 +155,10 @@ def print_report(rep):
     else:
         print(f"  latency {rep['latency_cycles']} cycles measured, {rep['predicted_latency_cycles']} predicted "
               f"(one image: no II)")
-    print(f"  {rep['wall_s']:.1f} s simulation on {rep['jobs']} process(es) ({rep['images_per_wall_s']:.1f} images/s)"
+    speed = (f", {rep['sim_cycles']:,} cycles, {rep['sim_cycles_per_s']:,.0f} cycles/s per process"
+             if rep.get("sim_cycles") else "")
+    print(f"  {rep['sim_wall_s']:.1f} s simulation ({rep['driver']} driver) on {rep['jobs']} process(es) "
+          f"({rep['images_per_wall_s']:.1f} images/s{speed})"
           + (f", {rep['build_s']:.0f} s Verilator build" if rep["built"] else ""))
     for shard in rep["shards"]:
         if shard.get("waves"):
@@ -181,7 +194,8 @@ def run(args):
     out = args.out or default_out(args.model, args.fold, target, arch)
     gen = generate(args.model, out, args.fold, lint=False, target=target, arch=arch)
     rep = simulate_with_progress(gen, images, stall=args.stall, seed=args.seed, jobs=args.jobs,
-                                 waves=args.waves, diagnose=not args.no_diagnose, quiet=args.quiet)
+                                 waves=args.waves, diagnose=not args.no_diagnose, quiet=args.quiet,
+                                 driver=getattr(args, "driver", "fast"))
     rep["model"] = gen.manifest["model"]
     ok = rep["mismatches"] == 0
     if args.reset_test:

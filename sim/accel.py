@@ -60,8 +60,8 @@ from golden import reference
 from golden.qnet import QNet
 from sim.diagnose import DEBUG_BUILD, diagnose
 from sim.images import ImageError, ImageSet, load_images
-from sim.shards import (FAST_BUILD, SIM_WORK_ROOT, TB_MODULE, Run, build_marker, run_parallel, timeout_cycles,
-                        word_format, work_dir)
+from sim.shards import (FAST_BUILD, SIM_WORK_ROOT, TB_MODULE, Run, batch_bench, build_marker, cocotb_bench, run_parallel,
+                        timeout_cycles, work_dir)
 
 __all__ = ["TB_MODULE", "FAST_BUILD", "DEBUG_BUILD", "WARMUP_IMAGES", "PER_IMAGE_MAX", "ImageError", "ImageSet",
            "load_images", "load_labels", "expected_words", "simulate", "reset_test", "diagnose",
@@ -196,11 +196,41 @@ def _run_times(runs, shards_s) -> dict:
             "built": any(s.built for s in sims)}
 
 
+def _sim_speed(results, times) -> dict:
+    """Simulated cycles and the simulation's speed: ``sim_wall_s`` (the simulator processes'
+    wall time, without the Verilator build), ``sim_cycles`` (clock cycles simulated, all
+    shards), ``sim_cycles_per_s`` (of one process: its cycles over its testbench's wall time,
+    the mean of the shards) and ``sim_cycles_per_s_total`` (all shards' cycles over
+    ``sim_wall_s``). Cycle counts come from the batch harness; the per-beat testbench reports
+    none (``None``)."""
+    sim_wall = times["wall_s"]
+    if not all("cycles" in r for r in results):
+        return {"sim_wall_s": sim_wall, "sim_cycles": None, "sim_cycles_per_s": None,
+                "sim_cycles_per_s_total": None}
+    cycles = [int(r["cycles"]) for r in results]
+    per_process = [c / float(r["wall_s"]) for c, r in zip(cycles, results) if float(r["wall_s"]) > 0]
+    return {"sim_wall_s": sim_wall, "sim_cycles": sum(cycles),
+            "sim_cycles_per_s": float(np.mean(per_process)) if per_process else None,
+            "sim_cycles_per_s_total": sum(cycles) / sim_wall if sim_wall else None}
+
+
 def _shard_list(runs, results, bounds) -> list:
     return [{"images": int(bounds[k + 1] - bounds[k]), "run_dir": str(run.sim.run_dir) if run.sim else None,
              "testbench_wall_s": float(r["wall_s"]), "testbench_cpu_s": float(r["cpu_s"]),
+             "cycles": int(r["cycles"]) if "cycles" in r else None,
              "waves": str(run.sim.waves_file) if run.sim and run.sim.waves_file else None}
             for k, (run, r) in enumerate(zip(runs, results))]
+
+
+#: Simulation drivers: the batch harness (``fast``) and the per-beat cocotb testbench
+#: (``cocotb``: its lean driver without stalls, cocotbext-axi with; ``lean``/``axi`` force one).
+DRIVERS = ("fast", "cocotb", "lean", "axi")
+
+
+def _bench_and_test(gen, driver: str):
+    if driver == "fast":
+        return batch_bench(gen), "stream_batch"
+    return cocotb_bench(gen), "stream_images"
 
 
 def _run_shards(gen, images: ImageSet, expected, *, stall, seed, jobs, driver, waves, progress, status):
@@ -208,13 +238,15 @@ def _run_shards(gen, images: ImageSet, expected, *, stall, seed, jobs, driver, w
     results and the shard bounds (image indices)."""
     n = len(images)
     bounds = np.linspace(0, n, jobs + 1).round().astype(int)
-    base = {**word_format(gen.accel), "stall": stall, "driver": driver,
-            "timeout_cycles": timeout_cycles(gen.manifest, stall)}
+    bench, test = _bench_and_test(gen, driver)
+    base = {"stall": stall, "timeout_cycles": timeout_cycles(gen.manifest, stall)}
+    if driver in ("lean", "axi"):
+        base["driver"] = driver
     work = work_dir(gen, images.images, stall, seed, jobs, driver, waves)
-    runs = [Run(gen, work, f"shard{k}", images.images[bounds[k]:bounds[k + 1]], expected[bounds[k]:bounds[k + 1]],
-                {**base, "seed": seed * 1000 + k}, FAST_BUILD, "stream_images", waves)
+    runs = [Run(bench, work, f"shard{k}", images.images[bounds[k]:bounds[k + 1]], expected[bounds[k]:bounds[k + 1]],
+                {**base, "seed": seed * 1000 + k}, test, waves)
             for k in range(jobs)]
-    run_parallel(runs, progress, status, build_marker(gen, FAST_BUILD, waves))
+    run_parallel(runs, progress, status, build_marker(bench, waves))
     results = [run.results() for run in runs]
     if progress is not None:
         progress(n)
@@ -233,7 +265,7 @@ def _diagnose_first(gen, images, first: int, bounds) -> dict:
 
 def simulate(gen, images: ImageSet, *, stall: float = 0.0, seed: int = 0, jobs: int = 2,
              waves: bool = False, progress=None, status=None, diagnose_first: bool = True,
-             driver: str | None = None, max_listed: int = 100) -> dict:
+             driver: str = "fast", max_listed: int = 100) -> dict:
     """Simulate ``images`` on the generated accelerator and compare with the golden model.
 
     Parameters
@@ -243,7 +275,8 @@ def simulate(gen, images: ImageSet, *, stall: float = 0.0, seed: int = 0, jobs: 
     images : ImageSet
     stall : float
         Probability, per cycle, of an input gap and (independently) of the sink withholding
-        ``tready``; ``0 <= stall < 1``. Above 0 the cocotbext-axi drivers are used.
+        ``tready``; ``0 <= stall < 1`` (the harness's LFSRs with ``driver="fast"``,
+        cocotbext-axi's pause generators with ``driver="cocotb"``).
     seed : int
         Seed of the stall patterns (each shard derives its own).
     jobs : int
@@ -257,9 +290,11 @@ def simulate(gen, images: ImageSet, *, stall: float = 0.0, seed: int = 0, jobs: 
         "simulating", "locating the first mismatch").
     diagnose_first : bool
         On mismatches, locate the first one layer by layer (:func:`diagnose`).
-    driver : str, optional
-        ``"lean"`` or ``"axi"`` to override the choice (``"axi"`` with ``stall=0`` measures
-        cocotbext-axi's speed).
+    driver : str
+        ``"fast"`` (default): the batch harness (:mod:`sim.harness`), Python once per refill
+        of its image ring; ``"cocotb"``: the per-beat testbench (its lean driver without
+        stalls, cocotbext-axi with); ``"lean"`` or ``"axi"`` force one of those (``"axi"`` with
+        ``stall=0`` measures cocotbext-axi's speed).
     max_listed : int
         Mismatches listed in the report (all are counted).
 
@@ -272,6 +307,10 @@ def simulate(gen, images: ImageSet, *, stall: float = 0.0, seed: int = 0, jobs: 
         raise ValueError(f"stall must be a probability in [0, 1), got {stall}")
     if jobs < 1:
         raise ValueError(f"jobs must be at least 1, got {jobs}")
+    if driver not in DRIVERS:
+        raise ValueError(f"unknown driver {driver!r}; choose one of {', '.join(DRIVERS)}")
+    if driver == "cocotb":
+        driver = "axi" if stall else "lean"
     t_start = time.perf_counter()
     n = len(images)
     ref, expected = expected_words(gen.qnet, images.images)
@@ -283,7 +322,9 @@ def simulate(gen, images: ImageSet, *, stall: float = 0.0, seed: int = 0, jobs: 
     times = _run_times(runs, time.perf_counter() - t0)
     outputs = np.concatenate([r["outputs"] for r in results])
     mismatch = _mismatches(results, bounds, expected, outputs)
-    lean = (driver or ("axi" if stall else "lean")) == "lean"
+    done = ([int(c) for r in results for c in np.asarray(r["tlast_cycles"]) - int(r["first_accept"])]
+            if driver in ("fast", "lean") else None)
+    lean = driver in ("fast", "lean")           # drivers that record the first pixel's cycle
     report = {
         "images": n,
         "image_source": images.source,
@@ -291,14 +332,16 @@ def simulate(gen, images: ImageSet, *, stall: float = 0.0, seed: int = 0, jobs: 
         **_classes(ref, outputs, images.labels, gen.qnet.output_fmt),
         **_timing(results, lean, gen.manifest, stall),
         **times,
+        **_sim_speed(results, times),
         "images_per_wall_s": n / times["wall_s"] if times["wall_s"] else None,
         "golden_s": golden_s,
         "total_s": time.perf_counter() - t_start,
         "fold": gen.manifest["fold"], "stall": stall, "seed": seed, "jobs": jobs,
-        "driver": "lean" if lean else "axi",
+        "driver": driver,
         "variant": gen.qnet.variant,
         "verilog": str(gen.verilog),
         "shards": _shard_list(runs, results, bounds),
+        "image_done_cycles": done,
         "mismatch_list": mismatch[:max_listed],
     }
     if mismatch and diagnose_first:
@@ -318,9 +361,8 @@ def reset_test(gen, images: ImageSet) -> dict:
         raise ValueError(f"the reset test needs {RESET_TEST_IMAGES} images, got {len(images)}")
     imgs = images.images[:RESET_TEST_IMAGES]
     _, expected = expected_words(gen.qnet, imgs)
-    run = Run(gen, work_dir(gen, imgs, "reset"), "reset", imgs, expected,
-              {**word_format(gen.accel), "timeout_cycles": timeout_cycles(gen.manifest, 0.0)},
-              FAST_BUILD, "reset_recovery")
+    run = Run(cocotb_bench(gen), work_dir(gen, imgs, "reset"), "reset", imgs, expected,
+              {"timeout_cycles": timeout_cycles(gen.manifest, 0.0)}, "reset_recovery")
     run()
     r = run.results() if run.results_path.is_file() else {}
     return {"passed": run.error is None,

@@ -80,18 +80,24 @@ class BuildOptions:
     """Per-build Verilator options (see the module docstring); the defaults change nothing."""
     build_args: tuple[str, ...] = ()
     make_vars: tuple[str, ...] = ()
-    public: bool = True
+    public: bool | tuple[str, ...] = True
 
     @classmethod
     def of(cls, build_args: Sequence[str] = (), make_vars: Sequence[str] = (),
-           public: bool = True) -> "BuildOptions":
+           public: bool | Sequence[str] = True) -> "BuildOptions":
         for name, value in (("build_args", build_args), ("make_vars", make_vars)):
             if isinstance(value, str):
                 raise TypeError(f"{name} is a list of strings, not the string {value!r}")
         for var in make_vars:
             if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*=.*", var):
                 raise ValueError(f"make_vars entry {var!r} is not NAME=value")
-        return cls(tuple(build_args), tuple(make_vars), bool(public))
+        if isinstance(public, str):
+            raise TypeError(f"public is True, False or a list of signal names, not the string {public!r}")
+        if not isinstance(public, bool):
+            public = tuple(public)
+            if not public:
+                raise ValueError("public: an empty list of signal names; use public=False for the top's signals")
+        return cls(tuple(build_args), tuple(make_vars), public)
 
     @property
     def make(self) -> tuple[str, ...]:
@@ -105,8 +111,10 @@ class BuildOptions:
             extra["extra_build_args"] = list(self.build_args)
         if self.make_vars:
             extra["extra_make_vars"] = list(self.make_vars)
-        if not self.public:
+        if self.public is False:
             extra["public"] = False
+        elif self.public is not True:
+            extra["public"] = list(self.public)
         return extra
 
 

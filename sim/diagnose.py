@@ -19,7 +19,7 @@ import numpy as np
 
 from golden import arith, reference
 from golden.qnet import QNet
-from sim.shards import FAST_BUILD, Run, timeout_cycles, word_format, work_dir
+from sim.shards import FAST_BUILD, Run, cocotb_bench, timeout_cycles, work_dir
 
 __all__ = ["DEBUG_BUILD", "diagnose", "tapped_design", "tap_ports"]
 
@@ -180,9 +180,9 @@ def diagnose(gen, images, index: int, *, previous: bool = True) -> dict:
     ref = reference.run(gen.qnet, subset, taps=True)
     expected = np.concatenate([ref.logits, ref.classes[:, None]], axis=1).astype(np.int64)
     tapped = tapped_design(gen)
-    run = Run(tapped, work_dir(tapped, subset, "diagnose"), "diagnose", subset, expected,
-              {**word_format(tapped.accel), "timeout_cycles": timeout_cycles(tapped.manifest, 0.0),
-               "taps": tap_ports(tapped.accel.tap_stages)}, DEBUG_BUILD, "capture_taps")
+    run = Run(cocotb_bench(tapped, DEBUG_BUILD), work_dir(tapped, subset, "diagnose"), "diagnose", subset, expected,
+              {"timeout_cycles": timeout_cycles(tapped.manifest, 0.0), "taps": tap_ports(tapped.accel.tap_stages)},
+              "capture_taps")
     run()
     r = run.results()
     frame = len(indices) - 1

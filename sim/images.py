@@ -13,7 +13,13 @@ from pathlib import Path
 
 import numpy as np
 
-__all__ = ["ImageError", "ImageSet", "load_images"]
+__all__ = ["ImageError", "ImageSet", "load_images", "stress_images", "STRESS_KINDS", "STRESS_IMAGES"]
+
+#: Kinds of :func:`stress_images`, in the order they are made.
+STRESS_KINDS = ("blank", "saturated", "uniform noise", "salt and pepper", "inverted MNIST", "single pixel",
+                "bars", "checkerboard", "ramp", "border")
+#: Images of ``--images stress``.
+STRESS_IMAGES = 1000
 
 
 class ImageError(ValueError):
@@ -156,13 +162,64 @@ def _read_png_folder(folder: Path) -> np.ndarray:
     return np.stack(images)
 
 
+def stress_images(count: int = STRESS_IMAGES, *, seed: int = 0, data=None) -> ImageSet:
+    """Images outside MNIST's distribution, to exercise saturation, rounding and padding corners:
+    ``count`` images cycling through :data:`STRESS_KINDS` -- all 0, all 255, uniform noise,
+    salt and pepper, inverted MNIST test digits (``255 - p``), one pixel at 255 at a random
+    position (corners and edges included), random horizontal/vertical bars, checkerboards of
+    random period, ramps, and a frame on the image border. No labels. Deterministic for a
+    ``seed``.
+
+    Raises
+    ------
+    ImageError
+        ``count`` below 1. :class:`golden.mnist.MnistError` when the MNIST files are missing
+        (for the inverted digits).
+    """
+    from golden.mnist import load_mnist
+
+    if count < 1:
+        raise ImageError(f"the number of images must be at least 1, got {count}")
+    rng = np.random.default_rng(seed)
+    digits, _ = load_mnist("test", data=data)
+    out = np.zeros((count, 28, 28), dtype=np.uint8)
+    yy, xx = np.mgrid[0:28, 0:28]
+    for i in range(count):
+        kind = STRESS_KINDS[i % len(STRESS_KINDS)]
+        img = out[i]
+        if kind == "saturated":
+            img[:] = 255
+        elif kind == "uniform noise":
+            img[:] = rng.integers(0, 256, (28, 28))
+        elif kind == "salt and pepper":
+            img[:] = np.where(rng.random((28, 28)) < 0.5, 0, 255)
+        elif kind == "inverted MNIST":
+            img[:] = 255 - digits[rng.integers(len(digits))]
+        elif kind == "single pixel":
+            img[rng.integers(28), rng.integers(28)] = 255
+        elif kind == "bars":
+            period, vertical = int(rng.integers(2, 8)), bool(rng.integers(2))
+            img[:] = np.where(((xx if vertical else yy) // period) % 2 == 0, 255, 0)
+        elif kind == "checkerboard":
+            period = int(rng.integers(1, 6))
+            img[:] = np.where(((xx // period) + (yy // period)) % 2 == 0, 255, 0)
+        elif kind == "ramp":
+            img[:] = np.clip((xx * rng.uniform(0, 10) + yy * rng.uniform(0, 10)), 0, 255).astype(np.uint8)
+        elif kind == "border":
+            img[[0, -1], :] = 255
+            img[:, [0, -1]] = 255
+    return ImageSet(out, None, f"{count} stress images ({', '.join(STRESS_KINDS)})")
+
+
 def load_images(spec=100, *, data=None) -> ImageSet:
     """Images to simulate.
 
     Parameters
     ----------
-    spec : int, "all", or path
-        ``N``: the first ``N`` MNIST test images (with labels); ``"all"``: all 10,000; a path:
+    spec : int, "all", "stress" or path
+        ``N``: the first ``N`` MNIST test images (with labels); ``"all"``: all 10,000;
+        ``"stress"``: :data:`STRESS_IMAGES` images outside MNIST's distribution
+        (:func:`stress_images`); a path:
         a ``.npy`` file holding uint8 ``(N, 28, 28)`` or ``(28, 28)``, or a folder of 28x28
         8-bit grayscale PNG files (read in file-name order; PIL when installed, else
         matplotlib). User images have no labels.
@@ -181,6 +238,8 @@ def load_images(spec=100, *, data=None) -> ImageSet:
     if isinstance(spec, str) and spec.strip().lower() == "all":
         images, labels = load_mnist("test", data=data)
         return ImageSet(np.ascontiguousarray(images), labels.astype(np.int64), "MNIST test images")
+    if isinstance(spec, str) and spec.strip().lower() == "stress":
+        return stress_images(data=data)
     if isinstance(spec, (int, np.integer)) or (isinstance(spec, str) and spec.strip().isdigit()):
         n = int(spec)
         if n < 1:
@@ -194,7 +253,7 @@ def load_images(spec=100, *, data=None) -> ImageSet:
     if path.is_dir():
         return ImageSet(_read_png_folder(path), None, f"{path} (PNG files)")
     if not path.exists():
-        raise ImageError(f"{path}: no such file or folder (expected N, 'all', a .npy file or a "
+        raise ImageError(f"{path}: no such file or folder (expected N, 'all', 'stress', a .npy file or a "
                          "folder of PNG files)")
     if path.suffix.lower() == ".png":
         arr = _read_png(path)

@@ -50,14 +50,18 @@ class _Verilator(_EnvMixin, _cocotb_runner.Verilator):
         if self.waves and waves_format("verilator") == "fst":   # FST, not the runner's VCD
             verilate = ["--trace-fst" if arg == "--trace" else arg for arg in verilate]
         options = self._lenet5_options
-        if not options.public:
+        if options.public is not True:
             # Only the top module's own signals (its ports, and the nets that connect its
-            # submodule instances) stay visible to VPI; without any public signal cocotb would
-            # not even find the root handle.
+            # submodule instances), or only the named ones, stay visible to VPI; without any
+            # public signal cocotb would not even find the root handle. A public read-write
+            # signal may change at any time, so Verilator evaluates the logic that reads it on
+            # every evaluation ('ico' region): naming only what the testbench touches keeps the
+            # rest of the design in the clocked regions.
             assert "--public-flat-rw" in verilate, verilate
             config = Path(self.build_dir) / "public_top.vlt"
-            config.write_text("`verilator_config\n"
-                              f'public_flat_rw -module "{self.hdl_toplevel}" -var "*"\n')
+            names = ["*"] if options.public is False else list(options.public)
+            config.write_text("`verilator_config\n" + "".join(
+                f'public_flat_rw -module "{self.hdl_toplevel}" -var "{name}"\n' for name in names))
             verilate = [str(config) if arg == "--public-flat-rw" else arg for arg in verilate]
         assert make[0] == "make" and make[1] == "-j", make
         make = (["make", "-j", str(build_jobs())] + make[3:]

@@ -3,8 +3,9 @@ emitted Verilog on MNIST in cocotb + Verilator (sim.accel, sim/tb/tb_accel.py, `
 reset recovery, mismatch diagnosis, and the command-line errors.
 
 Tiers: plain tests (generation, CLI errors, image loading); ``sim`` tests on ~20 images per
-shipped model (stalls 0.3, full rate with the timing checked against the prediction, reset);
-``slow`` tests on the 10,000 MNIST test images per model.
+shipped model through the per-beat cocotb testbench (cocotbext-axi with stalls 0.3, full rate
+with the timing checked against the prediction, reset). The fast driver and the 10,000-image
+regression are in test_sim_fast.py.
 
 The expected values always come from golden.reference (via sim.accel); nothing here or in the
 testbench recomputes the arithmetic.
@@ -214,11 +215,12 @@ def test_cli_bad_options(capsys):
 
 @pytest.mark.sim
 def test_stalled_stream_bit_exact(generated, mnist20):
-    """20 images with random input gaps and output backpressure (cocotbext-axi, P = 0.3), two
-    shards: every logit and class equal to the golden model's."""
+    """20 images with random input gaps and output backpressure from cocotbext-axi's AXI-Stream
+    models (the per-beat driver, P = 0.3), two shards: every logit and class equal to the golden
+    model's."""
     from sim.accel import simulate
 
-    rep = simulate(generated, mnist20, stall=0.3, seed=1, jobs=2)
+    rep = simulate(generated, mnist20, stall=0.3, seed=1, jobs=2, driver="cocotb")
     print(json.dumps({k: v for k, v in rep.items() if k not in ("mismatch_list", "shards")}))
     assert rep["driver"] == "axi" and rep["jobs"] == 2
     assert rep["mismatches"] == 0, rep["mismatch_list"][:3]
@@ -229,11 +231,11 @@ def test_stalled_stream_bit_exact(generated, mnist20):
 
 @pytest.mark.sim
 def test_full_rate_timing_matches_prediction(generated, mnist20):
-    """20 images back to back at full rate: bit-exact, and the measured latency and cycles per
-    image equal the generator's prediction exactly."""
+    """20 images back to back at full rate (the per-beat driver): bit-exact, and the measured
+    latency and cycles per image equal the generator's prediction exactly."""
     from sim.accel import simulate
 
-    rep = simulate(generated, mnist20, jobs=1)
+    rep = simulate(generated, mnist20, jobs=1, driver="cocotb")
     print(json.dumps({k: v for k, v in rep.items() if k not in ("mismatch_list", "shards")}))
     assert rep["driver"] == "lean"
     assert rep["mismatches"] == 0, rep["mismatch_list"][:3]
@@ -321,21 +323,7 @@ def test_cli_simulate_user_images_json(tmp_path, mnist20, capsys):
     assert rep["model"]["file"] == model.name
 
 
-# ------------------------------------------------------------------ the MNIST test set (slow)
-
-@pytest.mark.slow
-@pytest.mark.sim
-def test_mnist_test_set_bit_exact(generated):
-    """All 10,000 MNIST test images, two shards: bit-exact, timing as predicted."""
-    from sim.accel import load_images, simulate
-
-    rep = simulate(generated, load_images("all"), jobs=2)
-    print(json.dumps({k: v for k, v in rep.items() if k not in ("mismatch_list",)}))
-    assert rep["images"] == 10000
-    assert rep["mismatches"] == 0, rep["mismatch_list"][:3]
-    assert rep["rtl_accuracy"] == rep["golden_accuracy"]
-    assert rep["timing_matches_prediction"] is True
-
+# ------------------------------------------------------------------ target designs
 
 @pytest.mark.sim
 def test_ecp5_target_design_bit_exact_and_on_time(mnist20):
@@ -357,7 +345,7 @@ def test_ecp5_target_design_bit_exact_and_on_time(mnist20):
     assert synth_text.count("MULT18X18D #(") == 156 and '.REG_OUTPUT_CLK("CLK0")' in synth_text
     assert [p.name for p in gen.sim_sources] == ["lenet5_accel.v", "MULT18X18D.v"]
     assert gen.sim_sources[0].read_text().count("MULT18X18D dsp_") == 156
-    rep = simulate(gen, mnist20, jobs=1)
+    rep = simulate(gen, mnist20, jobs=1, driver="cocotb")
     assert rep["mismatches"] == 0, rep["mismatch_list"][:3]
     assert rep["timing_matches_prediction"] is True
     # measured: the DSP design runs in the generic design's predicted cycles
