@@ -66,7 +66,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-__all__ = ["DEFAULT_CACHE_DIR", "LOG_TAIL_LINES", "TaskCluster", "TaskError", "TaskResult", "content_digest",
+__all__ = ["DEFAULT_CACHE_DIR", "LOG_TAIL_LINES", "ClusterError", "TaskCluster", "TaskError", "TaskResult", "content_digest",
            "run_tasks"]
 
 #: Where :func:`run_tasks` keeps results when the caller gives no *cache_dir* (relative to the
@@ -74,6 +74,10 @@ __all__ = ["DEFAULT_CACHE_DIR", "LOG_TAIL_LINES", "TaskCluster", "TaskError", "T
 DEFAULT_CACHE_DIR = Path("build") / "cache" / "tasks"
 #: Lines of log kept in a failed task's :attr:`TaskResult.log_tail`.
 LOG_TAIL_LINES = 30
+
+
+class ClusterError(ConnectionError):
+    """The Dask scheduler cannot be reached (the message names the address and how to start one)."""
 
 
 class TaskError(RuntimeError):
@@ -294,8 +298,9 @@ class TaskCluster:
     ValueError
         *jobs* below 1, or a *scheduler* address that is not ``tcp://HOST:PORT`` (or
         ``tls://``, ``inproc://``).
-    OSError
-        The scheduler cannot be reached (the message names the address and how to start one).
+    ClusterError
+        (on first use) The scheduler cannot be reached (the message names the address and how
+        to start one).
     """
 
     def __init__(self, *, jobs: int = 2, scheduler: str | None = None, log: Callable[[str], None] = print):
@@ -349,7 +354,7 @@ class TaskCluster:
             try:
                 self._client = Client(self.scheduler, timeout="20s")
             except (OSError, TimeoutError) as exc:
-                raise OSError(f"cannot reach the Dask scheduler at {self.scheduler} ({exc}); start one with "
+                raise ClusterError(f"cannot reach the Dask scheduler at {self.scheduler} ({exc}); start one with "
                               f"`dask scheduler` and workers with `dask worker {self.scheduler}`") from None
             workers = len(self._client.scheduler_info().get("workers", {}))
             where = f"scheduler {self.scheduler} ({workers} worker{'s' if workers != 1 else ''} now)"
@@ -400,7 +405,7 @@ class TaskCluster:
             A key appears twice.
         TypeError
             *fn* is not importable, or a payload holds something other than data.
-        OSError
+        ClusterError
             The scheduler cannot be reached.
         """
         from tqdm import tqdm
