@@ -51,8 +51,8 @@ def add_arguments(parser):
     parser.add_argument("--scheduler", metavar="ADDRESS",
                         help="run the builds on the Dask scheduler at ADDRESS (tcp://HOST:8786) and its workers "
                              "instead (--jobs is then ignored)")
-    parser.add_argument("--cache-dir", metavar="DIR", default="build/cache/tasks",
-                        help="cache of finished builds and accuracies")
+    parser.add_argument("--cache-dir", metavar="DIR",
+                        help="cache of finished builds and accuracies (default: build/cache/tasks in the repository)")
     parser.add_argument("--no-cache", action="store_true", help="build every point again (and cache nothing)")
     parser.add_argument("--data", metavar="DIR", help="MNIST folder for the accuracy column (default: "
                                                       "$LENET5_MNIST, ../shared/mnist, cache)")
@@ -105,7 +105,7 @@ def run(args):
         print(f"  {prefix}{pl.fold}: {multipliers} multipliers, {pl.predicted_ii} cycles/image")
     if args.dry_run:
         return 0
-    cache_dir = None if args.no_cache else Path(args.cache_dir)
+    cache_dir = None if args.no_cache else Path(args.cache_dir or REPO_ROOT / "build" / "cache" / "tasks")
     accuracy = _accuracies(qnets, data=args.data, cache_dir=cache_dir)
     points = [SweepPoint(p.model, p.qnet, p.target, p.fold, accuracy[p.model]) for p in points]
     try:

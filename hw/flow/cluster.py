@@ -303,6 +303,9 @@ class TaskCluster:
         to start one).
     """
 
+    #: Seconds to wait for the scheduler to answer.
+    CONNECT_TIMEOUT_S = 20
+
     def __init__(self, *, jobs: int = 2, scheduler: str | None = None, log: Callable[[str], None] = print):
         if isinstance(jobs, bool) or not isinstance(jobs, int) or jobs < 1:
             raise ValueError(f"jobs must be an int of at least 1, not {jobs!r}")
@@ -333,6 +336,11 @@ class TaskCluster:
                 cluster.close()
 
     @property
+    def started(self) -> bool:
+        """Has a batch started the cluster (or connected to the scheduler)?"""
+        return self._client is not None
+
+    @property
     def client(self):
         """The :class:`distributed.Client` (started on first use)."""
         if self._client is None:
@@ -352,7 +360,7 @@ class TaskCluster:
             where = f"local cluster of {self.jobs} worker{'s' if self.jobs > 1 else ''}"
         else:
             try:
-                self._client = Client(self.scheduler, timeout="20s")
+                self._client = Client(self.scheduler, timeout=f"{self.CONNECT_TIMEOUT_S}s")
             except (OSError, TimeoutError) as exc:
                 raise ClusterError(f"cannot reach the Dask scheduler at {self.scheduler} ({exc}); start one with "
                               f"`dask scheduler` and workers with `dask worker {self.scheduler}`") from None
