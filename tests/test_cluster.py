@@ -83,7 +83,9 @@ class DaskProcesses:
 
     def __init__(self, tmp: Path):
         self.tmp = tmp
-        self.env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")])}
+        (tmp / "worker-tmp").mkdir()             # the tasks' folders (a killed task leaves its own)
+        self.env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")]),
+                    "TMPDIR": str(tmp / "worker-tmp")}
         self.procs = []
         self.workers = {}                        # pid -> Popen
         sched_file = tmp / "scheduler.json"

@@ -13,6 +13,7 @@ the same folds and the picture compares bit widths at equal folds.
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 
 __all__ = ["SWEEP_PRESETS", "SweepPreset", "preset_points"]
@@ -87,9 +88,6 @@ def preset_points(name: str, *, model=None, target=None, points=None, root="."):
     """
     from pathlib import Path
 
-    from golden.qnet import QNet
-    from hw.arch.dataflow.planning import preset_folds
-
     if name not in SWEEP_PRESETS:
         raise ValueError(f"unknown sweep preset {name!r}; valid: {', '.join(SWEEP_PRESETS)}")
     preset = SWEEP_PRESETS[name]
@@ -102,7 +100,17 @@ def preset_points(name: str, *, model=None, target=None, points=None, root="."):
     n = points if points is not None else preset.points
     if n is None or n < 2:
         raise ValueError(f"--points must be at least 2, got {n}")
-    folds = preset_folds(QNet.load(models[0]), n)
+    folds = _preset_folds(str(models[0]), n)
     if preset.keep is not None:
         folds = folds[-preset.keep:]
-    return models, targets, folds
+    return models, targets, list(folds)
+
+
+@functools.lru_cache(maxsize=16)
+def _preset_folds(model: str, points: int) -> tuple:
+    """:func:`~hw.arch.dataflow.planning.preset_folds` of the description at *model* (the fold
+    search takes seconds; a process asks for the same folds more than once)."""
+    from golden.qnet import QNet
+    from hw.arch.dataflow.planning import preset_folds
+
+    return tuple(preset_folds(QNet.load(model), points))

@@ -166,9 +166,8 @@ def plot_pareto(rows: Sequence[dict], path, title: str = "", freq_mhz: float | N
             if not sel:
                 continue
             cols = [colour(p[2]) for p in sel]
-            label = f"{tgt or 'design'}: {'fits' if fits else f'does not fit (at {freq_mhz:g} MHz)'}"
             ax.scatter([p[0] for p in sel], [p[1] for p in sel], marker=marker, s=46, zorder=3,
-                       facecolors=cols if fits else "none", edgecolors=cols, linewidths=1.4, label=label)
+                       facecolors=cols if fits else "none", edgecolors=cols, linewidths=1.4)
     fit = [p for p in pts if p[3]]
     if fit:
         best = pareto_optimal([(-p[0], p[1], p[2] if p[2] is not None else 0.0) for p in fit])
@@ -195,7 +194,17 @@ def plot_pareto(rows: Sequence[dict], path, title: str = "", freq_mhz: float | N
     ax.set_xlabel("LUTs used")
     ax.set_ylabel("images/s")
     ax.grid(True, which="both", alpha=0.3)
-    ax.legend(fontsize=7, loc="best")
+    if pts:
+        # legend entries in neutral grey (the colour is the accuracy, not the series)
+        from matplotlib.lines import Line2D
+        grey = (0.45, 0.45, 0.45, 1.0)
+        handles = [Line2D([], [], linestyle="none", marker=_TARGET_MARKERS.get(tgt, "o"), markersize=7,
+                          markerfacecolor=grey if fits else "none", markeredgecolor=grey,
+                          label=f"{tgt or 'design'}: " + ("fits" if fits else f"does not fit (at {freq_mhz:g} MHz)"))
+                   for tgt in targets for fits in (True, False)
+                   if any((p[4].get("target") or "") == tgt and p[3] == fits for p in pts)]
+        handles += [h for h in ax.get_legend_handles_labels()[0] if h.get_label().startswith(("Pareto", "LUT /"))]
+        ax.legend(handles=handles, fontsize=7, loc="best")
     ax.set_title(title or "folding sweep (labels: multipliers)", fontsize=10)
     fig.tight_layout()
     path = Path(path)
