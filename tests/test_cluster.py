@@ -292,3 +292,37 @@ def test_local_cluster_runs_tasks(tmp_path, capsys):
     assert all(len(cluster_tasks.runs(trace, f"t{i}")) == 1 for i in range(len(xs)))
     assert len(lines) == 1 and lines[0].startswith("dask: local cluster of 2 workers; dashboard: http://127.0.0.1:")
     assert "squares: 100%" in capsys.readouterr().err
+
+
+@pytest.mark.skipif(sys.platform != "linux", reason="watches the process through /proc")
+def test_tool_ends_with_the_process_that_started_it():
+    """A YoWASP tool's program starts with a watch on its parent (hw.flow.tools.parent_watch): when
+    the worker that runs a build is killed, the tool ends too instead of running on orphaned. Here
+    the 'tool' sleeps for a minute under that watch; its parent is killed; it is gone in seconds."""
+    from hw.flow.tools import tool_argv
+
+    starter = ("import subprocess, sys, time\n"
+               "from hw.flow.tools import parent_watch\n"
+               "import os\n"
+               "p = subprocess.Popen([sys.executable, '-c', parent_watch(os.getpid()) + 'time.sleep(60)'])\n"
+               "print(p.pid, flush=True)\n"
+               "time.sleep(60)\n")
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")])}
+    parent = subprocess.Popen([sys.executable, "-c", starter], stdout=subprocess.PIPE, text=True, env=env)
+    child = int(parent.stdout.readline())
+    parent.kill()
+    parent.wait()
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        try:
+            with open(f"/proc/{child}/stat") as f:   # a zombie (ended, not reaped yet) counts as ended
+                if f.read().rsplit(") ", 1)[1].startswith("Z"):
+                    break
+        except FileNotFoundError:
+            break
+        time.sleep(0.2)
+    else:
+        os.kill(child, signal.SIGKILL)
+        pytest.fail("the tool outlived the process that started it")
+    # the YoWASP tools' programs carry the watch of the process that builds their command line
+    assert f"while os.getppid() == {os.getpid()}:" in tool_argv("yosys", False)[2]
