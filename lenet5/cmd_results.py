@@ -101,7 +101,7 @@ def run(args):
         try:
             run_tasks(synth_task, payloads(), jobs=args.jobs, scheduler=args.scheduler, cache_dir=cache_dir,
                       versions={f: synth_versions(family_target(f)) for f in families}, progress=not args.quiet,
-                      desc="builds", on_result=on_result)
+                      desc="builds", on_result=on_result, total=len(todo))
         except ClusterError as exc:
             raise CliError(str(exc)) from None
     rows = stored()

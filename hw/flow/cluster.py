@@ -376,8 +376,8 @@ class TaskCluster:
 
     def run(self, fn: Callable, payloads: Mapping[Hashable, Mapping] | Iterable[tuple[Hashable, Mapping]], *,
             cache_dir=DEFAULT_CACHE_DIR, versions: Mapping | None = None, progress: bool = True,
-            desc: str = "tasks", on_result: Callable[[TaskResult], None] | None = None
-            ) -> dict[Hashable, TaskResult]:
+            desc: str = "tasks", on_result: Callable[[TaskResult], None] | None = None,
+            total: int | None = None) -> dict[Hashable, TaskResult]:
         """Run ``fn(payload, workdir)`` for every payload; return ``{key: TaskResult}``.
 
         Parameters
@@ -400,7 +400,10 @@ class TaskCluster:
             The bar's label.
         on_result : callable, optional
             Called with each :class:`TaskResult` as it arrives (cached ones first), e.g. to
-            write a build's logs or print a summary line.
+            write a build's logs or print a summary line (what it prints appears above the
+            progress bar).
+        total : int, optional
+            The number of tasks, for the progress bar when *payloads* is an iterable.
 
         Returns
         -------
@@ -421,7 +424,8 @@ class TaskCluster:
         name = _function_name(fn)
         cache = _Cache(cache_dir)
         items = payloads.items() if isinstance(payloads, Mapping) else payloads
-        total = len(payloads) if isinstance(payloads, Mapping) else None
+        if isinstance(payloads, Mapping):
+            total = len(payloads)
         order: list = []
         results: dict = {}
         futures: dict = {}                    # future -> (key, digest)
@@ -432,9 +436,10 @@ class TaskCluster:
             if result.key in results:           # pragma: no cover  (Dask delivers each future once)
                 raise RuntimeError(f"task {result.key!r} delivered twice")
             results[result.key] = result
-            bar.update(1)
             if on_result is not None:
-                on_result(result)
+                with bar.external_write_mode():
+                    on_result(result)
+            bar.update(1)
 
         try:
             from distributed import as_completed
@@ -443,7 +448,7 @@ class TaskCluster:
                 if key in order or key in results:
                     raise ValueError(f"task key {key!r} appears twice")
                 order.append(key)
-                if total is None:
+                if total is None or len(order) > total:
                     bar.total = len(order)
                     bar.refresh()
                 digest = content_digest(fn, payload, versions)
@@ -452,6 +457,9 @@ class TaskCluster:
                     arrive(TaskResult(key, True, entry["value"], cached=True, seconds=entry.get("seconds"),
                                       digest=digest))
                     continue
+                if self._client is None:
+                    with bar.external_write_mode():
+                        self._start()
                 future = self.client.submit(_execute, fn, payload, retries=1, pure=False,
                                             key=f"{name.rsplit('.', 1)[-1]}-{digest[:16]}-{len(order)}")
                 futures[future] = (key, digest)
@@ -495,7 +503,7 @@ def _ready(pending) -> list:
 def run_tasks(fn: Callable, payloads, *, jobs: int = 2, scheduler: str | None = None,
               cache_dir=DEFAULT_CACHE_DIR, versions: Mapping | None = None, progress: bool = True,
               desc: str = "tasks", on_result: Callable[[TaskResult], None] | None = None,
-              log: Callable[[str], None] = print) -> dict[Hashable, TaskResult]:
+              total: int | None = None, log: Callable[[str], None] = print) -> dict[Hashable, TaskResult]:
     """One batch on a :class:`TaskCluster` (started for it and stopped after it).
 
     Parameters and result as :meth:`TaskCluster.run` (*jobs*, *scheduler*, *log* as
@@ -503,4 +511,4 @@ def run_tasks(fn: Callable, payloads, *, jobs: int = 2, scheduler: str | None = 
     """
     with TaskCluster(jobs=jobs, scheduler=scheduler, log=log) as cluster:
         return cluster.run(fn, payloads, cache_dir=cache_dir, versions=versions, progress=progress,
-                           desc=desc, on_result=on_result)
+                           desc=desc, on_result=on_result, total=total)

@@ -348,7 +348,7 @@ def _run_on_cluster(points, accels, dirs, finish, *, jobs, scheduler, cache_dir,
     families = sorted({get_target(p.target).family for p in points})
     versions = {family: synth_versions(family_target(family), use_system_tools) for family in families}
     run_tasks(synth_task, payloads(), jobs=jobs, scheduler=scheduler, cache_dir=cache_dir, versions=versions,
-              progress=progress, desc="builds", on_result=on_result, log=log)
+              progress=progress, desc="builds", on_result=on_result, total=len(points), log=log)
 
 
 def family_target(family: str) -> str:
