@@ -136,3 +136,26 @@ def test_integer_accuracy_is_the_reference_and_cached(tmp_path, monkeypatch):
     monkeypatch.setattr(reference, "run", no_run)
     assert integer_accuracy(qnet, cache_dir=tmp_path) == expected
     assert precision_label(qnet) == "w4a8" and precision_label(QNet.load(INT8)) == "w8a8"
+
+
+def test_interrupted_sweep_keeps_the_finished_points(tmp_path, monkeypatch):
+    """Ctrl-C during the builds: the table and picture of the points finished so far are written."""
+    from golden.qnet import QNet
+
+    qnet = QNet.load(INT8)
+    folds = ["C1=1x1,C3=1x1,C5=1x1,F6=1x1,OUT=1x1", "C1=2x1,C3=3x1,C5=1x1,F6=1x1,OUT=1x1"]
+    points = [sweep.SweepPoint("modern_int8", qnet, "ecp5-25k", f, 0.9936) for f in folds]
+
+    def first_then_interrupt(points, accels, dirs, finish, **kw):
+        finish(1, _fake_report(accels[1], "ecp5-25k"))
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(sweep, "_run_on_cluster", first_then_interrupt)
+    lines = []
+    with pytest.raises(KeyboardInterrupt):
+        sweep.run_points(points, out_dir=tmp_path, log=lines.append)
+    with open(tmp_path / "sweep.csv") as f:
+        rows = list(csv.DictReader(f))
+    assert [r["fold"] for r in rows] == [folds[1]]
+    assert (tmp_path / "pareto.png").is_file()
+    assert lines == [f"interrupted: wrote the 1 finished of 2 points to {tmp_path}"]

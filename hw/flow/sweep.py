@@ -231,6 +231,7 @@ def run_points(points: Sequence[SweepPoint], *, out_dir, jobs: int = 1, schedule
     returned logs and report into ``out_dir/runs/<fold slug>`` (with several models or targets:
     ``runs/<model>_<target>_<fold slug>``). A point whose build fails (after one retry) becomes a
     row with ``status`` ``"failed"`` and ``error``; its log tail is logged; the others are kept.
+    Interrupted (Ctrl-C), it writes the outputs of the points finished so far, then re-raises.
 
     Parameters
     ----------
@@ -296,9 +297,17 @@ def run_points(points: Sequence[SweepPoint], *, out_dir, jobs: int = 1, schedule
                             progress=progress, manifest=manifest, max_dsps=max_dsps))
             log(f"[{i + 1}/{len(accels)}] {summary_line(reports[i])}")
     else:
-        _run_on_cluster(points, accels, dirs, finish, jobs=jobs, scheduler=scheduler, cache_dir=cache_dir,
-                        seed=seed, freq_mhz=freq_mhz, use_system_tools=use_system_tools, progress=progress,
-                        max_dsps=max_dsps, log=log)
+        try:
+            _run_on_cluster(points, accels, dirs, finish, jobs=jobs, scheduler=scheduler, cache_dir=cache_dir,
+                            seed=seed, freq_mhz=freq_mhz, use_system_tools=use_system_tools, progress=progress,
+                            max_dsps=max_dsps, log=log)
+        except KeyboardInterrupt:
+            done = [i for i, r in enumerate(reports) if r is not None]
+            if done:                        # hours of builds: keep the table of the finished ones
+                write_outputs(out, [points[i] for i in done], [reports[i] for i in done], seed=seed,
+                              freq_mhz=freq_mhz)
+                log(f"interrupted: wrote the {len(done)} finished of {len(points)} points to {out}")
+            raise
     write_outputs(out, points, reports, seed=seed, freq_mhz=freq_mhz)
     return reports
 
