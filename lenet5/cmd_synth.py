@@ -47,11 +47,20 @@ def _dsp_limit(text):
     return value
 
 
-def add_common_arguments(parser):
-    """Options shared with `lenet5 sweep`."""
-    parser.add_argument("--model", metavar="JSON", default=str(DEFAULT_MODEL), help="quantized description")
-    parser.add_argument("--target", required=True, choices=TARGET_NAMES,
-                        help="FPGA: ECP5 LFE5U-25F/45F/85F-6BG381C or iCE40UP5K-SG48")
+def add_common_arguments(parser, *, sweep=False):
+    """Options shared with `lenet5 sweep` (*sweep*: --model takes several descriptions and
+    --target is optional, a named --preset may choose them)."""
+    if sweep:
+        parser.add_argument("--model", metavar="JSON", nargs="+",
+                            help=f"quantized description(s) (default: {DEFAULT_MODEL.relative_to(REPO_ROOT)}, "
+                                 "or the preset's)")
+        parser.add_argument("--target", choices=TARGET_NAMES,
+                            help="FPGA: ECP5 LFE5U-25F/45F/85F-6BG381C or iCE40UP5K-SG48 (required unless "
+                                 "the --preset names its targets)")
+    else:
+        parser.add_argument("--model", metavar="JSON", default=str(DEFAULT_MODEL), help="quantized description")
+        parser.add_argument("--target", required=True, choices=TARGET_NAMES,
+                            help="FPGA: ECP5 LFE5U-25F/45F/85F-6BG381C or iCE40UP5K-SG48")
     parser.add_argument("--seed", type=int, default=1, metavar="S", help="nextpnr placement seed")
     parser.add_argument("--freq", type=float, default=100.0, metavar="MHZ",
                         help="nextpnr frequency target (the achieved fmax is reported either way)")

@@ -13,7 +13,12 @@ Modules, each doing one thing:
 * :mod:`hw.flow.parse`: pure parsers of the tools' logs and reports;
 * :mod:`hw.flow.report`: what a build used and whether it fits (exhausted resources, estimates
   from Yosys's cells, inference figures, manifest figures, :func:`~hw.flow.report.summary_line`);
-* :mod:`hw.flow.sweep`: one build per fold, a table and a Pareto plot;
+* :mod:`hw.flow.cluster`: tasks (an importable function and a payload of data) on a Dask
+  ``distributed`` cluster, embedded or remote, with a client-side content-hash cache;
+* :mod:`hw.flow.synth_task`: one synthesis as such a task (Verilog in; report and logs out);
+* :mod:`hw.flow.sweep`: one build per point (model x target x fold), a table and a Pareto plot;
+* :mod:`hw.flow.presets`: the named sweeps of ``lenet5 sweep --preset``;
+* :mod:`hw.flow.accuracy`: the golden integer model's MNIST accuracy of a description (cached);
 * :mod:`hw.flow.results`: the README's table of measured results;
 * :mod:`hw.flow.naming`: :func:`~hw.flow.naming.fold_slug`, the one definition of a fold's
   file-name form;

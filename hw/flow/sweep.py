@@ -1,12 +1,15 @@
-"""Folding sweep: one synthesis per fold, a table of the results and a Pareto plot.
+"""Folding sweep: one synthesis per point (model x target x fold), a table and a Pareto plot.
 
-* :func:`preset_folds` picks folds from line rate (as fast as the input allows, with the
-  fewest multipliers that achieve it) to fully serial (one multiplier per layer), using the
-  accelerator's own fold search (:func:`hw.arch.dataflow.default_fold`) at cycle-per-image
-  targets spaced geometrically in between.
-* :func:`run_sweep` synthesises each fold (:func:`hw.flow.synth.synthesize`), in parallel when asked,
-  and writes ``sweep.csv``, ``sweep.json`` and ``pareto.png`` (:func:`plot_pareto`).
-* :func:`pareto_front` and :func:`sweep_rows` are pure functions of the reports.
+* :func:`preset_folds` (the planner's) picks folds from line rate (as fast as the input allows,
+  with the fewest multipliers that achieve it) to fully serial (one multiplier per layer);
+  :mod:`hw.flow.presets` names sweeps over models, targets and those folds.
+* :func:`run_points` synthesises each :class:`SweepPoint` as a task of :mod:`hw.flow.cluster`
+  (:func:`hw.flow.synth_task.synth_task`: the Verilog goes to the worker as data, the report and
+  logs come back as data) on an embedded Dask cluster or an existing scheduler, with the
+  client-side result cache; it writes ``sweep.csv``, ``sweep.json`` and ``pareto.png``
+  (:func:`plot_pareto`). :func:`run_sweep` is the one-model, one-target form.
+* :func:`pareto_front`, :func:`pareto_optimal` and :func:`sweep_rows` are pure functions of the
+  reports.
 """
 
 from __future__ import annotations
@@ -14,32 +17,70 @@ from __future__ import annotations
 import csv
 import json
 from collections.abc import Callable, Sequence
-from concurrent.futures import ThreadPoolExecutor, as_completed
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
+from hw.arch.dataflow.planning import preset_folds
 from hw.flow.naming import fold_slug
 
-from hw.arch.dataflow.planning import preset_folds  # noqa: F401  (the sweep's folds; defined by the planner)
+__all__ = [
+    "CSV_COLUMNS",
+    "SweepPoint",
+    "pareto_front",
+    "pareto_optimal",
+    "plot_pareto",
+    "preset_folds",
+    "run_points",
+    "run_sweep",
+    "sweep_rows",
+]
 
-__all__ = ["preset_folds", "run_sweep", "sweep_rows", "pareto_front", "plot_pareto", "CSV_COLUMNS"]
-
-#: Columns of ``sweep.csv``, in order.
+#: Columns of ``sweep.csv``, in order (``model``: the description's file stem; ``precision``:
+#: :func:`hw.flow.accuracy.precision_label`; ``accuracy``: of the golden integer model on the
+#: MNIST test set, :func:`hw.flow.accuracy.integer_accuracy`; ``error``: why a build failed).
 CSV_COLUMNS = ("fold", "multipliers", "ii_cycles", "latency_cycles", "luts_used", "luts_total",
                "ffs_used", "ffs_total", "dsps_used", "dsps_total", "brams_used", "brams_total",
                "fmax_mhz", "images_per_s", "latency_us", "fits", "status", "exhausted",
                "dsp_multipliers", "lut_multipliers", "memory_bits_in_bram", "memory_bits_in_luts",
-               "synth_s", "pnr_s", "build_dir")
+               "synth_s", "pnr_s", "build_dir", "model", "precision", "target", "accuracy", "error")
+
+
+@dataclass(frozen=True)
+class SweepPoint:
+    """One synthesis of a sweep.
+
+    Members
+    -------
+    model : str
+        Name of the description in the table and the build folders (its file stem).
+    qnet : golden.qnet.QNet
+        The description.
+    target : str
+        Synthesis target (:data:`hw.targets.TARGETS`).
+    fold : hw.plan.fold.Fold or str
+        The fold (layers left out get the default's choice).
+    accuracy : float, optional
+        The golden integer model's accuracy on the MNIST test set (None: not evaluated).
+    """
+
+    model: str
+    qnet: Any
+    target: str
+    fold: Any
+    accuracy: float | None = None
 
 
 def sweep_rows(reports: Sequence[dict]) -> list[dict]:
-    """One flat row per report (the columns of :data:`CSV_COLUMNS`)."""
+    """One flat row per report (the columns of :data:`CSV_COLUMNS`; resources None for a
+    build that failed)."""
     rows = []
     for r in reports:
         row = {"fold": r.get("fold_str") or "", "multipliers": r.get("multipliers_predicted"),
                "ii_cycles": r.get("ii_cycles"), "latency_cycles": r.get("latency_cycles")}
         for key in ("luts", "ffs", "dsps", "brams"):
-            row[f"{key}_used"] = r[key]["used"]
-            row[f"{key}_total"] = r[key]["total"]
+            row[f"{key}_used"] = (r.get(key) or {}).get("used")
+            row[f"{key}_total"] = (r.get(key) or {}).get("total")
         row.update(fmax_mhz=r.get("fmax_mhz"), images_per_s=r.get("images_per_s"),
                    latency_us=r.get("latency_us"), fits=r["fits"], status=r.get("status"),
                    exhausted="; ".join(f"{e['resource']} {e['used']}/{e['total']} (+{e['over_by']})"
@@ -48,7 +89,9 @@ def sweep_rows(reports: Sequence[dict]) -> list[dict]:
                    lut_multipliers=r.get("multipliers", {}).get("in_luts"),
                    memory_bits_in_bram=r.get("memory_bits_in_bram"),
                    memory_bits_in_luts=r.get("memory_bits_in_luts"),
-                   synth_s=r.get("synth_s"), pnr_s=r.get("pnr_s"), build_dir=r.get("build_dir"))
+                   synth_s=r.get("synth_s"), pnr_s=r.get("pnr_s"), build_dir=r.get("build_dir"),
+                   model=r.get("model"), precision=r.get("precision"), target=r.get("target"),
+                   accuracy=r.get("accuracy"), error=r.get("task_error"))
         rows.append(row)
     return rows
 
@@ -57,127 +100,309 @@ def pareto_front(points: Sequence[tuple[float, float]]) -> list[int]:
     """Indices of the Pareto-optimal points of ``(cost, performance)`` pairs: no other point has
     lower-or-equal cost and higher-or-equal performance with one of them strictly better.
     Sorted by cost."""
-    front = []
-    for i, (c, p) in enumerate(points):
-        dominated = any((c2 <= c and p2 >= p) and (c2 < c or p2 > p)
-                        for j, (c2, p2) in enumerate(points) if j != i)
-        if not dominated:
-            front.append(i)
+    front = pareto_optimal([(-c, p) for c, p in points])
     return sorted(front, key=lambda i: (points[i][0], -points[i][1]))
 
 
-def plot_pareto(rows: Sequence[dict], path, title: str = "", freq_mhz: float | None = None) -> Path:
-    """LUTs and DSP blocks against images/s, one point per fold (matplotlib, Agg).
+def pareto_optimal(points: Sequence[Sequence[float]]) -> list[int]:
+    """Indices (ascending) of the points no other point dominates, every coordinate to be
+    maximised: *q* dominates *p* when it is at least as large in every coordinate and larger in
+    one. Equal points are all kept."""
+    front = []
+    for i, p in enumerate(points):
+        dominated = any(all(a >= b for a, b in zip(q, p)) and any(a > b for a, b in zip(q, p))
+                        for j, q in enumerate(points) if j != i)
+        if not dominated:
+            front.append(i)
+    return front
 
-    Filled circles: designs that fit, with their Pareto front (fewest resources for the
-    throughput) drawn as a line; crosses: designs that do not fit, placed at the images/s they
-    would reach at *freq_mhz* (they have no fmax). Each point is labelled with its multiplier count.
+
+#: Marker per target in :func:`plot_pareto` (others: "o").
+_TARGET_MARKERS = {"ecp5-25k": "o", "ecp5-45k": "s", "ecp5-85k": "D", "ice40-up5k": "^"}
+
+
+def plot_pareto(rows: Sequence[dict], path, title: str = "", freq_mhz: float | None = None) -> Path:
+    """Images/s against LUTs used, one point per row, coloured by accuracy (matplotlib, Agg).
+
+    Filled markers: designs that fit, at their measured fmax; hollow markers: designs that do
+    not fit, at the images/s they would reach at *freq_mhz* (they have no fmax; left out without
+    it). The colour is the row's ``accuracy`` (colour bar; grey when not evaluated), the marker
+    shape its target; each point is labelled with its multiplier count. Black rings mark the
+    Pareto-optimal designs that fit: no other fitting design has fewer-or-equal LUTs,
+    higher-or-equal images/s and higher-or-equal accuracy (:func:`pareto_optimal`); a dashed
+    line joins the designs of the LUT / images/s front alone (:func:`pareto_front`). Dotted
+    vertical lines: the targets' LUT capacity. Rows of failed builds (no LUT figure) are left
+    out. The output is byte-identical for equal rows.
     """
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    from matplotlib import colors
 
-    fig, axes = plt.subplots(1, 2, figsize=(12, 4.8))
-    for ax, key, label in ((axes[0], "luts", "LUTs"), (axes[1], "dsps", "DSP blocks")):
-        fit = [(r[f"{key}_used"], r["images_per_s"], r) for r in rows if r["fits"] and r.get("images_per_s")]
-        nofit = []
-        for r in rows:
-            if not r["fits"] and r.get("ii_cycles") and freq_mhz:
-                nofit.append((r[f"{key}_used"], freq_mhz * 1e6 / r["ii_cycles"], r))
-        if fit:
-            ax.scatter([p[1] for p in fit], [p[0] for p in fit], color="tab:blue", zorder=3,
-                       label="fits (measured fmax)")
-            front = pareto_front([(p[0], p[1]) for p in fit])
-            pts = sorted((fit[i][1], fit[i][0]) for i in front)
-            ax.plot([p[0] for p in pts], [p[1] for p in pts], color="tab:blue", alpha=0.5,
-                    label="Pareto front")
-        if nofit:
-            ax.scatter([p[1] for p in nofit], [p[0] for p in nofit], marker="x", color="tab:red",
-                       zorder=3, label=f"does not fit (at {freq_mhz:g} MHz)")
-        for used, ips, r in fit + nofit:
-            ax.annotate(str(r.get("multipliers") or ""), (ips, used), textcoords="offset points",
-                        xytext=(4, 4), fontsize=7)
-        total = next((r[f"{key}_total"] for r in rows), None)
-        if total:
-            ax.axhline(total, color="gray", linestyle="--", linewidth=1, label=f"device: {total}")
+    pts = []                                   # (luts, images/s, accuracy or None, fits, row)
+    for r in rows:
+        if r.get("luts_used") is None:
+            continue
+        if r["fits"] and r.get("images_per_s"):
+            pts.append((r["luts_used"], r["images_per_s"], r.get("accuracy"), True, r))
+        elif not r["fits"] and r.get("ii_cycles") and freq_mhz:
+            pts.append((r["luts_used"], freq_mhz * 1e6 / r["ii_cycles"], r.get("accuracy"), False, r))
+    accs = [p[2] for p in pts if p[2] is not None]
+    cmap = plt.get_cmap("viridis")
+    lo, hi = (min(accs), max(accs)) if accs else (0.0, 1.0)
+    if hi - lo < 1e-4:
+        lo, hi = lo - 5e-4, hi + 5e-4
+    norm = colors.Normalize(vmin=100 * lo, vmax=100 * hi)
+
+    def colour(acc):
+        return cmap(norm(100 * acc)) if acc is not None else (0.5, 0.5, 0.5, 1.0)
+
+    fig, ax = plt.subplots(figsize=(8, 5.2))
+    targets = sorted({p[4].get("target") or "" for p in pts})
+    for tgt in targets:
+        marker = _TARGET_MARKERS.get(tgt, "o")
+        for fits in (True, False):
+            sel = [p for p in pts if (p[4].get("target") or "") == tgt and p[3] == fits]
+            if not sel:
+                continue
+            cols = [colour(p[2]) for p in sel]
+            ax.scatter([p[0] for p in sel], [p[1] for p in sel], marker=marker, s=46, zorder=3,
+                       facecolors=cols if fits else "none", edgecolors=cols, linewidths=1.4)
+    fit = [p for p in pts if p[3]]
+    if fit:
+        best = pareto_optimal([(-p[0], p[1], p[2] if p[2] is not None else 0.0) for p in fit])
+        ax.scatter([fit[i][0] for i in best], [fit[i][1] for i in best], marker="o", s=150,
+                   facecolors="none", edgecolors="black", linewidths=1.0, zorder=4,
+                   label="Pareto-optimal (LUTs, images/s, accuracy)")
+        front = pareto_front([(p[0], p[1]) for p in fit])
+        ax.plot([fit[i][0] for i in front], [fit[i][1] for i in front], color="black", alpha=0.4,
+                linestyle="--", linewidth=1, zorder=2, label="LUT / images/s front")
+    for luts, ips, _, _, r in pts:
+        ax.annotate(str(r.get("multipliers") or ""), (luts, ips), textcoords="offset points",
+                    xytext=(5, 4), fontsize=7)
+    totals = sorted({(r.get("luts_total"), r.get("target") or "") for r in rows if r.get("luts_total")})
+    for total, tgt in totals:
+        ax.axvline(total, color="gray", linestyle=":", linewidth=1)
+        ax.annotate(f"{tgt} LUTs", (total, 1), xycoords=("data", "axes fraction"), rotation=90,
+                    fontsize=7, color="gray", va="top", ha="right")
+    if accs:
+        bar = fig.colorbar(plt.cm.ScalarMappable(norm=norm, cmap=cmap), ax=ax)
+        bar.set_label("accuracy on the MNIST test set (%, golden integer model)")
+    if pts:
         ax.set_xscale("log")
-        ax.set_xlabel("images/s")
-        ax.set_ylabel(f"{label} used")
-        ax.grid(True, which="both", alpha=0.3)
-        ax.legend(fontsize=8)
-    fig.suptitle(title or "folding sweep (labels: multipliers)")
+        ax.set_yscale("log")
+    ax.set_xlabel("LUTs used")
+    ax.set_ylabel("images/s")
+    ax.grid(True, which="both", alpha=0.3)
+    if pts:
+        # legend entries in neutral grey (the colour is the accuracy, not the series)
+        from matplotlib.lines import Line2D
+        grey = (0.45, 0.45, 0.45, 1.0)
+        handles = [Line2D([], [], linestyle="none", marker=_TARGET_MARKERS.get(tgt, "o"), markersize=7,
+                          markerfacecolor=grey if fits else "none", markeredgecolor=grey,
+                          label=f"{tgt or 'design'}: " + ("fits" if fits else f"does not fit (at {freq_mhz:g} MHz)"))
+                   for tgt in targets for fits in (True, False)
+                   if any((p[4].get("target") or "") == tgt and p[3] == fits for p in pts)]
+        handles += [h for h in ax.get_legend_handles_labels()[0] if h.get_label().startswith(("Pareto", "LUT /"))]
+        ax.legend(handles=handles, fontsize=7, loc="best")
+    ax.set_title(title or "folding sweep (labels: multipliers)", fontsize=10)
     fig.tight_layout()
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=120)
+    fig.savefig(path, dpi=100, metadata={"Software": None})
     plt.close(fig)
     return path
 
 
-def run_sweep(qnet, folds: Sequence, *, target: str, out_dir, jobs: int = 1, seed: int = 1,
-              freq_mhz: float = 100, use_system_tools: bool = False, progress: bool = True,
-              max_dsps=None, synth: Callable | None = None, arch: str = "dataflow",
-              log: Callable[[str], None] = print) -> list[dict]:
-    """Synthesise the accelerator for each fold; write ``sweep.csv``, ``sweep.json``, ``pareto.png``.
+def _build_dir(out: Path, point: SweepPoint, single: bool) -> Path:
+    slug = fold_slug(point.fold)
+    return out / "runs" / (slug if single else f"{point.model}_{point.target}_{slug}")
+
+
+def run_points(points: Sequence[SweepPoint], *, out_dir, jobs: int = 1, scheduler: str | None = None,
+               cache_dir=None, seed: int = 1, freq_mhz: float = 100, use_system_tools: bool = False,
+               progress: bool = True, max_dsps=None, arch: str = "dataflow", synth: Callable | None = None,
+               log: Callable[[str], None] = print) -> list[dict]:
+    """Synthesise every point; write ``sweep.csv``, ``sweep.json``, ``pareto.png`` into *out_dir*.
+
+    Each point is a task (:func:`hw.flow.synth_task.synth_task`) on a Dask cluster
+    (:class:`hw.flow.cluster.TaskCluster`): the client builds the accelerator and its Verilog,
+    the worker runs Yosys and nextpnr in its own temporary folder, and the client writes the
+    returned logs and report into ``out_dir/runs/<fold slug>`` (with several models or targets:
+    ``runs/<model>_<target>_<fold slug>``). A point whose build fails (after one retry) becomes a
+    row with ``status`` ``"failed"`` and ``error``; its log tail is logged; the others are kept.
+    Interrupted (Ctrl-C), it writes the outputs of the points finished so far, then re-raises.
 
     Parameters
     ----------
-    qnet : golden.qnet.QNet
-        The network.
-    folds : sequence of Fold or str
-        One synthesis each (build folder ``out_dir/runs/<fold slug>``, :func:`hw.flow.naming.fold_slug`).
-    target : str
-        Synthesis target (:data:`hw.flow.synth.TARGETS`).
-    max_dsps : int or "auto", optional
-        DSP budget (:func:`hw.flow.synth.synthesize`).
+    points : sequence of SweepPoint
+        Every fold is validated (planned) before anything runs.
+    out_dir : path-like
+        Output folder (created).
+    jobs : int
+        Workers of the embedded cluster (each build is single-threaded; a whole-accelerator
+        place and route needs one core and about 1-2 GB).
+    scheduler : str, optional
+        ``tcp://HOST:PORT`` of a running Dask scheduler to use instead.
+    cache_dir : path-like, optional
+        Client-side cache of finished builds (None: none), keyed by the Verilog, the options
+        and the tool versions.
+    seed, freq_mhz, use_system_tools, max_dsps
+        As :func:`hw.flow.synth.synthesize`.
     arch : str
         The architecture (:data:`hw.arch.ARCHITECTURES`).
-    jobs : int
-        Syntheses run at the same time (each is single-threaded; mind the machine's cores and
-        memory: a whole-accelerator place and route needs one core and about 1-2 GB).
     synth : callable, optional
-        Replaces :func:`hw.flow.synth.synthesize` (tests).
+        Replaces :func:`hw.flow.synth.synthesize`, called in this process, one point after the
+        other (tests).
 
     Returns
     -------
     list of dict
-        The reports, in the order of *folds*.
+        The reports, in the order of *points* (``model``, ``precision``, ``accuracy`` added).
+
+    Raises
+    ------
+    ValueError
+        *jobs* below 1, a bad fold, target or DSP budget (before anything runs).
+    hw.flow.cluster.ClusterError
+        The scheduler cannot be reached.
     """
     from hw.arch import TOP, accelerator
-    from hw.flow.synth import summary_line, synthesize
+    from hw.flow.accuracy import precision_label
+    from hw.flow.synth import summary_line
 
-    if jobs < 1:
+    if isinstance(jobs, bool) or not isinstance(jobs, int) or jobs < 1:
         raise ValueError(f"jobs must be at least 1, not {jobs}")
-    synth = synth or synthesize
     out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
+    single = len({(p.model, p.target) for p in points}) == 1
+    dirs = [_build_dir(out, p, single) for p in points]
+    if len(set(dirs)) != len(dirs):
+        raise ValueError("the sweep names the same point twice (model, target and fold): "
+                         + ", ".join(sorted({str(d.name) for d in dirs if dirs.count(d) > 1})))
     # (validates every fold first)
-    accels = [accelerator(qnet, fold, arch=arch, target=target, max_dsps=max_dsps) for fold in folds]
+    accels = [accelerator(p.qnet, p.fold, arch=arch, target=p.target, max_dsps=max_dsps) for p in points]
+    out.mkdir(parents=True, exist_ok=True)
+    reports: list = [None] * len(points)
 
-    def one(accel):
-        manifest = accel.manifest()
-        return synth(accel, top=manifest.get("top", TOP), target=target,
-                     build_dir=out / "runs" / fold_slug(accel.fold), seed=seed, freq_mhz=freq_mhz,
-                     use_system_tools=use_system_tools, progress=progress and jobs == 1,
-                     manifest=manifest, max_dsps=max_dsps)
+    def finish(i, report):
+        report.update(model=points[i].model, precision=precision_label(points[i].qnet),
+                      accuracy=points[i].accuracy)
+        reports[i] = report
 
-    reports = [None] * len(accels)
-    with ThreadPoolExecutor(max_workers=jobs) as pool:
-        futures = {pool.submit(one, a): i for i, a in enumerate(accels)}
-        for done, future in enumerate(as_completed(futures), 1):
-            i = futures[future]
-            reports[i] = future.result()
-            log(f"[{done}/{len(accels)}] {summary_line(reports[i])}")
+    if synth is not None:
+        for i, accel in enumerate(accels):
+            manifest = accel.manifest()
+            finish(i, synth(accel, top=manifest.get("top", TOP), target=points[i].target, build_dir=dirs[i],
+                            seed=seed, freq_mhz=freq_mhz, use_system_tools=use_system_tools,
+                            progress=progress, manifest=manifest, max_dsps=max_dsps))
+            log(f"[{i + 1}/{len(accels)}] {summary_line(reports[i])}")
+    else:
+        try:
+            _run_on_cluster(points, accels, dirs, finish, jobs=jobs, scheduler=scheduler, cache_dir=cache_dir,
+                            seed=seed, freq_mhz=freq_mhz, use_system_tools=use_system_tools, progress=progress,
+                            max_dsps=max_dsps, log=log)
+        except KeyboardInterrupt:
+            done = [i for i, r in enumerate(reports) if r is not None]
+            if done:                        # hours of builds: keep the table of the finished ones
+                write_outputs(out, [points[i] for i in done], [reports[i] for i in done], seed=seed,
+                              freq_mhz=freq_mhz)
+                log(f"interrupted: wrote the {len(done)} finished of {len(points)} points to {out}")
+            raise
+    write_outputs(out, points, reports, seed=seed, freq_mhz=freq_mhz)
+    return reports
+
+
+def _run_on_cluster(points, accels, dirs, finish, *, jobs, scheduler, cache_dir, seed, freq_mhz,
+                    use_system_tools, progress, max_dsps, log):
+    from hw.arch import TOP
+    from hw.flow.cluster import run_tasks
+    from hw.flow.synth import summary_line
+    from hw.flow.synth_task import (
+        synth_payload,
+        synth_task,
+        synth_versions,
+        write_build,
+    )
+    from hw.targets import target as get_target
+
+    verilog = {}
+
+    def payloads():
+        for i, accel in enumerate(accels):
+            manifest = accel.manifest()
+            payload = synth_payload(accel, top=manifest.get("top", TOP), target=points[i].target, seed=seed,
+                                    freq_mhz=freq_mhz, use_system_tools=use_system_tools, max_dsps=max_dsps,
+                                    manifest=manifest)
+            verilog[i] = payload["verilog"]
+            yield i, payload
+
+    done = [0]
+
+    def on_result(result):
+        i = result.key
+        done[0] += 1
+        point = points[i]
+        where = f"{point.model} {point.target} {fold_slug(point.fold)}"
+        if result.ok:
+            report = write_build(result.value, verilog.pop(i), dirs[i])
+            finish(i, report)
+            how = " (cached)" if result.cached else f" ({result.worker})" if result.worker else ""
+            log(f"[{done[0]}/{len(points)}] {where}: {summary_line(report)}{how}")
+        else:
+            verilog.pop(i, None)
+            finish(i, _failed_report(point, accels[i], result.error))
+            log(f"[{done[0]}/{len(points)}] {where}: FAILED after a retry: {result.error}\n"
+                + "\n".join(f"    {line}" for line in result.log_tail.splitlines()))
+
+    families = sorted({get_target(p.target).family for p in points})
+    versions = {family: synth_versions(family_target(family), use_system_tools) for family in families}
+    run_tasks(synth_task, payloads(), jobs=jobs, scheduler=scheduler, cache_dir=cache_dir, versions=versions,
+              progress=progress, desc="builds", on_result=on_result, total=len(points), log=log)
+
+
+def family_target(family: str) -> str:
+    """A target of *family* (to ask for its tools' versions)."""
+    from hw.targets import TARGETS
+
+    return next(name for name, t in TARGETS.items() if t.family == family)
+
+
+def _failed_report(point: SweepPoint, accel, error: str) -> dict:
+    manifest = accel.manifest()
+    return {"target": point.target, "fold_str": str(accel.fold), "multipliers_predicted": manifest.get("multipliers"),
+            "ii_cycles": manifest.get("predicted_ii_cycles"), "latency_cycles": manifest.get("predicted_latency_cycles"),
+            "fits": False, "status": "failed", "exhausted": [], "task_error": error}
+
+
+def write_outputs(out: Path, points: Sequence[SweepPoint], reports: Sequence[dict], *, seed: int,
+                  freq_mhz: float) -> None:
+    """``sweep.csv``, ``sweep.json`` and ``pareto.png`` of finished *reports* into *out*."""
     rows = sweep_rows(reports)
     with open(out / "sweep.csv", "w", newline="") as f:
         writer = csv.DictWriter(f, fieldnames=CSV_COLUMNS)
         writer.writeheader()
         writer.writerows(rows)
-    (out / "sweep.json").write_text(json.dumps({"target": target, "seed": seed, "freq_mhz": freq_mhz,
-                                                "rows": rows, "reports": reports},
-                                               indent=2, sort_keys=True) + "\n")
-    device = reports[0]["device"] if reports else target
-    plot_pareto(rows, out / "pareto.png", title=f"LeNet-5 folding sweep on {target} ({device})",
-                freq_mhz=freq_mhz)
-    return reports
+    targets = sorted({p.target for p in points})
+    models = sorted({p.model for p in points})
+    (out / "sweep.json").write_text(json.dumps(
+        {"target": targets[0] if len(targets) == 1 else None, "targets": targets, "models": models,
+         "seed": seed, "freq_mhz": freq_mhz, "rows": rows, "reports": list(reports)},
+        indent=2, sort_keys=True) + "\n")
+    devices = sorted({r["device"] for r in reports if r.get("device")})
+    title = (f"LeNet-5 sweep: {', '.join(models)} on {', '.join(targets)}"
+             + (f" ({', '.join(devices)})" if devices else ""))
+    plot_pareto(rows, out / "pareto.png", title=title, freq_mhz=freq_mhz)
+
+
+def run_sweep(qnet, folds: Sequence, *, target: str, out_dir, jobs: int = 1, scheduler: str | None = None,
+              cache_dir=None, seed: int = 1, freq_mhz: float = 100, use_system_tools: bool = False,
+              progress: bool = True, max_dsps=None, synth: Callable | None = None, arch: str = "dataflow",
+              model: str = "", accuracy: float | None = None, log: Callable[[str], None] = print) -> list[dict]:
+    """:func:`run_points` for the *folds* of one description *qnet* (named *model*, with
+    *accuracy*) on one *target*; build folders ``out_dir/runs/<fold slug>``
+    (:func:`hw.flow.naming.fold_slug`)."""
+    points = [SweepPoint(model or qnet.variant, qnet, target, fold, accuracy) for fold in folds]
+    return run_points(points, out_dir=out_dir, jobs=jobs, scheduler=scheduler, cache_dir=cache_dir, seed=seed,
+                      freq_mhz=freq_mhz, use_system_tools=use_system_tools, progress=progress,
+                      max_dsps=max_dsps, arch=arch, synth=synth, log=log)
 

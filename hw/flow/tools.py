@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import functools
 import importlib.util
+import os
 import re
 import shlex
 import shutil
@@ -26,7 +27,7 @@ from pathlib import Path
 from hw.flow.verilator import verilator_bin, verilator_env, verilator_root, verilator_version
 
 __all__ = ["SynthError", "ToolNotFoundError", "YOWASP", "FAMILY_TOOLS", "yowasp_available", "tool_argv",
-           "tool_versions", "run_tool", "shell_line", "tail", "Status",
+           "tool_versions", "run_tool", "shell_line", "tail", "Status", "parent_watch",
            "verilator_bin", "verilator_env", "verilator_root", "verilator_version"]
 
 
@@ -79,7 +80,21 @@ def tool_argv(tool: str, system: bool) -> list[str]:
         raise ToolNotFoundError(f"{package.replace('_', '-')} is not installed (pip install "
                                 f"{package.replace('_', '-')}), or use --system-tools")
     return [sys.executable, "-c",
-            f"import sys; from {package} import {function}; sys.exit({function}(sys.argv[1:]))"]
+            parent_watch(os.getpid()) + f"from {package} import {function}; sys.exit({function}(sys.argv[1:]))"]
+
+
+def parent_watch(parent_pid: int) -> str:
+    """Python source that starts a thread ending the process (exit status 137) once its parent is
+    no longer *parent_pid*: the prefix of the YoWASP tools' ``python -c`` program, so that a tool
+    ends with the process that started it (a Dask worker killed or shut down in the middle of a
+    build, a client killed hard) instead of running on orphaned for many minutes. Checked once a
+    second; imports ``os``, ``sys``, ``threading`` and ``time``."""
+    return ("import os, sys, threading, time\n"
+            "def _watch():\n"
+            f"    while os.getppid() == {int(parent_pid)}:\n"
+            "        time.sleep(1)\n"
+            "    os._exit(137)\n"
+            "threading.Thread(target=_watch, daemon=True).start()\n")
 
 
 @functools.cache
