@@ -12,6 +12,12 @@ once per beat. --driver cocotb drives the ports beat by beat from cocotb (a lean
 stalls, cocotbext-axi's AXI-Stream models with --stall): slower, kept as the cross-check. The
 report's sim_wall_s and sim_cycles_per_s give the simulation's own speed (without the build).
 
+The shards are Dask tasks (hw.flow.cluster): on an embedded cluster of --jobs worker processes,
+or on an existing scheduler with --scheduler tcp://HOST:8786 (start `dask scheduler` there and
+`dask worker tcp://HOST:8786` on each machine; the Verilog, images and expected words travel with
+the task, each worker builds the Verilator model once). --local runs the shards as simulator
+processes of this command instead (no Dask; also used with --waves).
+
 --images takes a count of MNIST test images, `all` (the 10,000), `stress` (1,000 images outside
 MNIST's distribution: blank, saturated, noise, inverted digits, bars, ...), a .npy file of uint8
 (N, 28, 28) or (28, 28), or a folder of 28x28 8-bit grayscale PNG files. MNIST images come with
@@ -71,7 +77,11 @@ def add_arguments(parser, images_default="100"):
     parser.add_argument("--driver", choices=("fast", "cocotb"), default="fast",
                         help="fast: batch harness, Python once per batch (default); cocotb: per-beat cocotb drivers")
     parser.add_argument("--jobs", type=positive_int, default=default_jobs(), metavar="N",
-                        help="simulator processes in parallel (image shards)")
+                        help="image shards, simulated in parallel (the embedded Dask cluster's worker processes)")
+    parser.add_argument("--scheduler", metavar="ADDRESS",
+                        help="simulate the shards on the Dask scheduler at ADDRESS (tcp://HOST:8786) and its workers")
+    parser.add_argument("--local", action="store_true",
+                        help="simulator processes of this command, no Dask cluster")
     parser.add_argument("--waves", action="store_true",
                         help="record waveforms (FST/VCD per shard; large: use with few images)")
     parser.add_argument("--out", metavar="DIR",
@@ -98,9 +108,10 @@ def default_out(model, fold, target=None, arch="dataflow"):
 
 
 def simulate_with_progress(gen, images, *, stall=0.0, seed=0, jobs=2, waves=False, diagnose=True,
-                           quiet=False, desc="simulating", driver="fast"):
+                           quiet=False, desc="simulating", driver="fast", cluster=None):
     """:func:`sim.accel.simulate` with a tqdm progress bar (images checked) on a terminal; none
-    when stderr is not a terminal (a log gets the command's summary lines only) or ``quiet``."""
+    when stderr is not a terminal (a log gets the command's summary lines only) or ``quiet``.
+    ``cluster``: a :class:`hw.flow.cluster.TaskCluster` for the shards (None: local processes)."""
     from tqdm import tqdm
 
     from sim.accel import simulate
@@ -114,7 +125,7 @@ def simulate_with_progress(gen, images, *, stall=0.0, seed=0, jobs=2, waves=Fals
             bar.set_description(text)
 
         return simulate(gen, images, stall=stall, seed=seed, jobs=jobs, waves=waves, progress=progress,
-                        status=status, diagnose_first=diagnose, driver=driver)
+                        status=status, diagnose_first=diagnose, driver=driver, cluster=cluster)
 
 
 def _pct(x):
@@ -183,6 +194,7 @@ def run(args):
     from hw.generate import generate
     from dataclasses import replace
 
+    from lenet5.cli import CliError
     from sim.accel import load_images, load_labels, reset_test
 
     images = load_images(args.images, data=args.data)
@@ -193,9 +205,22 @@ def run(args):
     arch = getattr(args, "arch", "dataflow")
     out = args.out or default_out(args.model, args.fold, target, arch)
     gen = generate(args.model, out, args.fold, lint=False, target=target, arch=arch)
-    rep = simulate_with_progress(gen, images, stall=args.stall, seed=args.seed, jobs=args.jobs,
-                                 waves=args.waves, diagnose=not args.no_diagnose, quiet=args.quiet,
-                                 driver=getattr(args, "driver", "fast"))
+    kwargs = dict(stall=args.stall, seed=args.seed, jobs=args.jobs, waves=args.waves, diagnose=not args.no_diagnose,
+                  quiet=args.quiet, driver=getattr(args, "driver", "fast"))
+    if getattr(args, "local", False) or args.waves:
+        if args.scheduler:
+            raise CliError("--scheduler runs the shards on a Dask cluster; --local and --waves run them here: "
+                           "choose one")
+        rep = simulate_with_progress(gen, images, **kwargs)
+    else:
+        from hw.flow.cluster import ClusterError, TaskCluster
+
+        try:
+            with TaskCluster(jobs=args.jobs, scheduler=args.scheduler,
+                             log=(lambda text: None) if args.quiet else print) as cluster:
+                rep = simulate_with_progress(gen, images, cluster=cluster, **kwargs)
+        except ClusterError as exc:
+            raise CliError(str(exc)) from None
     rep["model"] = gen.manifest["model"]
     ok = rep["mismatches"] == 0
     if args.reset_test:

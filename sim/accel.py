@@ -61,7 +61,7 @@ from golden.qnet import QNet
 from sim.diagnose import DEBUG_BUILD, diagnose
 from sim.images import ImageError, ImageSet, load_images
 from sim.shards import (FAST_BUILD, SIM_WORK_ROOT, TB_MODULE, Run, batch_bench, build_marker, cocotb_bench, run_parallel,
-                        timeout_cycles, work_dir)
+                        shard_payload, shard_task, timeout_cycles, work_dir)
 
 __all__ = ["TB_MODULE", "FAST_BUILD", "DEBUG_BUILD", "WARMUP_IMAGES", "PER_IMAGE_MAX", "ImageError", "ImageSet",
            "load_images", "load_labels", "expected_words", "simulate", "reset_test", "diagnose",
@@ -188,12 +188,12 @@ def _classes(ref, outputs, labels, logit_fmt) -> dict:
     return report
 
 
-def _run_times(runs, shards_s) -> dict:
-    """Build and run times of the shards' simulator processes."""
-    sims = [run.sim for run in runs if run.sim]
-    run_s = max(s.run_seconds for s in sims) if sims else shards_s
-    return {"wall_s": run_s, "build_s": max(s.build_seconds for s in sims) if sims else None,
-            "built": any(s.built for s in sims)}
+def _run_times(infos, shards_s) -> dict:
+    """Build and run times of the shards' simulator processes (:func:`_info` of each)."""
+    runs = [i for i in infos if i["run_seconds"] is not None]
+    run_s = max(i["run_seconds"] for i in runs) if runs else shards_s
+    return {"wall_s": run_s, "build_s": max(i["build_seconds"] for i in runs) if runs else None,
+            "built": any(i["built"] for i in runs)}
 
 
 def _sim_speed(results, times) -> dict:
@@ -214,12 +214,19 @@ def _sim_speed(results, times) -> dict:
             "sim_cycles_per_s_total": sum(cycles) / sim_wall if sim_wall else None}
 
 
-def _shard_list(runs, results, bounds) -> list:
-    return [{"images": int(bounds[k + 1] - bounds[k]), "run_dir": str(run.sim.run_dir) if run.sim else None,
+def _info(run) -> dict:
+    """Where and how long a local :class:`sim.shards.Run` ran."""
+    sim = run.sim
+    return {"run_seconds": sim.run_seconds if sim else None, "build_seconds": sim.build_seconds if sim else None,
+            "built": bool(sim and sim.built), "run_dir": str(sim.run_dir) if sim else None,
+            "waves": str(sim.waves_file) if sim and sim.waves_file else None, "worker": None}
+
+
+def _shard_list(infos, results, bounds) -> list:
+    return [{"images": int(bounds[k + 1] - bounds[k]), "run_dir": info["run_dir"], "worker": info["worker"],
              "testbench_wall_s": float(r["wall_s"]), "testbench_cpu_s": float(r["cpu_s"]),
-             "cycles": int(r["cycles"]) if "cycles" in r else None,
-             "waves": str(run.sim.waves_file) if run.sim and run.sim.waves_file else None}
-            for k, (run, r) in enumerate(zip(runs, results))]
+             "cycles": int(r["cycles"]) if "cycles" in r else None, "waves": info["waves"]}
+            for k, (info, r) in enumerate(zip(infos, results))]
 
 
 #: Simulation drivers: the batch harness (``fast``) and the per-beat cocotb testbench
@@ -233,24 +240,64 @@ def _bench_and_test(gen, driver: str):
     return cocotb_bench(gen), "stream_images"
 
 
-def _run_shards(gen, images: ImageSet, expected, *, stall, seed, jobs, driver, waves, progress, status):
-    """Split the images into ``jobs`` shards and simulate them in parallel: the runs, their
-    results and the shard bounds (image indices)."""
+def _run_shards(gen, images: ImageSet, expected, *, stall, seed, jobs, driver, waves, progress, status,
+                cluster=None):
+    """Split the images into ``jobs`` shards and simulate them in parallel (threads driving local
+    simulator processes, or tasks on ``cluster``): each shard's :func:`_info`, its results and
+    the shard bounds (image indices)."""
     n = len(images)
     bounds = np.linspace(0, n, jobs + 1).round().astype(int)
     bench, test = _bench_and_test(gen, driver)
     base = {"stall": stall, "timeout_cycles": timeout_cycles(gen.manifest, stall)}
     if driver in ("lean", "axi"):
         base["driver"] = driver
-    work = work_dir(gen, images.images, stall, seed, jobs, driver, waves)
-    runs = [Run(bench, work, f"shard{k}", images.images[bounds[k]:bounds[k + 1]], expected[bounds[k]:bounds[k + 1]],
-                {**base, "seed": seed * 1000 + k}, test, waves)
-            for k in range(jobs)]
-    run_parallel(runs, progress, status, build_marker(bench, waves))
-    results = [run.results() for run in runs]
+    shards = [(f"shard{k}", slice(bounds[k], bounds[k + 1]), {**base, "seed": seed * 1000 + k}) for k in range(jobs)]
+    if cluster is not None:
+        if waves:
+            raise ValueError("waveforms are recorded by local runs only (no cluster with waves)")
+        infos, results = _run_on_cluster(cluster, bench, test, shards, images, expected, progress, status)
+    else:
+        work = work_dir(gen, images.images, stall, seed, jobs, driver, waves)
+        runs = [Run(bench, work, tag, images.images[part], expected[part], params, test, waves)
+                for tag, part, params in shards]
+        run_parallel(runs, progress, status, build_marker(bench, waves))
+        results = [run.results() for run in runs]
+        infos = [_info(run) for run in runs]
     if progress is not None:
         progress(n)
-    return runs, results, bounds
+    return infos, results, bounds
+
+
+class ShardError(RuntimeError):
+    """A simulation shard failed on the cluster (its build or its run; the message has the log's tail)."""
+
+
+def _run_on_cluster(cluster, bench, test, shards, images, expected, progress, status):
+    """The shards as :func:`sim.shards.shard_task` tasks on a :class:`hw.flow.cluster.TaskCluster`
+    (no result cache: a simulation is re-run when asked)."""
+    from hw.flow.tools import verilator_version
+
+    if status is not None:
+        status("simulating on the cluster (workers build the model first)")
+    payloads = {tag: shard_payload(bench, tag, images.images[part], expected[part], params, test)
+                for tag, part, params in shards}
+    sizes = {tag: part.stop - part.start for tag, part, _ in shards}
+    done = [0]
+
+    def arrived(result):
+        done[0] += sizes[result.key]
+        if progress is not None:
+            progress(done[0])
+
+    out = cluster.run(shard_task, payloads, cache_dir=None, versions={"verilator": verilator_version()},
+                      progress=False, desc="shards", on_result=arrived)
+    failed = {k: r for k, r in out.items() if not r.ok}
+    if failed:
+        key, r = next(iter(failed.items()))
+        raise ShardError(f"{len(failed)} of {len(out)} simulation shards failed; {key}: {r.error}\n{r.log_tail}")
+    infos = [{"run_seconds": r.value["run_seconds"], "build_seconds": r.value["build_seconds"],
+              "built": r.value["built"], "run_dir": None, "waves": None, "worker": r.worker} for r in out.values()]
+    return infos, [r.value["results"] for r in out.values()]
 
 
 def _diagnose_first(gen, images, first: int, bounds) -> dict:
@@ -265,7 +312,7 @@ def _diagnose_first(gen, images, first: int, bounds) -> dict:
 
 def simulate(gen, images: ImageSet, *, stall: float = 0.0, seed: int = 0, jobs: int = 2,
              waves: bool = False, progress=None, status=None, diagnose_first: bool = True,
-             driver: str = "fast", max_listed: int = 100) -> dict:
+             driver: str = "fast", max_listed: int = 100, cluster=None) -> dict:
     """Simulate ``images`` on the generated accelerator and compare with the golden model.
 
     Parameters
@@ -297,6 +344,10 @@ def simulate(gen, images: ImageSet, *, stall: float = 0.0, seed: int = 0, jobs: 
         ``stall=0`` measures cocotbext-axi's speed).
     max_listed : int
         Mismatches listed in the report (all are counted).
+    cluster : hw.flow.cluster.TaskCluster, optional
+        Run the shards as Dask tasks there (:func:`sim.shards.shard_task`: the Verilog, images
+        and expected words travel as data; each worker builds the model once); default: local
+        simulator processes driven from threads of this process.
 
     Returns
     -------
@@ -317,9 +368,9 @@ def simulate(gen, images: ImageSet, *, stall: float = 0.0, seed: int = 0, jobs: 
     golden_s = time.perf_counter() - t_start
     jobs = min(jobs, n)
     t0 = time.perf_counter()
-    runs, results, bounds = _run_shards(gen, images, expected, stall=stall, seed=seed, jobs=jobs, driver=driver,
-                                        waves=waves, progress=progress, status=status)
-    times = _run_times(runs, time.perf_counter() - t0)
+    infos, results, bounds = _run_shards(gen, images, expected, stall=stall, seed=seed, jobs=jobs, driver=driver,
+                                         waves=waves, progress=progress, status=status, cluster=cluster)
+    times = _run_times(infos, time.perf_counter() - t0)
     outputs = np.concatenate([r["outputs"] for r in results])
     mismatch = _mismatches(results, bounds, expected, outputs)
     done = ([int(c) for r in results for c in np.asarray(r["tlast_cycles"]) - int(r["first_accept"])]
@@ -340,7 +391,7 @@ def simulate(gen, images: ImageSet, *, stall: float = 0.0, seed: int = 0, jobs: 
         "driver": driver,
         "variant": gen.qnet.variant,
         "verilog": str(gen.verilog),
-        "shards": _shard_list(runs, results, bounds),
+        "shards": _shard_list(infos, results, bounds),
         "image_done_cycles": done,
         "mismatch_list": mismatch[:max_listed],
     }

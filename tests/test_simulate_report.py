@@ -39,7 +39,9 @@ def _fake_simulate(monkeypatch, qnet, images: ImageSet, flip=()):
         result = {"outputs": outputs, "mismatch_index": bad, "mismatch_reason": np.array(["class"] * len(bad)),
                   "tlast_cycles": np.arange(len(imgs), dtype=np.int64) * 2016 + 7331,
                   "first_accept": np.int64(0), "wall_s": 1.0, "cpu_s": 1.0, "complete": True}
-        return [SimpleNamespace(sim=None)], [result], np.array([0, len(imgs)])
+        info = {"run_seconds": None, "build_seconds": None, "built": False, "run_dir": None, "waves": None,
+                "worker": None}
+        return [info], [result], np.array([0, len(imgs)])
 
     monkeypatch.setattr(sim.accel, "_run_shards", run_shards)
     gen = SimpleNamespace(qnet=qnet, verilog=Path("lenet5_accel.v"),
