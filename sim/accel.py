@@ -3,39 +3,53 @@
 :func:`simulate` streams images through the emitted ``lenet5_accel.v`` (the file
 :func:`hw.generate.generate` wrote, simulated as it is) on its AXI4-Stream ports and compares every
 image's logits and class index with :func:`golden.reference.run`, computed here in the calling
-process and handed to the testbench (:mod:`sim.tb.tb_accel`) as a ``.npy`` file: the testbench
-compares words and holds no arithmetic of its own.
+process and handed to the testbench as a ``.npy`` file: the testbench compares words and holds
+no arithmetic of its own.
 
-How it is made fast enough for the 10,000 test images
------------------------------------------------------
+Two drivers
+-----------
+``fast`` (default): the batch harness (:mod:`sim.harness`, an Amaranth component) instantiates
+the emitted module unchanged, holds a ring of images in a memory and streams them into
+``s_axis`` with its own seeded gaps (an LFSR, probability ``stall``), drives ``m_axis_tready``
+with seeded backpressure, and writes every output word with its cycle stamp into a result
+memory. Its testbench (:mod:`sim.tb.tb_batch`) fills and empties those memories through the
+simulator's handles, waking once per refill period (64 images at one pixel per cycle), so the
+simulator runs without Python in between. ``cocotb``: the per-beat testbench
+(:mod:`sim.tb.tb_accel`): a lean driver and sink without stalls, cocotbext-axi's
+``AxiStreamSource``/``AxiStreamSink`` with pause generators when ``stall > 0``; kept for the
+protocol tests (reset, taps) and as the fast path's cross-check (same words, same cycle stamps
+without stalls: tests/test_sim_fast.py).
+
+How the fast path is fast
+-------------------------
 * **Shards.** The images are split into ``jobs`` contiguous shards, simulated by as many
-  simulator processes of the same (cached) build in parallel, each in its own run folder; the
-  results are merged in order.
-* **Build.** :data:`FAST_BUILD`: instead of cocotb's ``--public-flat-rw``, only the top module's
-  ports and nets are visible through VPI (``run_cocotb(public=False)``), so Verilator optimises
-  the stages' internals as for any C++ model: on the default-fold modern design (255
-  multipliers, 1 MB of Verilog) a clock cycle costs 6.5 times less, and the build takes about
-  30 s instead of 80 s. C++ ``-O2`` with Verilator's ``-O3 --x-assign fast --x-initial fast``
-  on top saved only about 7 % of the run time (300 images: 4.1-4.2 s CPU against 4.4-4.6 s)
-  for a longer compile, so the fast build keeps the runner's default ``-O1``.
-* **Drivers.** Without stalls the testbench's own lean driver and sink run (falling-edge
-  sampling, immediate writes, direct reads of the simulator objects; about 1,600 Python
-  wake-ups per image of 2,016 cycles): 15.8 ms of CPU per image, of which roughly 5 ms is
-  Python. cocotbext-axi's ``AxiStreamSource``/``AxiStreamSink`` (coroutines woken on every
-  rising edge) took 26.6 ms per image at full rate and about 60 ms with their pause
-  generators at ``stall = 0.3``: 130 s or more per shard for the test set on two cores. They
-  are used for the runs with ``stall > 0`` (random input gaps and output backpressure), where
-  a short run suffices.
-* **Measured** (10,000 MNIST test images, two shards, both variants, 0 mismatches): 76-81 s
-  of CPU per shard, i.e. about 85 s of wall time on two free cores; on the shared development
-  machine (load average 6-8 on its two cores) the runs took 270 s (modern) and 282 s
-  (classic).
+  simulator processes of the same (cached) build in parallel -- threads driving local processes,
+  or tasks on a Dask cluster (:func:`sim.shards.shard_task`) -- and merged in order.
+* **Visibility.** Only the harness signals the testbench touches are public (``BATCH_BUILD``):
+  Verilator re-evaluates every piece of logic that reads a public read-write signal on each
+  evaluation (its input-combinational region), so with the top module's nets public (the
+  per-beat build, ``public=False``) that region held about a quarter of the design's logic and
+  ran at both clock edges; with the names only, it is a few small muxes.
+* **Python once per batch.** Per refill, the testbench writes the new images (25 words of 256
+  bits each) and reads the new result words; measured at 0.2 s of Python for 1,500 images.
+* **What is left** is the model itself: about 22,000 x86 instructions per cycle for the default
+  modern fold (callgrind), in its clocked region, plus about a fifth for cocotb's clock
+  (a VPI timer callback per edge).
+
+The options behind ``BATCH_BUILD`` and the measured speeds are in :data:`sim.shards.BATCH_BUILD`
+and the README (section "Simulation").
 
 Measurements (from the testbench's cycle numbers)
 -------------------------------------------------
 ``latency_cycles``
     First image in an idle design: from the cycle its first pixel is accepted to the cycle its
-    ``tlast`` beat is transferred (sink always ready; lean driver only).
+    ``tlast`` beat is transferred (the fast and lean drivers; compared with the prediction only
+    without stalls).
+``image_done_cycles``
+    Per image, the cycle of its ``tlast`` beat counted from its shard's first accepted pixel.
+``sim_wall_s``, ``sim_cycles``, ``sim_cycles_per_s``
+    The simulator processes' wall time (without the Verilator build), the cycles simulated, and
+    one process's cycles per second (fast driver).
 ``ii_cycles`` / ``cycles_per_image``
     Intervals between consecutive images' ``m_axis`` ``tlast`` beats with the images back to back,
     after the first :data:`WARMUP_IMAGES` images: the most common interval, and the mean.
@@ -46,8 +60,9 @@ to back) on the same design generated with tap ports, records the output stream 
 and reports the first stage, channel and position that differ from the golden values, with both
 values.
 
-Modules: :mod:`sim.images` (the images), :mod:`sim.shards` (simulator processes),
-:mod:`sim.diagnose` (the diagnosis); the names callers use are importable from here.
+Modules: :mod:`sim.images` (the images), :mod:`sim.shards` (simulator processes, benches, the
+Dask task), :mod:`sim.harness` (the batch harness), :mod:`sim.diagnose` (the diagnosis); the
+names callers use are importable from here.
 """
 
 from __future__ import annotations

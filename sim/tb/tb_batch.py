@@ -106,7 +106,9 @@ async def stream_batch(dut):
     timeout = int(p.get("timeout_cycles", 100_000))
     rng = random.Random(seed)
 
+    t_setup = time.perf_counter()
     rings = Rings(dut, h)
+    t_setup = time.perf_counter() - t_setup
     for name, value in (("run", 0), ("accel_rst", 1), ("loaded", 0), ("stop_at", n),
                         ("in_stall", stall_threshold(stall)), ("out_stall", stall_threshold(stall)),
                         ("in_seed", rng.getrandbits(32)), ("out_seed", rng.getrandbits(32))):
@@ -200,6 +202,7 @@ async def stream_batch(dut):
              mismatch_index=np.array([k for k, _ in mismatches], np.int64),
              mismatch_reason=np.array([r for _, r in mismatches], dtype=str),
              cycles=total_cycles, wall_s=wall, cpu_s=cpu, python_s=python_s, complete=True)
+    dut._log.info("handles %.2f s", t_setup)
     dut._log.info("%d images, %d cycles in %.1f s (%.1f s CPU, %.0f cycles/s), %d mismatches", len(outputs),
                   total_cycles, wall, cpu, total_cycles / max(wall, 1e-9), len(mismatches))
     assert not mismatches, (f"{len(mismatches)} of {n} images differ; first: image {mismatches[0][0]}: "
