@@ -116,7 +116,8 @@ def load_float_model(path, *, activation=None, pool=None, normalize=None, trust_
     info = {"format": got["format"], "file": str(path), "notes": got.get("notes", [])}
     if got.get("input_quant"):
         info["input_quant"] = got["input_quant"]
-    net = FloatNet(stages, pre, side, source=info)
+    final = next((op.func for op in got["ops"] if op.kind == "final"), None)
+    net = FloatNet(stages, pre, side, source=info, final=final)
     return net, got.get("runner"), info
 
 

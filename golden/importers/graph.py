@@ -318,9 +318,14 @@ class FloatNet:
         28 or 32; a 32x32 network sees the digit with a 2-pixel border of ``p = 0`` pixels.
     source : dict
         Provenance: ``{"file": ..., "format": ...}`` and the importer's notes.
+    final : str or None
+        ``softmax``, ``log_softmax`` (or the module names) when the user's model ends with one:
+        :meth:`forward` applies it too, so that its scores compare with the user's; the quantized
+        description leaves it out (it does not change the class).
     """
 
-    def __init__(self, stages, preprocess, input_side=28, source=None):
+    def __init__(self, stages, preprocess, input_side=28, source=None, final=None):
+        self.final = final
         self.stages = list(stages)
         self.preprocess = preprocess
         self.input_side = input_side
@@ -379,6 +384,10 @@ class FloatNet:
                     h = F.relu(h)
                 elif st.activation == "tanh":
                     h = torch.tanh(h)
+            if self.final and "log" in self.final.lower():
+                h = torch.log_softmax(h, 1)
+            elif self.final:
+                h = torch.softmax(h, 1)
         return h
 
     def __call__(self, pixels):
