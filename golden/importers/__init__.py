@@ -117,7 +117,7 @@ def load_float_model(path, *, activation=None, pool=None, normalize=None, trust_
     if got.get("input_quant"):
         info["input_quant"] = got["input_quant"]
     final = next((op.func for op in got["ops"] if op.kind == "final"), None)
-    net = FloatNet(stages, pre, side, source=info, final=final)
+    net = FloatNet(stages, pre, side, source=info, final=final, input_quant=got.get("input_quant"))
     return net, got.get("runner"), info
 
 

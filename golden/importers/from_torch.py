@@ -453,6 +453,16 @@ def _aten_op(kind, where, ins, outs, val, tensor, paths, name, source):
                            "tanh, flatten/view/reshape, dropout, log_softmax are")
 
 
+def _runner(module):
+    """``(N, 1, S, S) float tensor -> (N, classes) numpy`` running the user's module without gradients."""
+    import torch
+
+    def run(x):
+        with torch.no_grad():
+            return module(x).detach().cpu().numpy()
+    return run
+
+
 # -- the file -------------------------------------------------------------------------------
 
 def load_torch_file(path, *, activation=None, pool=None, trust_pickle=False, input_side=None, conv_pads=None):
@@ -483,7 +493,7 @@ def load_torch_file(path, *, activation=None, pool=None, trust_pickle=False, inp
             raise ImportModelError(f"{path}: TorchScript archive that torch.jit.load cannot read "
                                    f"({type(exc).__name__}: {str(exc).splitlines()[0]})") from None
         ops = ops_from_torchscript(module, source=str(path))
-        return {"ops": ops, "input_side": input_side, "format": "torchscript", "runner": module}
+        return {"ops": ops, "input_side": input_side, "format": "torchscript", "runner": _runner(module)}
     try:
         blob = torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError:
@@ -498,7 +508,7 @@ def load_torch_file(path, *, activation=None, pool=None, trust_pickle=False, inp
         if not isinstance(blob, torch.nn.Module):
             raise ImportModelError(f"{path}: the pickle holds a {type(blob).__name__}, not an nn.Module")
         blob.eval()
-        return {"ops": ops_from_module(blob), "input_side": input_side, "format": "module", "runner": blob}
+        return {"ops": ops_from_module(blob), "input_side": input_side, "format": "module", "runner": _runner(blob)}
     except Exception as exc:               # zip and torch errors: damaged file
         raise ImportModelError(f"{path}: cannot read the torch file ({type(exc).__name__}: "
                                f"{str(exc).splitlines()[0] if str(exc) else ''}); is it truncated?") from None

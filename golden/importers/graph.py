@@ -66,7 +66,7 @@ class Op:
     -------
     kind : str
         ``conv``, ``pool``, ``dense``, ``act``, ``flatten``, ``final`` (softmax/log-softmax at the
-        end) or ``identity`` (dropout).
+        end), ``quant`` (a QONNX activation quantizer) or ``identity`` (dropout).
     name : str
         Where it came from (module path, state-dict prefix or ONNX node name), for messages.
     weight, bias : numpy float64 arrays or None
@@ -76,8 +76,8 @@ class Op:
     func : str
         ``relu`` / ``tanh`` (act); ``max`` / ``avg`` (pool).
     quant : dict
-        QONNX only: ``{"w": (bits, scale, signed)}`` for the weights of conv/dense ops, ``{"out":
-        (bits, scale, signed)}`` for the activation quantizer that follows the op.
+        QONNX only: ``{"w": (bits, scale, signed, rounding)}`` for the weights of conv/dense ops,
+        ``{"out": (bits, scale, signed, rounding)}`` for the activation quantizer that follows.
     """
 
     kind: str
@@ -224,6 +224,11 @@ def build(ops, input_side=28, source="model"):
             if len(shape) != 3:
                 _refuse(op, "flatten of an already flat vector")
             continue                                 # dense layers read (C, H, W) flattened
+        if op.kind == "quant":                       # QONNX activation quantizer: the format of the last stage
+            if not stages:
+                _refuse(op, "a quantizer before the first layer that is not on the input")
+            stages[-1].quant["out"] = op.quant["out"]
+            continue
         if op.kind == "act":
             if op.func not in ("relu", "tanh"):
                 _refuse(op, f"activation {op.func}", "")
@@ -293,8 +298,11 @@ def build(ops, input_side=28, source="model"):
     if stages[-1].activation != "none":
         raise ImportModelError(f"{source}: the output layer {stages[-1].name!r} is followed by "
                                f"{stages[-1].activation}; the class scores must be the last Linear's outputs")
-    # max pool then activation == activation then max pool (both monotone): canonical order
+    # max pool then activation (or quantizer) == activation (quantizer) then max pool: all are
+    # monotone non-decreasing, so they commute with the maximum; canonical order: before the pool
     for k, st in enumerate(stages):
+        if st.kind == "pool" and st.pool == "max" and "out" in st.quant:
+            stages[k - 1].quant["out"] = st.quant.pop("out")
         if st.kind == "pool" and st.pool == "max" and st.activation != "none":
             prev = stages[k - 1]
             if prev.activation not in ("none", st.activation) and not (prev.activation == "relu" and st.activation == "relu"):
@@ -318,14 +326,18 @@ class FloatNet:
         28 or 32; a 32x32 network sees the digit with a 2-pixel border of ``p = 0`` pixels.
     source : dict
         Provenance: ``{"file": ..., "format": ...}`` and the importer's notes.
+    input_quant : tuple or None
+        QONNX: the input quantizer ``(bits, scale, signed, rounding)``; with the stages' ``out``
+        quantizers, :meth:`forward` fake-quantizes as the QONNX graph does.
     final : str or None
         ``softmax``, ``log_softmax`` (or the module names) when the user's model ends with one:
         :meth:`forward` applies it too, so that its scores compare with the user's; the quantized
         description leaves it out (it does not change the class).
     """
 
-    def __init__(self, stages, preprocess, input_side=28, source=None, final=None):
+    def __init__(self, stages, preprocess, input_side=28, source=None, final=None, input_quant=None):
         self.final = final
+        self.input_quant = input_quant
         self.stages = list(stages)
         self.preprocess = preprocess
         self.input_side = input_side
@@ -366,6 +378,8 @@ class FloatNet:
         h = self.input_tensor(pixels, dtype)
         if pre_activations is not None:
             pre_activations["input"] = h.double().numpy()
+        if self.input_quant:
+            h = _fake_quant(h, self.input_quant)
         with torch.no_grad():
             for k, st in enumerate(self.stages):
                 if st.kind == "conv":
@@ -384,6 +398,8 @@ class FloatNet:
                     h = F.relu(h)
                 elif st.activation == "tanh":
                     h = torch.tanh(h)
+                if "out" in st.quant and k < len(self.stages) - 1:
+                    h = _fake_quant(h, st.quant["out"])
             if self.final and "log" in self.final.lower():
                 h = torch.log_softmax(h, 1)
             elif self.final:
@@ -392,3 +408,14 @@ class FloatNet:
 
     def __call__(self, pixels):
         return self.forward(pixels)
+
+
+def _fake_quant(x, q):
+    """QONNX ``Quant`` with zero point 0: ``clamp(round(x / scale)) * scale`` (``ROUND``: half to even)."""
+    import torch
+
+    bits, scale, signed, rounding = q
+    lo, hi = (-(1 << (bits - 1)), (1 << (bits - 1)) - 1) if signed else (0, (1 << bits) - 1)
+    v = x / scale
+    v = torch.round(v) if rounding == "half_even" else torch.floor(v)
+    return torch.clamp(v, lo, hi) * scale

@@ -111,10 +111,11 @@ def _act_fmt(st, pre, bits, signed_hint, logit_bits, last, acc_frac):
 
 
 def _quant_fmt(q, where):
-    bits, scale, signed = q
+    """(QFormat, scale) of a QONNX quantizer ``(bits, scale, signed, rounding)``."""
+    bits, scale, signed, rounding = q
     if not 2 <= bits <= 16:
         raise ImportModelError(f"{where}: {bits}-bit quantizer; widths 2..16 are supported")
-    return QFormat(int(bits), _nominal_frac(scale), bool(signed)), float(scale)
+    return QFormat(int(bits), _nominal_frac(scale), bool(signed), rounding=rounding), float(scale)
 
 
 def _fold_input(net: FloatNet):
@@ -136,7 +137,7 @@ def quantize_float_net(net: FloatNet, calib_images, *, w_bits=8, a_bits=8, logit
         Default widths (bits) of weights, activations and the output logits.
     layer_w_bits, layer_a_bits : dict, optional
         Per-layer widths keyed by the description's layer names (:func:`layer_names`).
-    input_quant : tuple (bits, scale, signed), optional
+    input_quant : tuple (bits, scale, signed, rounding), optional
         QONNX: the quantizer of the network input (the ``IN`` layer's output format).
     meta : dict, optional
         Stored in the description.
