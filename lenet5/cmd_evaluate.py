@@ -32,7 +32,13 @@ def run(args):
     import json
     import time
 
-    from golden.evaluate import checkpoint_for, confusion_matrix, confusion_title, evaluate, plot_confusion
+    from golden.evaluate import (
+        checkpoint_for,
+        confusion_matrix,
+        confusion_title,
+        evaluate,
+        plot_confusion,
+    )
     from golden.mnist import load_mnist
     from golden.qnet import QNet
 

@@ -143,7 +143,9 @@ def _run_import(args):
     for note in report["notes"]:
         print(f"  note: {note}")
     print(f"  input: {report['input']}")
-    print(f"wrote {report['out']} (imported, weights {args.w_bits} bits, activations {args.a_bits} bits)")
+    widths = ("widths and scales from the QONNX Quant nodes" if report["format"] == "qonnx" else
+              f"weights {args.w_bits} bits, activations {args.a_bits} bits")
+    print(f"wrote {report['out']} (imported, {widths})")
     for line in format_table(qnet):
         print(line)
     return 0

@@ -20,14 +20,14 @@ from tests import user_models as um
 NORM = (um.MEAN, um.STD)
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _mnist():
     x, y = load_mnist("train")
     xt, yt = load_mnist("test")
     return x[:3000], y[:3000], xt[:500], yt[:500]
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _trained(kind):
     x, y, _, _ = _mnist()
     if kind == "sequential":
@@ -56,8 +56,8 @@ def test_sequential_state_dict_and_pickled_module(tmp_path):
     torch.save(model.state_dict(), state)
     torch.save(model, pickled)
     want = _user_scores(model, xt)
-    for path, kw in ((state, dict(activation="relu", pool="max")), (pickled, dict(trust_pickle=True))):
-        net, runner, info = load_float_model(path, normalize=NORM, **kw)
+    for path, kw in ((state, {"activation": "relu", "pool": "max"}), (pickled, {"trust_pickle": True})):
+        net, _runner, info = load_float_model(path, normalize=NORM, **kw)
         assert [s.kind for s in net.stages] == ["conv", "pool", "conv", "pool", "dense", "dense", "dense"]
         assert net.stages[0].pad == 2 and net.input_side == 28
         got = net.forward(xt).numpy()
@@ -88,8 +88,8 @@ def test_class_model_state_dict_torchscript_fx_agree(tmp_path):
     torch.jit.save(torch.jit.trace(model, torch.zeros(1, 1, 28, 28)), str(paths["trace"]))
     torch.save(model, paths["module"])
     for name, path in paths.items():
-        kw = dict(activation="relu", pool="max") if name == "state" else dict(trust_pickle=True)
-        net, runner, info = load_float_model(path, normalize=NORM, **kw)
+        kw = {"activation": "relu", "pool": "max"} if name == "state" else {"trust_pickle": True}
+        net, runner, _info = load_float_model(path, normalize=NORM, **kw)
         assert [(s.kind, s.pad, s.activation) for s in net.stages] == [
             ("conv", 2, "relu"), ("pool", 0, "none"), ("conv", 0, "relu"), ("pool", 0, "none"),
             ("dense", 0, "relu"), ("dense", 0, "relu"), ("dense", 0, "none")], name
@@ -285,7 +285,7 @@ def test_unsupported_models_are_named(tmp_path, kind, make, message):
     if kind == "module":
         path = tmp_path / "m.pt"
         torch.save(model, path)
-        kw = dict(trust_pickle=True)
+        kw = {"trust_pickle": True}
     elif kind == "script":
         path = tmp_path / "m.ts"
         torch.jit.save(torch.jit.script(model), str(path))

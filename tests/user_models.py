@@ -51,8 +51,12 @@ def brevitas_lenet(w_bits=4, a_bits=4):
     """(3) A Brevitas QAT LeNet: 8-bit input quantizer, ``w_bits`` weights, ``a_bits`` unsigned ReLU
     outputs, 32-bit integer biases, power-of-two (fixed-point) scales, as for an FPGA export."""
     from brevitas.nn import QuantConv2d, QuantIdentity, QuantLinear, QuantReLU
-    from brevitas.quant import (Int8ActPerTensorFixedPoint, Int8WeightPerTensorFixedPoint, Int32Bias,
-                                Uint8ActPerTensorFixedPoint)
+    from brevitas.quant import (
+        Int8ActPerTensorFixedPoint,
+        Int8WeightPerTensorFixedPoint,
+        Int32Bias,
+        Uint8ActPerTensorFixedPoint,
+    )
 
     def conv(i, o, k, **kw):
         return QuantConv2d(i, o, k, weight_bit_width=w_bits, weight_quant=Int8WeightPerTensorFixedPoint,

@@ -13,8 +13,17 @@ files are read as graphs and never run Python from the file.
 
 from .graph import SUPPORTED, FloatNet, ImportModelError, Preprocess, build
 
-__all__ = ["load_float_model", "import_and_quantize", "is_project_checkpoint", "parse_normalize", "ImportModelError",
-           "FloatNet", "Preprocess", "SUPPORTED", "IMPORT_FORMATS"]
+__all__ = [
+    "IMPORT_FORMATS",
+    "SUPPORTED",
+    "FloatNet",
+    "ImportModelError",
+    "Preprocess",
+    "import_and_quantize",
+    "is_project_checkpoint",
+    "load_float_model",
+    "parse_normalize",
+]
 
 #: What ``--checkpoint`` accepts besides the project's own checkpoints.
 IMPORT_FORMATS = ("torchscript", "state_dict", "module", "onnx", "qonnx")
@@ -33,13 +42,18 @@ def parse_normalize(text):
 
 def is_project_checkpoint(path):
     """True for a checkpoint written by ``lenet5 train`` (format ``lenet5-checkpoint``)."""
+    import zipfile
+
     import torch
 
     from ..model import CHECKPOINT_FORMAT
 
     try:
+        with zipfile.ZipFile(path) as zf:
+            if any("/code/__torch__" in n for n in zf.namelist()):
+                return False                                  # TorchScript
         blob = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception:
+    except Exception:                  # noqa: BLE001  (any failure: not this project's checkpoint)
         return False
     return isinstance(blob, dict) and blob.get("format") == CHECKPOINT_FORMAT
 
@@ -141,7 +155,7 @@ def import_and_quantize(path, calib_images, *, activation=None, pool=None, norma
     net, runner, info = load_float_model(path, activation=activation, pool=pool, normalize=normalize,
                                          trust_pickle=trust_pickle, input_side=input_side, conv_pads=conv_pads)
     q_in = info.get("input_quant")
-    widths = dict(w_bits=w_bits, a_bits=a_bits, logit_bits=logit_bits)
+    widths = {"w_bits": w_bits, "a_bits": a_bits, "logit_bits": logit_bits}
     meta = dict(meta or {})
     meta["import"] = {"format": info["format"], "activation": activation, "pool": pool,
                       "normalize": list(normalize) if normalize else None, "input_side": net.input_side,

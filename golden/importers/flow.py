@@ -12,7 +12,7 @@ import numpy as np
 
 from . import ImportModelError, import_and_quantize, load_float_model
 
-__all__ = ["quantize_import", "float_model_for", "evaluate_import", "IMPORT_OPTIONS"]
+__all__ = ["IMPORT_OPTIONS", "evaluate_import", "float_model_for", "quantize_import"]
 
 #: The import options stored in ``meta.import`` and reused by ``lenet5 evaluate``.
 IMPORT_OPTIONS = ("activation", "pool", "normalize", "input_side", "conv_padding")
@@ -33,7 +33,8 @@ def quantize_import(checkpoint, *, out=None, data=None, calib_images=2000, w_bit
     checkpoint : path
         TorchScript, state dict, pickled module (``trust_pickle``), ONNX or QONNX file.
     out : path, optional
-        Description to write; default ``<file folder>/<file stem>_<tag>.json`` (tag ``int8``, ``w4a8``...).
+        Description to write; default ``<file folder>/<file stem>_<tag>.json`` (tag ``int8``, ``w4a8``...;
+        ``qonnx`` for a QONNX file, whose widths come from its Quant nodes).
     The other parameters: see :func:`golden.importers.load_float_model` and
     :func:`golden.importers.quantize.quantize_float_net`.
 
@@ -62,7 +63,8 @@ def quantize_import(checkpoint, *, out=None, data=None, calib_images=2000, w_bit
         checkpoint, images[:calib_images], activation=activation, pool=pool, normalize=normalize,
         trust_pickle=trust_pickle, input_side=input_side, conv_pads=conv_pads, w_bits=w_bits, a_bits=a_bits,
         logit_bits=logit_bits, layer_w_bits=layer_w_bits, layer_a_bits=layer_a_bits)
-    out = Path(out) if out else checkpoint.parent / f"{checkpoint.stem}_{_tag(w_bits, a_bits, layer_w_bits, layer_a_bits)}.json"
+    tag = "qonnx" if info["format"] == "qonnx" else _tag(w_bits, a_bits, layer_w_bits, layer_a_bits)
+    out = Path(out) if out else checkpoint.parent / f"{checkpoint.stem}_{tag}.json"
     method = ("QONNX: widths and scales of the Quant nodes; PTQ (power-of-two formats by least squared error) "
               "where the file gives none" if info["format"] == "qonnx" else
               "PTQ: power-of-two formats by least squared error")
@@ -123,7 +125,7 @@ def evaluate_import(qnet, net, runner, images, labels, batch=1000):
     labels = np.asarray(labels, np.int64)
     t0 = time.perf_counter()
     ref = reference.run(qnet, images, taps=False)
-    out = {"images": int(len(labels)), "int_accuracy": float(np.mean(ref.classes == labels)),
+    out = {"images": len(labels), "int_accuracy": float(np.mean(ref.classes == labels)),
            "int_seconds": time.perf_counter() - t0, "int_classes": ref.classes}
     t0 = time.perf_counter()
     scores = np.concatenate([net.forward(images[i:i + batch]).numpy() for i in range(0, len(images), batch)])

@@ -23,7 +23,7 @@ import numpy as np
 
 from .graph import INPUT_SIDES, ImportModelError, Op
 
-__all__ = ["load_onnx_file", "ops_from_onnx", "MIN_OPSET", "QUANT_DOMAINS"]
+__all__ = ["MIN_OPSET", "QUANT_DOMAINS", "load_onnx_file", "ops_from_onnx"]
 
 #: Oldest default-domain opset the importer reads.
 MIN_OPSET = 7
@@ -87,9 +87,9 @@ def ops_from_onnx(model, source="ONNX"):
         raise ImportModelError(f"{source}: ONNX opset {default} of the default domain is not one this importer "
                                f"knows ({MIN_OPSET}..{_max_opset()}); re-export with opset_version between them "
                                "(torch.onnx.export(..., opset_version=17))")
-    for dom in opsets:
+    for dom, version in opsets.items():
         if dom not in ("", "ai.onnx") and dom not in QUANT_DOMAINS:
-            raise ImportModelError(f"{source}: operator domain {dom!r} (version {opsets[dom]}) is not supported; "
+            raise ImportModelError(f"{source}: operator domain {dom!r} (version {version}) is not supported; "
                                    f"the default domain and the QONNX Quant domains {', '.join(QUANT_DOMAINS)} are")
     g = model.graph
     consts = {t.name: numpy_helper.to_array(t).astype(np.float64) if numpy_helper.to_array(t).dtype.kind == "f"
@@ -184,7 +184,7 @@ def ops_from_onnx(model, source="ONNX"):
             w = _const(ins[1], consts, node).T
             op = Op("dense", name, w, None, quant={"w": qinfo[ins[1]]} if ins[1] in qinfo else {})
         elif t == "Add":
-            other = [i for i in ins if i not in flow][0]
+            other = next(i for i in ins if i not in flow)
             last = ops[-1] if ops else None
             if last is None or last.kind not in ("dense", "conv") or last.bias is not None:
                 raise ImportModelError(f"{_describe(node)}: an Add that is not the bias of a MatMul or Conv")

@@ -22,12 +22,16 @@ import itertools
 import zipfile
 from pathlib import Path
 
-import numpy as np
-
 from .graph import INPUT_SIDES, MAX_PAD, ImportModelError, Op
 
-__all__ = ["classify_torch_file", "ops_from_state_dict", "ops_from_module", "ops_from_torchscript",
-           "load_torch_file", "PICKLE_REFUSAL"]
+__all__ = [
+    "PICKLE_REFUSAL",
+    "classify_torch_file",
+    "load_torch_file",
+    "ops_from_module",
+    "ops_from_state_dict",
+    "ops_from_torchscript",
+]
 
 #: Why a pickled module is refused, and how to convert it.
 PICKLE_REFUSAL = (
@@ -267,7 +271,7 @@ def ops_from_module(model):
 
     try:
         gm = torch.fx.symbolic_trace(model)
-    except Exception as exc:                 # fx raises many kinds on data-dependent Python
+    except Exception as exc:                 # noqa: BLE001  (fx raises many kinds on data-dependent Python)
         raise ImportModelError(f"torch.fx cannot trace {type(model).__name__}.forward ({type(exc).__name__}: "
                                f"{exc}); export it with torch.jit.trace or torch.onnx.export instead") from None
     modules = dict(gm.named_modules())
@@ -342,7 +346,7 @@ def ops_from_torchscript(module, source="TorchScript"):
     """
     graph = module.inlined_graph
     params = {**dict(module.named_parameters()), **dict(module.named_buffers())}
-    nodes = list(graph.nodes())
+    list(graph.nodes())
     inputs = list(graph.inputs())
     self_v, x_v = inputs[0], inputs[1]
     paths = {self_v.debugName(): ""}
@@ -489,7 +493,7 @@ def load_torch_file(path, *, activation=None, pool=None, trust_pickle=False, inp
     if kind == "torchscript":
         try:
             module = torch.jit.load(str(path), map_location="cpu").eval()
-        except Exception as exc:
+        except Exception as exc:             # noqa: BLE001  (torch.jit.load raises RuntimeError and others)
             raise ImportModelError(f"{path}: TorchScript archive that torch.jit.load cannot read "
                                    f"({type(exc).__name__}: {str(exc).splitlines()[0]})") from None
         ops = ops_from_torchscript(module, source=str(path))
@@ -509,7 +513,7 @@ def load_torch_file(path, *, activation=None, pool=None, trust_pickle=False, inp
             raise ImportModelError(f"{path}: the pickle holds a {type(blob).__name__}, not an nn.Module")
         blob.eval()
         return {"ops": ops_from_module(blob), "input_side": input_side, "format": "module", "runner": _runner(blob)}
-    except Exception as exc:               # zip and torch errors: damaged file
+    except Exception as exc:               # noqa: BLE001  (zip and torch errors: a damaged file)
         raise ImportModelError(f"{path}: cannot read the torch file ({type(exc).__name__}: "
                                f"{str(exc).splitlines()[0] if str(exc) else ''}); is it truncated?") from None
     state = _unwrap_state(blob, path)

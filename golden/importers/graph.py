@@ -33,8 +33,18 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-__all__ = ["ImportModelError", "Op", "Stage", "Preprocess", "FloatNet", "build", "SUPPORTED", "KERNELS",
-           "MAX_PAD", "INPUT_SIDES"]
+__all__ = [
+    "INPUT_SIDES",
+    "KERNELS",
+    "MAX_PAD",
+    "SUPPORTED",
+    "FloatNet",
+    "ImportModelError",
+    "Op",
+    "Preprocess",
+    "Stage",
+    "build",
+]
 
 #: Conv kernel sides the importer accepts.
 KERNELS = (3, 5)
@@ -235,9 +245,7 @@ def build(ops, input_side=28, source="model"):
             if not stages:
                 _refuse(op, f"{op.func} on the network input")
             last = stages[-1]
-            if last.activation == "none":
-                last.activation = op.func
-            elif last.kind == "pool" and last.pool == "max" and last.activation == "none":
+            if last.activation == "none" or last.kind == "pool" and last.pool == "max" and last.activation == "none":
                 last.activation = op.func
             elif op.func == "relu" and last.activation == "relu":
                 pass                                 # relu(relu(x)) == relu(x)

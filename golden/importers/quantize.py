@@ -33,13 +33,13 @@ import math
 import numpy as np
 
 from .. import arith
+from ..limits import MAX_MULTIPLIER_BITS, MAX_SHIFT
 from ..qformat import QFormat
 from ..qnet import Activation, Layer, QNet, Requant
 from ..quantize import INPUT_FMT, TANH_MAX_INT_BITS, choose_frac, to_ints
-from ..limits import MAX_MULTIPLIER_BITS, MAX_SHIFT
 from .graph import FloatNet, ImportModelError
 
-__all__ = ["quantize_float_net", "layer_names", "requant_for", "INPUT_LAYER"]
+__all__ = ["INPUT_LAYER", "layer_names", "quantize_float_net", "requant_for"]
 
 #: Name of the input-affine layer (a 1x1 convolution) when the preprocessing cannot be folded.
 INPUT_LAYER = "IN"
@@ -62,7 +62,7 @@ def _pow2_exponent(x):
 
 
 def _nominal_frac(scale):
-    return int(round(-math.log2(scale)))
+    return round(-math.log2(scale))
 
 
 def requant_for(ratio, where):
@@ -190,7 +190,7 @@ def quantize_float_net(net: FloatNet, calib_images, *, w_bits=8, a_bits=8, logit
         w_fmt = QFormat(INPUT_W_BITS, choose_frac(np.array([pp.gain / s_in]), INPUT_W_BITS, True), True)
         s_w = 2.0 ** -w_fmt.frac
         w_int = to_ints(np.array([[[[pp.gain / s_in]]]]), w_fmt)
-        b_int = np.array([int(round(pp.offset / (s_in * s_w)))], np.int64)
+        b_int = np.array([round(pp.offset / (s_in * s_w))], np.int64)
         acc_fmt = arith.accumulator_format(w_int, b_int, in_fmt, w_fmt.frac)
         m, s = requant_for(s_in * s_w / s_act, "input layer")
         out_side = 28 + 2 * pad_in
@@ -250,13 +250,13 @@ def quantize_float_net(net: FloatNet, calib_images, *, w_bits=8, a_bits=8, logit
         if st.kind == "conv":
             c, h, w = in_shape
             out_shape = (w_int.shape[0], h + 2 * pad - st.kernel + 1, w + 2 * pad - st.kernel + 1)
-            extra = dict(kernel=st.kernel, stride=1, pad=pad, table=st.table)
+            extra = {"kernel": st.kernel, "stride": 1, "pad": pad, "table": st.table}
             kind = "conv"
         elif st.kind == "dense":
             out_shape, extra, kind = (w_int.shape[0],), {}, "dense"
         else:
             c, h, w = in_shape
-            out_shape, extra, kind = (c, h // 2, w // 2), dict(pool="avg", kernel=2, stride=2), "pool"
+            out_shape, extra, kind = (c, h // 2, w // 2), {"pool": "avg", "kernel": 2, "stride": 2}, "pool"
         layers.append(Layer(name=name, kind=kind, in_shape=in_shape, out_shape=out_shape, in_fmt=in_fmt,
                             out_fmt=out_fmt, weights=w_int, bias=b_int, w_fmt=w_fmt, acc_fmt=acc_fmt,
                             act_fmt=act_fmt, requant=Requant(int(m), int(s)), activation=activation, **extra))
