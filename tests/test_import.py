@@ -155,7 +155,23 @@ def test_preprocessing_folded_exactly_or_input_layer(tmp_path, normalize, side, 
 
 # -- the family: quantizer, reference and plans accept it -------------------------------------------
 
+def _batchnorm_lenet():
+    m = nn.Sequential(nn.Conv2d(1, 6, 5, padding=2), nn.BatchNorm2d(6), nn.ReLU(), nn.MaxPool2d(2),
+                      nn.Conv2d(6, 16, 5), nn.BatchNorm2d(16), nn.ReLU(), nn.MaxPool2d(2), nn.Flatten(),
+                      nn.Linear(400, 64), nn.BatchNorm1d(64), nn.ReLU(), nn.Linear(64, 10))
+    g = torch.Generator().manual_seed(4)
+    with torch.no_grad():
+        for bn in (m[1], m[5], m[10]):
+            n = bn.num_features
+            bn.running_mean.copy_(torch.randn(n, generator=g) * 0.1)
+            bn.running_var.copy_(torch.rand(n, generator=g) + 0.5)
+            bn.weight.copy_(torch.rand(n, generator=g) + 0.5)
+            bn.bias.copy_(torch.randn(n, generator=g) * 0.1)
+    return m
+
+
 FAMILY = {
+    "batchnorm": _batchnorm_lenet,
     "k3_pad1_tanh_avg": lambda: nn.Sequential(
         nn.Conv2d(1, 8, 3, padding=1), nn.Tanh(), nn.AvgPool2d(2), nn.Conv2d(8, 12, 3), nn.Tanh(), nn.AvgPool2d(2),
         nn.Flatten(), nn.Linear(12 * 6 * 6, 32), nn.Tanh(), nn.Linear(32, 10)),
@@ -275,8 +291,9 @@ class Skip(nn.Module):
      r"layer '0': Conv2d stride other than 1 \(kernel 5x5, stride 2"),
     ("onnx", lambda: nn.Sequential(nn.Conv2d(1, 6, 5, stride=2), nn.ReLU(), nn.Flatten(), nn.Linear(6 * 12 * 12, 10)),
      r"Conv2d stride other than 1 \(kernel 5x5, stride 2"),
-    ("module", lambda: nn.Sequential(nn.Conv2d(1, 6, 5), nn.BatchNorm2d(6), nn.Flatten(), nn.Linear(6 * 24 * 24, 10)),
-     r"layer '1': BatchNorm2d \(6, eps="),
+    ("module", lambda: nn.Sequential(nn.Conv2d(1, 6, 5), nn.ReLU(), nn.BatchNorm2d(6), nn.Flatten(),
+                                     nn.Linear(6 * 24 * 24, 10)),
+     r"layer '2': batch norm that does not directly follow a Conv2d or Linear layer"),
     ("module", lambda: nn.Sequential(nn.Conv2d(1, 6, 5), nn.Sigmoid(), nn.Flatten(), nn.Linear(6 * 24 * 24, 10)),
      r"layer '1': Sigmoid"),
 ])

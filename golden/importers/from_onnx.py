@@ -1,6 +1,7 @@
 """Reading ONNX and QONNX files (``onnx`` package) into the importer's ops.
 
-ONNX operators: Conv, MaxPool, AveragePool, Gemm, MatMul (+ Add of a constant bias), Relu, Tanh,
+ONNX operators: Conv, MaxPool, AveragePool, Gemm, MatMul (+ Add of a constant bias),
+BatchNormalization (folded into the layer before it), Relu, Tanh,
 Flatten, Reshape (to a vector per image), Pad (zeros, merged into the next Conv), Dropout,
 Identity, Softmax / LogSoftmax (last), Constant, and the shape arithmetic of a Reshape (Shape,
 Gather, Unsqueeze, Concat, ...), for the default domain at opsets 7 to the ``onnx`` package's.
@@ -21,7 +22,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .graph import INPUT_SIDES, ImportModelError, Op
+from .graph import INPUT_SIDES, ImportModelError, Op, bn_op
 
 __all__ = ["MIN_OPSET", "QUANT_DOMAINS", "load_onnx_file", "ops_from_onnx"]
 
@@ -190,6 +191,8 @@ def ops_from_onnx(model, source="ONNX"):
                 raise ImportModelError(f"{_describe(node)}: an Add that is not the bias of a MatMul or Conv")
             bias = _const(other, consts, node)
             last.bias = np.broadcast_to(bias.reshape(-1), (last.weight.shape[0],)).astype(np.float64).copy()
+        elif t == "BatchNormalization":
+            op = bn_op(name, *(_const(i, consts, node) for i in ins[1:5]), a.get("epsilon", 1e-5))
         elif t in ("Relu", "Tanh"):
             op = Op("act", name, func=t.lower())
         elif t in ("Flatten", "Reshape"):
@@ -213,7 +216,7 @@ def ops_from_onnx(model, source="ONNX"):
             op = Op("final", name, func=t)
         else:
             raise ImportModelError(f"{_describe(node)} is not supported; Conv, MaxPool, AveragePool, Gemm, "
-                                   "MatMul+Add, Relu, Tanh, Flatten, Reshape, Pad, Dropout, Softmax (last) and "
+                                   "MatMul+Add, BatchNormalization, Relu, Tanh, Flatten, Reshape, Pad, Dropout, Softmax (last) and "
                                    "QONNX Quant are")
         if op is not None:
             ops.append(op)

@@ -22,7 +22,7 @@ import itertools
 import zipfile
 from pathlib import Path
 
-from .graph import INPUT_SIDES, MAX_PAD, ImportModelError, Op
+from .graph import INPUT_SIDES, MAX_PAD, ImportModelError, Op, bn_op
 
 __all__ = [
     "PICKLE_REFUSAL",
@@ -242,13 +242,15 @@ def _module_op(name, mod):
         if mod.start_dim != 1:
             raise ImportModelError(f"layer {name!r}: Flatten(start_dim={mod.start_dim}) is not supported (start_dim 1)")
         return Op("flatten", name)
+    if isinstance(mod, (nn.BatchNorm2d, nn.BatchNorm1d)) and mod.track_running_stats and mod.affine:
+        return bn_op(name, _np(mod.weight), _np(mod.bias), _np(mod.running_mean), _np(mod.running_var), mod.eps)
     if isinstance(mod, (nn.Dropout, nn.Dropout2d, nn.Identity)):
         return Op("identity", name)
     if isinstance(mod, (nn.Softmax, nn.LogSoftmax)):
         return Op("final", name, func=type(mod).__name__)
     raise ImportModelError(f"layer {name!r}: {type(mod).__name__} ({mod.extra_repr()}) is not supported; "
-                           "Conv2d, MaxPool2d, AvgPool2d, Linear, ReLU, Tanh, Flatten, Dropout, Softmax/LogSoftmax "
-                           "(last) are")
+                           "Conv2d, BatchNorm (affine, running statistics), MaxPool2d, AvgPool2d, Linear, ReLU, Tanh, "
+                           "Flatten, Dropout, Softmax/LogSoftmax (last) are")
 
 
 def _arg(node, i, key, default=None):
@@ -350,6 +352,7 @@ def ops_from_torchscript(module, source="TorchScript"):
     inputs = list(graph.inputs())
     self_v, x_v = inputs[0], inputs[1]
     paths = {self_v.debugName(): ""}
+    objs = {self_v.debugName(): module}
     consts = {}
     flow, prev, ops = {x_v.debugName()}, x_v.debugName(), []
 
@@ -385,6 +388,11 @@ def ops_from_torchscript(module, source="TorchScript"):
                 base = paths.get(name(ins[0]))
                 if base is not None:
                     paths[outs[0]] = (base + "." if base else "") + node.s("name")
+                    obj = getattr(objs.get(name(ins[0])), node.s("name"), None)
+                    if obj is None or isinstance(obj, (bool, int, float)):
+                        consts[outs[0]] = obj              # e.g. a module's `training` flag
+                    else:
+                        objs[outs[0]] = obj
                 continue
             if kind == "prim::Constant":
                 consts[outs[0]] = node.output().toIValue() if node.hasAttribute("value") else None
@@ -449,6 +457,11 @@ def _aten_op(kind, where, ins, outs, val, tensor, paths, name, source):
         if kind == "aten::flatten" and a[1] != 1:
             raise ImportModelError(f"{source}: {where}: flatten(start_dim={a[1]}) is not supported (start_dim 1)")
         return Op("flatten", where)
+    if kind == "aten::batch_norm":
+        vals = [val(i) for i in ins[1:5]]
+        if any(v is None for v in vals):
+            raise ImportModelError(f"{source}: {where}: batch norm without affine parameters and running statistics")
+        return bn_op(where, *(_np(v) for v in vals), a[7])
     if kind in ("aten::dropout", "aten::dropout_", "aten::feature_dropout", "aten::contiguous"):
         return Op("identity", where)
     if kind in ("aten::log_softmax", "aten::softmax"):

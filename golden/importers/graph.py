@@ -16,6 +16,7 @@ its type and attributes, and what is supported):
   optional; a conv whose weights have all-zero (output, input) blocks gets that connection table;
 * 2x2 pooling with stride 2, no padding: max or average;
 * dense (fully connected) layers, after a flatten in (C, H, W) order;
+* batch normalisation (eval mode) right after a conv or dense layer, folded into its weights;
 * ReLU or tanh after any layer (``tanh`` is the plain ``torch.tanh``); ReLU/tanh written after a
   max pooling are moved in front of it (they commute with the maximum); dropout is skipped; a
   softmax or log-softmax at the end is dropped (it does not change the argmax class);
@@ -33,7 +34,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-__all__ = [
+__all__ = ["bn_op", 
     "INPUT_SIDES",
     "KERNELS",
     "MAX_PAD",
@@ -59,8 +60,8 @@ MAX_CHANNELS = 256
 MAX_UNITS = 4096
 #: One line saying what is supported, appended to every refusal.
 SUPPORTED = ("supported: LeNet-style CNNs on 1x28x28 or 1x32x32 input: Conv2d (kernel 3 or 5, stride 1, "
-             "padding 0..2, no dilation/groups), 2x2 max or average pooling (stride 2), Flatten, Linear, "
-             "ReLU or Tanh, Dropout; a Linear layer last")
+             "padding 0..2, no dilation/groups), BatchNorm after a Conv2d/Linear, 2x2 max or average pooling "
+             "(stride 2), Flatten, Linear, ReLU or Tanh, Dropout; a Linear layer last")
 
 
 class ImportModelError(ValueError):
@@ -76,7 +77,9 @@ class Op:
     -------
     kind : str
         ``conv``, ``pool``, ``dense``, ``act``, ``flatten``, ``final`` (softmax/log-softmax at the
-        end), ``quant`` (a QONNX activation quantizer) or ``identity`` (dropout).
+        end), ``quant`` (a QONNX activation quantizer), ``bn`` (batch norm in eval mode, folded into
+        the conv or linear layer before it: ``weight`` the per-channel scale, ``bias`` the shift) or
+        ``identity`` (dropout).
     name : str
         Where it came from (module path, state-dict prefix or ONNX node name), for messages.
     weight, bias : numpy float64 arrays or None
@@ -234,6 +237,19 @@ def build(ops, input_side=28, source="model"):
             if len(shape) != 3:
                 _refuse(op, "flatten of an already flat vector")
             continue                                 # dense layers read (C, H, W) flattened
+        if op.kind == "bn":                          # batch norm (eval): y = x * scale + shift per channel
+            last = stages[-1] if stages else None
+            if last is None or last.kind not in ("conv", "dense") or last.activation != "none" or last.quant:
+                _refuse(op, "batch norm that does not directly follow a Conv2d or Linear layer")
+            if len(op.weight) != last.out_shape[0]:
+                _refuse(op, f"batch norm of {len(op.weight)} channels after {last.out_shape[0]}")
+            per_out = (-1,) + (1,) * (last.weight.ndim - 1)
+            last.weight = last.weight * op.weight.reshape(per_out)
+            last.bias = last.bias * op.weight + op.bias
+            last.name += f" + {op.name}"
+            if last.kind == "conv":
+                last.table = _table(last.weight)
+            continue
         if op.kind == "quant":                       # QONNX activation quantizer: the format of the last stage
             if not stages:
                 _refuse(op, "a quantizer before the first layer that is not on the input")
@@ -427,3 +443,10 @@ def _fake_quant(x, q):
     v = x / scale
     v = torch.round(v) if rounding == "half_even" else torch.floor(v)
     return torch.clamp(v, lo, hi) * scale
+
+
+def bn_op(name, gamma, beta, mean, var, eps):
+    """The ``bn`` op of an eval-mode batch norm: scale ``gamma / sqrt(var + eps)``, shift ``beta - mean * scale``."""
+    gamma, beta, mean, var = (np.asarray(v, np.float64).reshape(-1) for v in (gamma, beta, mean, var))
+    scale = gamma / np.sqrt(var + float(eps))
+    return Op("bn", name, weight=scale, bias=beta - mean * scale)
