@@ -34,7 +34,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-__all__ = ["bn_op", 
+__all__ = [
     "INPUT_SIDES",
     "KERNELS",
     "MAX_PAD",
@@ -44,6 +44,7 @@ __all__ = ["bn_op",
     "Op",
     "Preprocess",
     "Stage",
+    "bn_op",
     "build",
 ]
 
