@@ -100,9 +100,11 @@ def _run_import(args, qnet):
     if res["framework_accuracy"] is None:
         print("  user's framework: nothing to run (a state dict holds no model)")
     else:
-        print(f"  user's framework ({_framework(info['format'])}): {100 * res['framework_accuracy']:.2f}%, "
+        n = res["framework_images"]
+        on = "" if n == res["images"] else f" on the first {n} images (imported float: {100 * res['float_accuracy_on_framework_images']:.2f}%)"
+        print(f"  user's framework ({_framework(info['format'])}): {100 * res['framework_accuracy']:.2f}%{on}, "
               f"same class as the imported float model on {100 * res['float_framework_agreement']:.2f}% "
-              f"of the images, largest score difference {res['float_framework_max_abs_diff']:.2e}")
+              f"of them, largest score difference {res['float_framework_max_abs_diff']:.2e}")
     if args.confusion:
         from golden.evaluate import confusion_matrix, confusion_title, plot_confusion
         plot_confusion(confusion_matrix(labels, classes), args.confusion,

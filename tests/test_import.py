@@ -353,6 +353,10 @@ def test_cli_quantize_and_evaluate_an_imported_model(tmp_path, capsys):
                  "--out", str(out)]) == 0
     text = capsys.readouterr().out
     assert "imported" in text and "input layer IN" in text
+    again = tmp_path / "again.json"
+    assert main(["quantize", "--checkpoint", str(path), "--normalize", "0.1307,0.3081", "--calib-images", "300",
+                 "--out", str(again)]) == 0
+    assert again.read_bytes() == out.read_bytes()             # deterministic
     report = tmp_path / "eval.json"
     assert main(["evaluate", "--model", str(out), "--images", "300", "--json", str(report)]) == 0
     r = json.loads(report.read_text())

@@ -114,7 +114,8 @@ def evaluate_import(qnet, net, runner, images, labels, batch=1000):
     -------
     dict
         ``images``, ``int_accuracy``, ``float_accuracy``, ``framework_accuracy`` (None without a
-        runner), ``float_framework_agreement`` (fraction of images with the same class),
+        runner; on the first ``framework_images`` images, all but for the QONNX executor, which runs
+        on at most 500; ``float_accuracy_on_framework_images`` is the float import's on those), ``float_framework_agreement`` (fraction of images with the same class),
         ``float_framework_max_abs_diff`` (largest score difference), ``int_float_agreement``,
         ``int_seconds``, ``float_seconds``, ``framework_seconds``, ``int_classes``.
     """
@@ -135,12 +136,14 @@ def evaluate_import(qnet, net, runner, images, labels, batch=1000):
     out.update(framework_accuracy=None, float_framework_agreement=None, float_framework_max_abs_diff=None,
                framework_seconds=None)
     if runner is not None:
+        n = min(len(images), getattr(runner, "max_images", len(images)))   # the QONNX executor is slow
         t0 = time.perf_counter()
         with torch.no_grad():
-            user = np.concatenate([np.asarray(runner(net.input_tensor(images[i:i + batch])), np.float64)
-                                   for i in range(0, len(images), batch)])
-        out.update(framework_accuracy=float(np.mean(user.argmax(1) == labels)),
-                   float_framework_agreement=float(np.mean(user.argmax(1) == fl)),
-                   float_framework_max_abs_diff=float(np.max(np.abs(user - scores))),
+            user = np.concatenate([np.asarray(runner(net.input_tensor(images[i:min(i + batch, n)])), np.float64)
+                                   for i in range(0, n, batch)])
+        out.update(framework_images=n, framework_accuracy=float(np.mean(user.argmax(1) == labels[:n])),
+                   float_accuracy_on_framework_images=float(np.mean(fl[:n] == labels[:n])),
+                   float_framework_agreement=float(np.mean(user.argmax(1) == fl[:n])),
+                   float_framework_max_abs_diff=float(np.max(np.abs(user - scores[:n]))),
                    framework_seconds=time.perf_counter() - t0)
     return out

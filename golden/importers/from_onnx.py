@@ -30,6 +30,8 @@ __all__ = ["MIN_OPSET", "QUANT_DOMAINS", "load_onnx_file", "ops_from_onnx"]
 MIN_OPSET = 7
 #: Domains of the QONNX Quant node.
 QUANT_DOMAINS = ("qonnx.custom_op.general", "finn.custom_op.general", "onnx.brevitas")
+#: Images the QONNX executor (node by node, one image at a time: slow) is run on for the comparison.
+QONNX_EXECUTOR_IMAGES = 500
 #: Shape arithmetic that may feed a Reshape (skipped: it does not touch the feature map's values).
 SHAPE_OPS = ("Shape", "Gather", "Unsqueeze", "Squeeze", "Concat", "Cast", "Slice", "Mul", "Div", "Constant",
              "ConstantOfShape")
@@ -327,4 +329,6 @@ def _qonnx_runner(model):
         return None
     wrapped = ModelWrapper(model)
     iname, oname = wrapped.graph.input[0].name, wrapped.graph.output[0].name
-    return _batched(lambda x: execute_onnx(wrapped, {iname: x})[oname], True)
+    run = _batched(lambda x: execute_onnx(wrapped, {iname: x})[oname], True)
+    run.max_images = QONNX_EXECUTOR_IMAGES
+    return run
