@@ -1,9 +1,11 @@
 """Importing users' LeNet-style models (issue 17): PyTorch state dicts, TorchScript, pickled modules,
 ONNX and QONNX; the supported family through the quantizer, the integer reference and the plans;
 the refusals. Models are written as a user would (tests/user_models.py) and trained here on a
-small subset for one short epoch."""
+small subset for one short epoch (the QONNX file of the fast tier is committed:
+tests/data/import/brevitas_tiny.onnx)."""
 
 import functools
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -24,7 +26,7 @@ NORM = (um.MEAN, um.STD)
 def _mnist():
     x, y = load_mnist("train")
     xt, yt = load_mnist("test")
-    return x[:3000], y[:3000], xt[:500], yt[:500]
+    return x[:2000], y[:2000], xt[:500], yt[:500]
 
 
 @functools.cache
@@ -34,7 +36,7 @@ def _trained(kind):
         return um.train(um.sequential_lenet(), x, y)
     if kind == "net":
         return um.train(um.Net(), x, y)
-    return um.train(um.brevitas_lenet(), x[:1500], y[:1500])
+    return um.train(um.brevitas_lenet(), x, y)
 
 
 def _user_scores(model, images):
@@ -62,7 +64,7 @@ def test_sequential_state_dict_and_pickled_module(tmp_path):
         assert net.stages[0].pad == 2 and net.input_side == 28
         got = net.forward(xt).numpy()
         assert np.abs(got - want).max() < 1e-4, f"{info['format']}: imported float model differs from torch"
-    assert float(np.mean(want.argmax(1) == yt)) > 0.7      # trained (3,000 images, one epoch)
+    assert float(np.mean(want.argmax(1) == yt)) > 0.6      # trained (2,000 images, one epoch)
 
 
 def test_pickled_module_is_refused_without_trust(tmp_path, capsys):
@@ -114,7 +116,7 @@ def test_quantized_import_matches_float_and_validates(tmp_path):
     ref = reference.run(qnet, xt, taps=True)
     fl = net.forward(xt).numpy().argmax(1)
     assert float(np.mean(ref.classes == fl)) >= 0.97
-    assert float(np.mean(ref.classes == yt)) > 0.7
+    assert float(np.mean(ref.classes == yt)) > 0.6
     # the IN layer is the normalisation, rounded: within half an LSB (+ the 16-bit multiplier's error)
     pix = np.arange(256, dtype=np.uint8).reshape(1, 16, 16)
     img = np.zeros((1, 28, 28), np.uint8)
@@ -230,26 +232,27 @@ def test_onnx_import_matches_onnxruntime(tmp_path):
     assert np.abs(runner(net.input_tensor(xt[:100])) - want).max() < 1e-4
 
 
-def test_qonnx_brevitas_import_is_bit_exact_with_the_quant_nodes(tmp_path):
-    pytest.importorskip("brevitas")
-    pytest.importorskip("qonnx")
-    path = tmp_path / "qat.onnx"
-    um.export_qonnx(_trained("brevitas"), path)
+DATA = Path(__file__).parent / "data" / "import"
+
+
+def _check_qonnx_bit_exact(path, w_bits=4, a_bits=4):
+    """Import a Brevitas QONNX export; every quantized feature map of the integer reference must
+    equal the QONNX graph's (the imported float model, which equals the QONNX executor)."""
     qnet, net, runner, info = _quantize(path, normalize=NORM)
     assert info["format"] == "qonnx"
-    assert qnet.layer("C1").w_fmt.bits == 4 and qnet.layer("C1").act_fmt.bits == 4
+    assert qnet.layer("C1").w_fmt.bits == w_bits and qnet.layer("C1").act_fmt.bits == a_bits
     assert qnet.layer("IN").out_fmt.bits == 8 and qnet.layer("C1").act_fmt.rounding == "half_even"
     _, _, xt, _ = _mnist()
     xt = xt[:40]
     fq = net.forward(xt).numpy()
-    assert np.abs(runner(net.input_tensor(xt)) - fq).max() < 1e-4    # the QONNX executor
-    # every quantized feature map of the integer reference equals the QONNX graph's, integer for integer
+    if runner is not None:
+        assert np.abs(runner(net.input_tensor(xt[:10])) - fq[:10]).max() < 1e-4    # the QONNX executor
     ref = reference.run(qnet, xt)
     h = _fake_quant(net.input_tensor(xt, torch.float64), net.input_quant)
     assert np.array_equal(np.rint(h.numpy() / net.input_quant[1]), ref.taps["IN"])
     names = [l.name for l in qnet.layers[1:]]
+    f = torch.nn.functional
     for k, (st, name) in enumerate(zip(net.stages, names)):
-        f = torch.nn.functional
         w = None if st.weight is None else torch.tensor(st.weight)
         if st.kind == "conv":
             h = f.conv2d(h, w, torch.tensor(st.bias), padding=st.pad)
@@ -264,6 +267,22 @@ def test_qonnx_brevitas_import_is_bit_exact_with_the_quant_nodes(tmp_path):
             want = np.rint(h.numpy() / st.quant["out"][1]).reshape(got.shape)
             assert np.array_equal(want, got), f"{name}: {int(np.sum(want != got))} values differ"
     assert float(np.mean(ref.classes == fq.argmax(1))) == 1.0
+    return qnet
+
+
+def test_qonnx_tiny_brevitas_file_is_bit_exact_with_its_quant_nodes():
+    """tests/data/import/brevitas_tiny.onnx: `python -m tests.user_models tests/data/import --tiny-qonnx`."""
+    pytest.importorskip("onnx")
+    qnet = _check_qonnx_bit_exact(DATA / "brevitas_tiny.onnx")
+    assert qnet.layer("C1").out_shape[0] == um.TINY_WIDTHS[0]
+
+
+@pytest.mark.slow
+def test_qonnx_brevitas_trained_here_is_bit_exact_with_its_quant_nodes(tmp_path):
+    pytest.importorskip("brevitas")
+    path = tmp_path / "qat.onnx"
+    um.export_qonnx(_trained("brevitas"), path)
+    _check_qonnx_bit_exact(path)
 
 
 # -- refusals --------------------------------------------------------------------------------------
@@ -361,5 +380,5 @@ def test_cli_quantize_and_evaluate_an_imported_model(tmp_path, capsys):
     assert main(["evaluate", "--model", str(out), "--images", "300", "--json", str(report)]) == 0
     r = json.loads(report.read_text())
     assert r["float_framework_agreement"] == 1.0 and r["float_framework_max_abs_diff"] < 1e-4
-    assert r["framework_accuracy"] == r["float_accuracy"] and r["int_accuracy"] > 0.7
+    assert r["framework_accuracy"] == r["float_accuracy"] and r["int_accuracy"] > 0.6
     assert "user's framework (TorchScript" in capsys.readouterr().out

@@ -9,6 +9,8 @@ models on MNIST (inputs ``Normalize(0.1307, 0.3081)`` after ``ToTensor``) and wr
 ``brevitas_qat.onnx`` (a Brevitas QAT model exported to QONNX).
 """
 
+from pathlib import Path
+
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -47,9 +49,11 @@ class Net(nn.Module):
         return self.fc3(x)
 
 
-def brevitas_lenet(w_bits=4, a_bits=4):
+def brevitas_lenet(w_bits=4, a_bits=4, widths=(6, 16, 120, 84)):
     """(3) A Brevitas QAT LeNet: 8-bit input quantizer, ``w_bits`` weights, ``a_bits`` unsigned ReLU
-    outputs, 32-bit integer biases, power-of-two (fixed-point) scales, as for an FPGA export."""
+    outputs, 32-bit integer biases, power-of-two (fixed-point) scales, as for an FPGA export.
+    ``widths``: the channels of conv1, conv2 and the units of fc1, fc2."""
+    c1, c3, f5, f6 = widths
     from brevitas.nn import QuantConv2d, QuantIdentity, QuantLinear, QuantReLU
     from brevitas.quant import (
         Int8ActPerTensorFixedPoint,
@@ -73,11 +77,11 @@ def brevitas_lenet(w_bits=4, a_bits=4):
         def __init__(self):
             super().__init__()
             self.inp = QuantIdentity(bit_width=8, act_quant=Int8ActPerTensorFixedPoint, return_quant_tensor=True)
-            self.conv1, self.relu1 = conv(1, 6, 5, padding=2), relu()
-            self.conv2, self.relu2 = conv(6, 16, 5), relu()
-            self.fc1, self.relu3 = fc(400, 120), relu()
-            self.fc2, self.relu4 = fc(120, 84), relu()
-            self.fc3 = fc(84, 10)
+            self.conv1, self.relu1 = conv(1, c1, 5, padding=2), relu()
+            self.conv2, self.relu2 = conv(c1, c3, 5), relu()
+            self.fc1, self.relu3 = fc(c3 * 25, f5), relu()
+            self.fc2, self.relu4 = fc(f5, f6), relu()
+            self.fc3 = fc(f6, 10)
             self.pool = nn.MaxPool2d(2)
 
         def forward(self, x):
@@ -117,16 +121,32 @@ def train(model, images, labels, epochs=1, batch=64, lr=1e-3, seed=0, normalize=
 
 
 def export_qonnx(model, path):
-    """Brevitas' QONNX export with a 1x1x28x28 example input."""
+    """Brevitas' QONNX export with a 1x1x28x28 example input, as one file (no external data)."""
+    import onnx
     from brevitas.export import export_qonnx as _export
 
     _export(model, torch.zeros(1, 1, 28, 28), str(path))
+    onnx.save(onnx.load(str(path)), str(path), save_as_external_data=False)
+    Path(str(path) + ".data").unlink(missing_ok=True)
+
+
+#: The tiny Brevitas model committed for the fast tests (tests/data/import/brevitas_tiny.onnx).
+TINY_WIDTHS = (4, 8, 32, 16)
+
+
+def write_tiny_qonnx(path, images=2000):
+    """Train the tiny Brevitas model (:data:`TINY_WIDTHS`) on the first ``images`` MNIST training
+    images for one epoch and export it to QONNX at ``path`` (how tests/data/import/brevitas_tiny.onnx
+    was made)."""
+    from golden.mnist import load_mnist
+
+    x, y = load_mnist("train")
+    export_qonnx(train(brevitas_lenet(widths=TINY_WIDTHS), x[:images], y[:images]), path)
 
 
 def main(argv=None):
     import argparse
     import time
-    from pathlib import Path
 
     from golden.mnist import load_mnist
 
@@ -134,9 +154,13 @@ def main(argv=None):
     p.add_argument("out")
     p.add_argument("--images", type=int, default=60000)
     p.add_argument("--epochs", type=int, default=2)
+    p.add_argument("--tiny-qonnx", action="store_true", help="only write OUT/brevitas_tiny.onnx (the tests' file)")
     args = p.parse_args(argv)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
+    if args.tiny_qonnx:
+        write_tiny_qonnx(out / "brevitas_tiny.onnx")
+        return
     x, y = load_mnist("train")
     x, y = x[:args.images], y[:args.images]
     t0 = time.perf_counter()
