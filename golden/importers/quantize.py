@@ -180,6 +180,12 @@ def quantize_float_net(net: FloatNet, calib_images, *, w_bits=8, a_bits=8, logit
     else:
         # IN: x_int = saturate(round_shift(p * M + C, S)), a 1x1 conv on the 28x28 digit (pad 2 for 32x32)
         pad_in = 2 if side == 32 else 0
+        if pad_in:
+            raise ImportModelError(
+                f"{stages[0].name}: a 32x32 model whose first conv pads (padding {stages[0].pad}) after a Normalize "
+                f"with a mean (here {pp.mean}) needs an input layer that pads too, which the generator's 1x1 "
+                "convolution does not support yet; pad the digit to 32x32 with conv padding 0, or use the 28x28 "
+                "input with padding 2")
         first_pad = stages[0].pad
         if input_quant is not None:
             act_fmt, s_act = _quant_fmt(input_quant, "input quantizer")
