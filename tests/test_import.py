@@ -382,3 +382,13 @@ def test_cli_quantize_and_evaluate_an_imported_model(tmp_path, capsys):
     assert r["float_framework_agreement"] == 1.0 and r["float_framework_max_abs_diff"] < 1e-4
     assert r["framework_accuracy"] == r["float_accuracy"] and r["int_accuracy"] > 0.6
     assert "user's framework (TorchScript" in capsys.readouterr().out
+
+
+def test_32x32_model_padding_after_normalize_is_refused(tmp_path):
+    torch.manual_seed(1)
+    model = nn.Sequential(nn.Conv2d(1, 4, 5, padding=2), nn.ReLU(), nn.MaxPool2d(2), nn.Flatten(),
+                          nn.Linear(4 * 16 * 16, 10)).eval()
+    path = tmp_path / "m.pt"
+    torch.save(model.state_dict(), path)
+    with pytest.raises(ImportModelError, match=r"a 32x32 model whose first conv pads \(padding 2\) after a Normalize"):
+        _quantize(path, activation="relu", pool="max", normalize=NORM, input_side=32)
