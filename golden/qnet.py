@@ -43,8 +43,9 @@ FORMAT_NAME = "lenet5-qnet"
 VERSION = 1
 LAYER_KINDS = ("conv", "pool", "dense")
 ACTIVATIONS = ("none", "relu", "tanh")
-#: LeNet-5 variants a description may be made from (see golden.model.LeNet5).
-VARIANTS = ("modern", "classic")
+#: LeNet-5 variants a description may be made from (see golden.model.LeNet5); ``imported``: a
+#: user's LeNet-style network read by golden.importers (meta.source names the file).
+VARIANTS = ("modern", "classic", "imported")
 from .limits import MAX_ACC_BITS, MAX_MULTIPLIER_BITS, MAX_SHIFT, OUT_BITS_RANGE, WIDTH_RANGE  # noqa: E402  (re-exported)
 
 

@@ -4,6 +4,11 @@ Reports the float model's accuracy, the integer reference's accuracy, and the ag
 the integer reference and the fake-quantized float model (which must be 1.0: they implement the
 same integer semantics). The float model is the checkpoint named in the description's
 meta.checkpoint unless --checkpoint is given.
+
+For a description imported from a user's model file (`lenet5 quantize --checkpoint FILE`), the
+float model is that file read again with the same options, and its accuracy is reported next to
+the user's own framework's (torch for TorchScript and modules, onnxruntime or the QONNX executor
+for ONNX files) with their agreement.
 """
 
 from lenet5 import DEFAULT_MODEL
@@ -19,17 +24,27 @@ def add_arguments(parser):
     parser.add_argument("--json", metavar="PATH", help="write the results as JSON")
     parser.add_argument("--confusion", metavar="PNG", help="save the integer model's confusion matrix as PNG")
     parser.add_argument("--int-only", action="store_true", help="evaluate the integer reference only (no torch)")
+    from lenet5.cmd_quantize import add_import_arguments
+    add_import_arguments(parser, evaluate=True)
 
 
 def run(args):
     import json
     import time
 
-    from golden.evaluate import checkpoint_for, confusion_matrix, confusion_title, evaluate, plot_confusion
+    from golden.evaluate import (
+        checkpoint_for,
+        confusion_matrix,
+        confusion_title,
+        evaluate,
+        plot_confusion,
+    )
     from golden.mnist import load_mnist
     from golden.qnet import QNet
 
     qnet = QNet.load(args.model)
+    if qnet.variant == "imported" and not args.int_only:
+        return _run_import(args, qnet)
     model = None
     if not args.int_only:
         from golden.model import load_checkpoint
@@ -60,3 +75,48 @@ def run(args):
             json.dump(res, f, indent=2, sort_keys=True)
             f.write("\n")
     return 0
+
+
+def _run_import(args, qnet):
+    import json
+
+    from golden.evaluate import checkpoint_for
+    from golden.importers.flow import evaluate_import, float_model_for
+    from golden.mnist import load_mnist
+
+    checkpoint = checkpoint_for(qnet, args.model, args.checkpoint)
+    net, runner, info = float_model_for(qnet, checkpoint, trust_pickle=args.trust_pickle)
+    images, labels = load_mnist("test", data=args.data)
+    if args.images is not None:
+        if args.images < 1:
+            raise ValueError(f"--images must be positive, got {args.images}")
+        images, labels = images[:args.images], labels[:args.images]
+    res = evaluate_import(qnet, net, runner, images, labels)
+    classes = res.pop("int_classes")
+    res.update(model=str(args.model), variant=qnet.variant, checkpoint=str(checkpoint), format=info["format"])
+    print(f"imported ({info['format']}, {checkpoint}): {res['images']} images, int accuracy "
+          f"{100 * res['int_accuracy']:.2f}%, imported float {100 * res['float_accuracy']:.2f}% "
+          f"(int/float class agreement {100 * res['int_float_agreement']:.2f}%)")
+    if res["framework_accuracy"] is None:
+        print("  user's framework: nothing to run (a state dict holds no model)")
+    else:
+        n = res["framework_images"]
+        on = "" if n == res["images"] else f" on the first {n} images (imported float: {100 * res['float_accuracy_on_framework_images']:.2f}%)"
+        print(f"  user's framework ({_framework(info['format'])}): {100 * res['framework_accuracy']:.2f}%{on}, "
+              f"same class as the imported float model on {100 * res['float_framework_agreement']:.2f}% "
+              f"of them, largest score difference {res['float_framework_max_abs_diff']:.2e}")
+    if args.confusion:
+        from golden.evaluate import confusion_matrix, confusion_title, plot_confusion
+        plot_confusion(confusion_matrix(labels, classes), args.confusion,
+                       confusion_title(args.model, qnet.variant, res["int_accuracy"], res["images"]))
+        print(f"wrote {args.confusion}")
+    if args.json:
+        with open(args.json, "w") as f:
+            json.dump(res, f, indent=2, sort_keys=True)
+            f.write("\n")
+    return 0
+
+
+def _framework(fmt):
+    return {"torchscript": "TorchScript, torch.jit", "module": "the pickled nn.Module, torch",
+            "onnx": "onnxruntime", "qonnx": "QONNX executor"}.get(fmt, fmt)

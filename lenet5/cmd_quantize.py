@@ -6,6 +6,11 @@ accumulator widths are bounded from the actual weights, tanh becomes a lookup ta
 --qat-epochs N the float model is then fine-tuned through the fake-quantized forward pass
 (quantization-aware training) and saved next to the output as <out stem>.pt.
 
+--checkpoint also takes a user's own LeNet-style model (see the README, "Bring your own model"):
+a TorchScript file, a state dict (with --activation and --pool), a pickled nn.Module (only with
+--trust-pickle: unpickling runs the file's code), an ONNX or a QONNX file (widths and scales from
+its Quant nodes). --normalize MEAN,STD gives the input pipeline's Normalize after ToTensor.
+
 The shipped int8 models are regenerated with
   lenet5 quantize --checkpoint models/modern.pt --out models/modern_int8.json
   lenet5 quantize --checkpoint models/classic.pt --out models/classic_int8.json
@@ -37,8 +42,9 @@ def _layer_bits(text):
 
 
 def add_arguments(parser):
-    parser.add_argument("--checkpoint", metavar="PT", default=str(MODELS_DIR / "modern.pt"),
-                        help="float checkpoint written by `lenet5 train`")
+    parser.add_argument("--checkpoint", metavar="FILE", default=str(MODELS_DIR / "modern.pt"),
+                        help="float checkpoint written by `lenet5 train`, or a user's model: TorchScript, "
+                             "state dict, pickled nn.Module (with --trust-pickle), ONNX or QONNX")
     parser.add_argument("--out", metavar="JSON", required=False,
                         help="description to write (default: <the checkpoint's folder>/<variant>_<tag>.json, "
                              "tag int8 for 8-bit weights and activations, else w<W>a<A>, with _mixed when "
@@ -58,12 +64,53 @@ def add_arguments(parser):
     parser.add_argument("--seed", type=int, default=0, help="seed of the QAT shuffling")
     parser.add_argument("--data", metavar="DIR", help="MNIST folder (default: $LENET5_MNIST, ../shared/mnist, cache)")
     parser.add_argument("--quiet", action="store_true", help="no progress bars")
+    add_import_arguments(parser)
+
+
+def _normalize(text):
+    from golden.importers import ImportModelError, parse_normalize
+
+    try:
+        return parse_normalize(text)
+    except ImportModelError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def _pads(text):
+    try:
+        return tuple(int(v) for v in text.split(","))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected paddings such as 2,0, got {text!r}") from None
+
+
+def add_import_arguments(parser, evaluate=False):
+    """The options of a user's model file (shared with `lenet5 evaluate`)."""
+    g = parser.add_argument_group("a user's model file (not a `lenet5 train` checkpoint)")
+    g.add_argument("--trust-pickle", action="store_true",
+                   help="allow a whole pickled nn.Module (torch.save(model)); unpickling runs the file's code")
+    if evaluate:
+        return
+    g.add_argument("--activation", choices=("relu", "tanh"),
+                   help="state dict: the activation after each layer but the last (a state dict cannot say)")
+    g.add_argument("--pool", choices=("max", "avg"), help="state dict: the 2x2 pooling after each conv layer")
+    g.add_argument("--normalize", type=_normalize, metavar="MEAN,STD",
+                   help="the input pipeline's Normalize after ToTensor, e.g. 0.1307,0.3081 "
+                        "(default: none, the input is ToTensor's p/255)")
+    g.add_argument("--input-size", type=int, choices=(28, 32),
+                   help="input side the model expects; 32: the digit with a 2-pixel black border "
+                        "(default: what the layer shapes allow, 28 first)")
+    g.add_argument("--conv-padding", type=_pads, metavar="P1,P2,...",
+                   help="state dict: the conv layers' paddings (default: solved from the shapes)")
 
 
 def run(args):
     from pathlib import Path
 
+    from golden.importers import is_project_checkpoint
     from golden.quantize import QuantConfig, quantize_with_options
+
+    if Path(args.checkpoint).is_file() and not is_project_checkpoint(args.checkpoint):
+        return _run_import(args)
 
     config = QuantConfig(w_bits=args.w_bits, a_bits=args.a_bits, layer_w_bits=dict(args.layer_w_bits),
                          layer_a_bits=dict(args.layer_a_bits), logit_bits=args.logit_bits,
@@ -73,6 +120,32 @@ def run(args):
                                          progress=not args.quiet)
     print(f"wrote {report['out']} ({qnet.variant}, weights {args.w_bits} bits, activations {args.a_bits} bits"
           + (f", QAT {args.qat_epochs} epochs -> {report['checkpoint']}" if args.qat_epochs else "") + ")")
+    for line in format_table(qnet):
+        print(line)
+    return 0
+
+
+def _run_import(args):
+    from golden.importers.flow import quantize_import
+
+    if args.qat_epochs:
+        raise ValueError("--qat-epochs needs a `lenet5 train` checkpoint; for a user's model, train "
+                         "quantization-aware in its framework (e.g. Brevitas) and import the QONNX export")
+    qnet, report = quantize_import(
+        args.checkpoint, out=args.out, data=args.data, calib_images=args.calib_images, w_bits=args.w_bits,
+        a_bits=args.a_bits, logit_bits=args.logit_bits, layer_w_bits=dict(args.layer_w_bits),
+        layer_a_bits=dict(args.layer_a_bits), activation=args.activation, pool=args.pool,
+        normalize=args.normalize, trust_pickle=args.trust_pickle, input_side=args.input_size,
+        conv_pads=args.conv_padding)
+    print(f"imported {args.checkpoint} ({report['format']}):")
+    for line in report["layers"]:
+        print(f"  {line}")
+    for note in report["notes"]:
+        print(f"  note: {note}")
+    print(f"  input: {report['input']}")
+    widths = ("widths and scales from the QONNX Quant nodes" if report["format"] == "qonnx" else
+              f"weights {args.w_bits} bits, activations {args.a_bits} bits")
+    print(f"wrote {report['out']} (imported, {widths})")
     for line in format_table(qnet):
         print(line)
     return 0

@@ -175,5 +175,5 @@ def test_readme_states_mnist_search_order_inputs_and_boardless_builds():
                                      "then the user cache `~/.cache/lenet5/mnist`")]
     assert order == sorted(order)
     assert "`lenet5 data download [--dir DIR]`" in text
-    assert "today only this project's own checkpoints" in text
+    assert "or your own LeNet-style model as TorchScript, state dict, ONNX or QONNX" in text
     assert "only the clock pin is constrained" in text and "for resources and timing only" in text

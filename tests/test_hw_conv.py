@@ -282,6 +282,7 @@ TIMING_POINTS = [
     pytest.param(6, 16, 5, 6, 5, 0, 16, 25, 6, C3_TABLE, None, id="C3table-6x5-cpp6"),
     pytest.param(6, 16, 5, 6, 5, 0, 16, 25, 6, C3_TABLE, 0, id="C3table-6x5-cpp6-nofifo"),
     pytest.param(6, 16, 5, 6, 5, 1, 8, 5, 3, C3_TABLE, None, id="C3table-6x5-p1-cpp40"),
+    pytest.param(1, 1, 1, 6, 5, 0, 1, 1, 1, None, None, id="IN-1x1-6x5"),       # an imported model's input layer
 ]
 
 
