@@ -10,7 +10,13 @@ Turns a float :class:`golden.model.LeNet5` into a :class:`golden.qnet.QNet` desc
 * requantization is a rounding right shift by ``acc.frac - act.frac`` (multiplier 1);
 * ReLU layers output unsigned formats (the requantizer's saturation at 0 is the ReLU); tanh is a
   lookup table of the paper's scaled tanh ``1.7159 tanh(2a/3)`` (LeCun et al. 1998, App. A);
-* the logits keep ``logit_bits`` (16 by default) so that argmax ties are rare.
+* the logits keep ``logit_bits`` (16 by default) so that argmax ties are rare;
+* ``classic-rbf``: the paper's input scaling ``x = 1.28 u - 0.1`` is folded into C1 exactly
+  (weights ``1.28 w``, biases ``b - 0.1 sum(w)``, :meth:`golden.model.LeNet5.c1_folded`: exact
+  because the border is padded in the pixel domain), so the description reads the uQ0.8 pixel as
+  for the other variants; the RBF output becomes an ``rbf`` layer whose parameters are the
+  bitmaps in F6's output format (+-1 is ``+-2**frac``) and whose distances are kept exactly in
+  an unsigned accumulator sized for the worst case (:func:`golden.arith.distance_format`).
 
 The fake-quantized forward pass (:func:`fake_quant_forward`) follows the integer semantics
 exactly: in float64 (``exact=True``) it equals the integer reference bit for bit; in float32 with
@@ -150,8 +156,12 @@ def _module(model, name):
 
 def _float_weights(model, name):
     mod = _module(model, name)
+    if name == "C1":
+        return model.c1_folded()    # the input scaling folded in (classic-rbf), else C1's own
     if name in ("S2", "S4"):
         return mod.coef, mod.bias
+    if name == "OUT" and _is_rbf(model):
+        return mod.centers, None
     w = mod.weight
     if getattr(mod, "mask", None) is not None:
         w = w * mod.mask
@@ -180,6 +190,9 @@ def calibrate(model, images):
             h = F.max_pool2d(h, 2)
             continue
         w, b = _float_weights(model, name)
+        if name == "OUT" and _is_rbf(model):
+            stats[name] = model.out(torch.flatten(h, 1)).double().numpy()
+            break
         if name in ("S2", "S4"):
             pre = F.avg_pool2d(h, 2) * 4 * w[None, :, None, None] + b[None, :, None, None]
         elif name in ("C1", "C3"):
@@ -189,6 +202,18 @@ def calibrate(model, images):
         stats[name] = pre.double().numpy()
         h = pre if name == "OUT" else act(pre)
     return stats
+
+
+def _is_rbf(model):
+    return model.layers()[-1][2] == "rbf"
+
+
+def _rbf_layer(model, in_fmt, in_shape):
+    """The ``rbf`` output layer: the bitmaps in the F6 output format, the exact distance accumulator."""
+    centers = to_ints(model.out.centers, in_fmt)
+    acc_fmt = arith.distance_format(centers, in_fmt)
+    return Layer(name="OUT", kind="rbf", in_shape=in_shape, out_shape=(centers.shape[0],), in_fmt=in_fmt,
+                 out_fmt=acc_fmt, weights=centers, w_fmt=in_fmt, acc_fmt=acc_fmt)
 
 
 def _activation(variant):
@@ -230,6 +255,9 @@ def quantize_model(model, calib, config: QuantConfig = None, formats=None, meta=
                                 out_shape=(c, h // 2, w // 2), in_fmt=in_fmt, out_fmt=in_fmt))
             in_shape = layers[-1].out_shape
             continue
+        if name == "OUT" and _is_rbf(model):
+            layers.append(_rbf_layer(model, in_fmt, in_shape))
+            break
         wf, bf = _float_weights(model, name)
         wf = wf.detach().double().numpy()
         bf = bf.detach().double().numpy()
@@ -325,7 +353,8 @@ def fake_quant_forward(model, qnet: QNet, pixels, exact=False):
 
     Returns
     -------
-    torch.Tensor (N, classes): the real-valued logits (integer logits times ``2**-frac``).
+    torch.Tensor (N, classes): the real-valued logits (integer logits times ``2**-frac``); for an
+    RBF output the negated distances ``-y`` (as :meth:`golden.model.LeNet5.forward`).
     """
     if exact:
         with torch.no_grad():
@@ -341,6 +370,10 @@ def _fq_forward(model, qnet, pixels, dtype, exact):
         if layer.kind == "pool" and layer.pool == "max":
             h = F.max_pool2d(h, 2)
             continue
+        if layer.is_rbf:   # exact in float64: the distances are integers times 2**-acc.frac
+            c = torch.tensor(layer.weights, dtype=dtype) * 2.0 ** -layer.in_fmt.frac
+            d = torch.flatten(h, 1)[:, None, :] - c[None, :, :]
+            return -(d * d).sum(dim=2)      # -y, as the float model (argmax = argmin of y)
         wf, bf = _float_weights(model, layer.name)
         w = _fq(wf.to(dtype), layer.w_fmt, ste)
         b = _fq(bf.to(dtype), layer.acc_fmt, ste)
@@ -436,7 +469,8 @@ def quantize_with_options(checkpoint, config: QuantConfig, out=None, data=None, 
     checkpoint = Path(checkpoint)
     model, ck_meta = load_checkpoint(checkpoint)
     model.eval()
-    out = Path(out) if out else checkpoint.parent / f"{model.variant}_{_tag(config, qat_epochs)}.json"
+    stem = model.variant.replace("-", "_")
+    out = Path(out) if out else checkpoint.parent / f"{stem}_{_tag(config, qat_epochs)}.json"
     images, labels = load_mnist("train", data=data)
     if not 1 <= config.calib_images <= len(images):
         raise ValueError(f"calib_images must be 1..{len(images)}, got {config.calib_images}")
