@@ -495,6 +495,9 @@ class QNet:
         names = set()
         for i, layer in enumerate(self.layers):
             where = f"layers[{i}] ({layer.name})"
+            if layer.kind == "rbf" and i != len(self.layers) - 1:
+                raise QNetError(f"{where}.kind: an rbf layer must be the last layer (its distances are "
+                                f"the output; the class is their argmin)")
             if layer.name in names:
                 raise QNetError(f"{where}.name: duplicate layer name {layer.name!r}")
             names.add(layer.name)
@@ -507,10 +510,6 @@ class QNet:
             shape, fmt = layer.out_shape, layer.out_fmt
         if len(shape) != 1:
             raise QNetError(f"layers[-1].out_shape: the last layer must produce a vector, not {list(shape)}")
-        for i, layer in enumerate(self.layers[:-1]):
-            if layer.is_rbf:
-                raise QNetError(f"layers[{i}] ({layer.name}).kind: an rbf layer must be the last layer "
-                                f"(its distances are the output; the class is their argmin)")
 
     @property
     def rbf_output(self):
