@@ -121,8 +121,12 @@ def dense_accumulate(x, weights, bias):
 def layer_accumulate(layer: Layer, x):
     """Accumulator values of a layer with a multiply-accumulate (conv, dense, avg pool).
 
-    For avg pooling: ``coef[c] * (2x2 block sum) + bias[c]``. Returns int64 in ``layer.acc_fmt``.
+    For avg pooling: ``coef[c] * (2x2 block sum) + bias[c]``; for an rbf layer the squared
+    distances (:func:`golden.arith.squared_distances`, its output too). Returns int64 in
+    ``layer.acc_fmt``.
     """
+    if layer.is_rbf:
+        return arith.squared_distances(x, layer.weights)
     if layer.kind == "conv":
         return conv_accumulate(x, layer.weights, layer.bias, layer.stride, layer.pad)
     if layer.kind == "dense":

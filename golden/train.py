@@ -153,7 +153,7 @@ class deterministic:
 
 
 def fit(model, x_all, y_all, *, epochs, batch_size, lr, augment, seed, progress=True, desc="",
-        forward=None, test=None):
+        forward=None, test=None, temperature=1.0):
     """The training loop shared by float training and quantization-aware training.
 
     Adam with a one-cycle learning-rate schedule (peak ``lr``), cross-entropy, seeded shuffling
@@ -171,6 +171,9 @@ def fit(model, x_all, y_all, *, epochs, batch_size, lr, augment, seed, progress=
         ``model``. Quantization-aware training passes the fake-quantized forward pass.
     test : (images, labels), optional
         Evaluated with the float model after each epoch (``test_acc`` in the log).
+    temperature : float, optional
+        The loss is the cross-entropy of ``logits / temperature`` (1: plain cross-entropy). The
+        classes (arg max) do not depend on it.
 
     Returns
     -------
@@ -202,7 +205,7 @@ def fit(model, x_all, y_all, *, epochs, batch_size, lr, augment, seed, progress=
                 x = shift_batch(x, shifts[step * batch_size:(step + 1) * batch_size])
             y = y_all[idx]
             logits = forward(x)
-            loss = F.cross_entropy(logits, y)
+            loss = F.cross_entropy(logits / temperature if temperature != 1.0 else logits, y)
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             optimizer.step()
@@ -243,7 +246,7 @@ def log_path_for(out):
 
 
 def train(variant, epochs=None, seed=0, data=None, out=None, batch_size=None, lr=None,
-          augment=None, progress=True, limit=None, test_limit=None):
+          augment=None, progress=True, limit=None, test_limit=None, temperature=None):
     """Train a float LeNet-5 on MNIST, deterministically for a given seed.
 
     Parameters
@@ -263,6 +266,9 @@ def train(variant, epochs=None, seed=0, data=None, out=None, batch_size=None, lr
         goes next to it (:func:`log_path_for`). ``None`` writes nothing.
     progress : bool, optional
         Show a tqdm progress bar per epoch (loss, running train accuracy, then test accuracy).
+    temperature : float, optional
+        Softmax temperature of the loss (:func:`fit`); ``None`` takes the variant's default
+        (``DEFAULTS[variant].get("temperature", 1.0)``).
     limit, test_limit : int, optional
         Use only the first `limit` training images and the first `test_limit` test images
         (for quick tests); ``None`` uses all 60,000 / 10,000.
@@ -284,6 +290,7 @@ def train(variant, epochs=None, seed=0, data=None, out=None, batch_size=None, lr
     batch_size = defaults["batch_size"] if batch_size is None else int(batch_size)
     lr = defaults["lr"] if lr is None else float(lr)
     augment = defaults["augment"] if augment is None else bool(augment)
+    temperature = defaults.get("temperature", 1.0) if temperature is None else float(temperature)
     if epochs < 1 or batch_size < 1 or not lr > 0:
         raise ValueError(f"need epochs >= 1, batch size >= 1 and lr > 0 "
                          f"(got {epochs}, {batch_size}, {lr})")
@@ -299,6 +306,8 @@ def train(variant, epochs=None, seed=0, data=None, out=None, batch_size=None, lr
              "schedule": "OneCycleLR (cosine, pct_start 0.3)",
              "loss": "cross_entropy on -y (RBF distances)" if variant == "classic-rbf" else "cross_entropy",
              "train_images": n, "test_images": len(test_labels)}
+    if temperature != 1.0:
+        hyper["temperature"] = temperature
     log = {"variant": variant, "seed": seed, "hyperparameters": hyper,
            "torch_version": str(torch.__version__), "numpy_version": np.__version__,
            "python_version": platform.python_version(), "threads": TRAIN_THREADS,
@@ -309,7 +318,7 @@ def train(variant, epochs=None, seed=0, data=None, out=None, batch_size=None, lr
         model = LeNet5(variant)
         log["epochs"] = fit(model, x_all, y_all, epochs=epochs, batch_size=batch_size, lr=lr,
                             augment=augment, seed=seed, progress=progress, desc=variant,
-                            test=(test_images, test_labels))
+                            test=(test_images, test_labels), temperature=temperature)
     log["test_accuracy"] = log["epochs"][-1]["test_acc"]
     log["total_seconds"] = round(time.perf_counter() - t_start, 3)
     if out is not None:

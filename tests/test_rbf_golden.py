@@ -11,13 +11,24 @@ import torch
 import torch.nn.functional as F
 
 from golden import reference
-from golden.arith import argmin_first, distance_format, distance_range, squared_distances
+from golden.arith import (
+    argmin_first,
+    distance_format,
+    distance_range,
+    squared_distances,
+)
 from golden.model import RBF, LeNet5, input_affine, load_checkpoint, save_checkpoint
 from golden.qformat import QFormat
 from golden.qnet import QNet, QNetError
-from golden.rbf_bitmaps import BITMAPS, COLS, DRAWING, ROWS, bitmap_rows, hamming_distances
+from golden.rbf_bitmaps import (
+    BITMAPS,
+    COLS,
+    DRAWING,
+    ROWS,
+    bitmap_rows,
+    hamming_distances,
+)
 from tests.conftest import _random_qnet
-
 
 # -- the bitmaps ------------------------------------------------------------------------------
 

@@ -12,7 +12,7 @@ from amaranth.lib.memory import Memory
 from hw.components.common import PlannedComponent, delegate, fmt_shape
 from hw.plan.rbf import PIPELINE_STAGES, RBFPlan
 
-__all__ = ["SquaredDistanceEngine", "RBFPlan", "PIPELINE_STAGES"]
+__all__ = ["PIPELINE_STAGES", "RBFPlan", "SquaredDistanceEngine"]
 
 
 class SquaredDistanceEngine(PlannedComponent):

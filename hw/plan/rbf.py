@@ -13,11 +13,17 @@ from amaranth.hdl import unsigned
 from golden.arith import distance_range
 from golden.limits import ACC_BITS_RANGE, WIDTH_RANGE
 from golden.qformat import QFormat
-
-from hw.plan.params import beat_layout, check_divides, check_fmt, check_int, check_int_array, fmt_shape
+from hw.plan.params import (
+    beat_layout,
+    check_divides,
+    check_fmt,
+    check_int,
+    check_int_array,
+    fmt_shape,
+)
 from hw.plan.timing import Timing, offers
 
-__all__ = ["RBFPlan", "PIPELINE_STAGES"]
+__all__ = ["PIPELINE_STAGES", "RBFPlan"]
 
 #: Register stages from an accepted input beat to the output register: the input register (with
 #: the centre ROM's registered read beside it), the squares register, and the accumulator /
