@@ -133,3 +133,40 @@ def test_lint_and_validation(tmp_path):
                 acc_fmt=distance_format(centers, F6_FMT))
     with pytest.raises(ValueError, match="select"):
         ClassifierOutput(logit_fmt=QFormat(16, 8, True), classes=10, lanes=1, out_width=16, select="median")
+
+
+def test_plan_timing_and_resources_by_hand():
+    centers = _bitmap_centers(F6_FMT)
+    plan = RBFPlan(features=84, units=10, in_fmt=F6_FMT, centers=centers,
+                   acc_fmt=distance_format(centers, F6_FMT), in_lanes=2)
+    assert (plan.latency, plan.ii, plan.in_beats, plan.multipliers) == (3, 42, 42, 20)
+    # two vectors, the second offered from cycle 50 on; one beat per cycle otherwise
+    t = plan.timing([0] * 42 + [50] * 42)
+    assert t.accept == list(range(42)) + list(range(50, 92))
+    assert t.out == [41 + 3, 91 + 3]
+    # an incomplete trailing vector gives no output
+    assert plan.timing([0] * 50).out == [44]
+    res = plan.resources()
+    assert res["multipliers"] == 20 and res["rom_bits"] == 10 * 84 * 8 and res["ram_bits"] == 0
+    words = plan.center_words()
+    assert len(words) == 42 and words[0][1] == [int(centers[1, 0]), int(centers[1, 1])]
+
+
+def test_dataflow_plan_of_an_rbf_network():
+    """The dataflow architecture ends an RBF network with the squared-distance engine and the
+    argmin classifier; the manifest says what m_axis carries."""
+    from golden.qnet import QNet
+    from hw.arch.dataflow.planning import plan
+    from hw.plan.output import OutputPlan
+    from tests.conftest import _random_qnet
+
+    _, qnet = _random_qnet("classic-rbf")
+    net = plan(QNet.from_dict(qnet.to_dict()), fold="F6=1x5")
+    roles = [(s.layer, type(s.plan).__name__) for s in net.stages if not s.is_slice][-3:]
+    assert roles == [("F6", "TanhPlan"), ("OUT", "RBFPlan"), ("OUT", "OutputPlan")]
+    out = net.stages[-1].plan
+    assert isinstance(out, OutputPlan) and out.select == "min" and out.lanes == 10
+    assert out.logit_fmt == qnet.layers[-1].acc_fmt and out.out_width == 24
+    words = net.output_words()
+    assert words["values"] == "rbf_distances" and "argmin" in words["class"]
+    assert "OUT" not in net.fold
