@@ -47,7 +47,7 @@ _ROLES = {
     "s_axis_tvalid": "pixel beat valid",
     "s_axis_tready": "accelerator accepts a pixel",
     "s_axis_tlast": "last pixel of the image",
-    "m_axis_tdata": "logits (class 0 first) then the class index",
+    "m_axis_tdata": "logits (RBF distances for an RBF output), class 0 first, then the class index",
     "m_axis_tvalid": "output beat valid",
     "m_axis_tready": "consumer accepts an output beat",
     "m_axis_tlast": "class-index beat (last of the image)",
