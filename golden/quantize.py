@@ -256,6 +256,10 @@ def quantize_model(model, calib, config: QuantConfig = None, formats=None, meta=
             in_shape = layers[-1].out_shape
             continue
         if name == "OUT" and _is_rbf(model):
+            if "OUT" in config.layer_w_bits or "OUT" in config.layer_a_bits:
+                raise ValueError("OUT of classic-rbf is the RBF layer: its parameters are the fixed bitmaps in "
+                                 "F6's output format and its distances are exact, so per-layer widths do not "
+                                 "apply to it; set F6's width instead (e.g. --layer-a-bits F6=6)")
             layers.append(_rbf_layer(model, in_fmt, in_shape))
             break
         wf, bf = _float_weights(model, name)

@@ -188,6 +188,15 @@ def test_reference_distances_and_argmin(rbf_qnet):
     assert res["agreement"] == 1.0 and res["logits_identical"] == 1.0
 
 
+def test_per_layer_widths_of_the_rbf_layer_are_refused(rbf_qnet):
+    from golden.quantize import QuantConfig, calibrate, quantize_model
+
+    model, _ = rbf_qnet
+    calib = calibrate(model, np.random.default_rng(0).integers(0, 256, (16, 28, 28), dtype=np.uint8))
+    with pytest.raises(ValueError, match="OUT of classic-rbf is the RBF layer"):
+        quantize_model(model, calib, QuantConfig(layer_w_bits={"OUT": 4}))
+
+
 def test_rbf_layer_is_frozen(rbf_qnet):
     _, qnet = rbf_qnet
     with pytest.raises(dataclasses.FrozenInstanceError):
