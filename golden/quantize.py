@@ -148,6 +148,24 @@ def tanh_lut(act_fmt: QFormat, out_fmt: QFormat):
     return tuple(int(v) for v in to_ints(TANH_A * np.tanh(TANH_S * a), out_fmt))
 
 
+def tanh_out_fmt(act_fmt: QFormat, bits: int):
+    """Output format of a tanh LUT: the finer of ``sQ1.(bits-1)`` and ``sQ2.(bits-2)`` that holds
+    every table value exactly (no saturation).
+
+    ``sQ2.n`` covers the scaled tanh's whole range (+-1.7159); when the LUT input range
+    ``act_fmt`` keeps every output inside ``sQ1.(bits-1)`` (inputs within about +-1, as in
+    classic-rbf's S4), that format halves the output step. Returns a signed :class:`QFormat`.
+    """
+    ends = np.ldexp(np.array([act_fmt.min, act_fmt.max], dtype=np.float64), -act_fmt.frac)
+    values = TANH_A * np.tanh(TANH_S * ends)
+    for frac in (bits - 1, bits - 2):
+        fmt = QFormat(bits, frac, True)
+        q = np.floor(np.ldexp(values, frac) + 0.5)
+        if fmt.min <= q.min() and q.max() <= fmt.max:
+            return fmt
+    return QFormat(bits, bits - 2, True)
+
+
 # -- calibration ----------------------------------------------------------------------------
 
 def _module(model, name):
@@ -285,6 +303,8 @@ def quantize_model(model, calib, config: QuantConfig = None, formats=None, meta=
             if act_fmt.frac > acc_frac:   # requantization never shifts left
                 act_fmt = act_fmt.with_(frac=acc_frac)
                 out_fmt = act_fmt if out_fmt.bits == act_fmt.bits and name == "OUT" or variant == "modern" else out_fmt
+            if name != "OUT" and variant != "modern":
+                out_fmt = tanh_out_fmt(act_fmt, ab)
         w_int = to_ints(wf, w_fmt)
         acc_frac = in_fmt.frac + w_fmt.frac
         b_int = to_ints(bf, QFormat(40, acc_frac, True))
