@@ -201,3 +201,16 @@ def test_rbf_layer_is_frozen(rbf_qnet):
     _, qnet = rbf_qnet
     with pytest.raises(dataclasses.FrozenInstanceError):
         qnet.layers[-1].kind = "dense"
+
+
+def test_tanh_output_format_is_the_finest_that_holds_the_table():
+    from golden.quantize import tanh_lut, tanh_out_fmt
+
+    # LUT input +-0.5: |1.7159 tanh(1/3)| = 0.552 -> sQ1.7; input +-8: 1.7159 -> sQ2.6;
+    # input [-1, 0.99]: -0.99999 rounds to -128/128, 0.9949 to 127/128 -> still sQ1.7
+    assert tanh_out_fmt(QFormat(8, 8, True), 8) == QFormat(8, 7, True)
+    assert tanh_out_fmt(QFormat(8, 4, True), 8) == QFormat(8, 6, True)
+    assert tanh_out_fmt(QFormat(8, 7, True), 8) == QFormat(8, 7, True)
+    lut = tanh_lut(QFormat(8, 8, True), QFormat(8, 7, True))
+    # -0.5 -> -0.5523 * 128 = -70.7; 127/256 -> 0.5477 * 128 = 70.1: no saturation
+    assert (min(lut), max(lut)) == (-71, 70)
