@@ -9,7 +9,8 @@ Turns a float :class:`golden.model.LeNet5` into a :class:`golden.qnet.QNet` desc
 * accumulator widths come from :func:`golden.arith.accumulator_range` (worst case, no overflow);
 * requantization is a rounding right shift by ``acc.frac - act.frac`` (multiplier 1);
 * ReLU layers output unsigned formats (the requantizer's saturation at 0 is the ReLU); tanh is a
-  lookup table of the paper's scaled tanh ``1.7159 tanh(2a/3)`` (LeCun et al. 1998, App. A);
+  lookup table of the paper's scaled tanh ``1.7159 tanh(2a/3)`` (LeCun et al. 1998, App. A) whose
+  output format is ``sQ2.n``, or ``sQ1.n`` when every table value fits it (:func:`tanh_out_fmt`);
 * the logits keep ``logit_bits`` (16 by default) so that argmax ties are rare;
 * ``classic-rbf``: the paper's input scaling ``x = 1.28 u - 0.1`` is folded into C1 exactly
   (weights ``1.28 w``, biases ``b - 0.1 sum(w)``, :meth:`golden.model.LeNet5.c1_folded`: exact
