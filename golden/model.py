@@ -46,7 +46,15 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from golden.paper import C3_TABLE, INPUT_BACKGROUND, INPUT_FOREGROUND, INPUT_PAD, MNIST_SIDE, TANH_A, TANH_S
+from golden.paper import (
+    C3_TABLE,
+    INPUT_BACKGROUND,
+    INPUT_FOREGROUND,
+    INPUT_PAD,
+    MNIST_SIDE,
+    TANH_A,
+    TANH_S,
+)
 from golden.rbf_bitmaps import BITMAPS
 
 #: The model variants accepted by :class:`LeNet5`.

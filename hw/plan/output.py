@@ -10,7 +10,7 @@ from golden.qformat import QFormat
 from hw.plan.params import beat_layout, check_fmt, check_int, fmt_shape
 from hw.plan.timing import Timing
 
-__all__ = ["OutputPlan", "SELECTS"]
+__all__ = ["SELECTS", "OutputPlan"]
 
 #: How the class is chosen: ``max`` (argmax of logits) or ``min`` (argmin of RBF distances).
 SELECTS = ("max", "min")
