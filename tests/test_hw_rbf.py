@@ -120,6 +120,11 @@ def test_lint_and_validation(tmp_path):
     path = tmp_path / "rbf.v"
     path.write_text(emit_verilog(dut, "rbf"))
     assert lint_verilog([path], "rbf") == []
+    # the argmin classifier as classic-rbf uses it: all 10 distances in one beat
+    argmin = ClassifierOutput(logit_fmt=QFormat(22, 12, False), classes=10, lanes=10, out_width=24, select="min")
+    path = tmp_path / "argmin.v"
+    path.write_text(emit_verilog(argmin, "argmin"))
+    assert lint_verilog([path], "argmin") == []
     narrow = QFormat(distance_format(centers, F6_FMT).bits - 1, 12, False)
     with pytest.raises(ValueError, match="too narrow"):
         RBFPlan(features=84, units=10, in_fmt=F6_FMT, centers=centers, acc_fmt=narrow)

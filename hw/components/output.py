@@ -75,7 +75,7 @@ class ClassifierOutput(PlannedComponent):
         logits = Signal(data.ArrayLayout(fmt_shape(self._plan.logit_fmt), n))
         best = Signal(fmt_shape(self._plan.logit_fmt))
         best_idx = Signal(range(n))
-        beat = Signal(range(self.in_beats))
+        beat = Signal(range(max(self.in_beats, 2)))       # (1 beat per image: no zero-width counter)
         index = Signal(range(n + 1))
 
         with m.FSM():
