@@ -230,6 +230,9 @@ def _is_rbf(model):
 def _rbf_layer(model, in_fmt, in_shape):
     """The ``rbf`` output layer: the bitmaps in the F6 output format, the exact distance accumulator."""
     centers = to_ints(model.out.centers, in_fmt)
+    if not np.array_equal(np.ldexp(centers.astype(np.float64), -in_fmt.frac), model.out.centers.double().numpy()):
+        raise ValueError(f"the RBF bitmaps' +-1 are not exact in F6's output format {in_fmt}; F6 needs at "
+                         f"least 2 integer bits (e.g. sQ2.{in_fmt.bits - 2})")
     acc_fmt = arith.distance_format(centers, in_fmt)
     return Layer(name="OUT", kind="rbf", in_shape=in_shape, out_shape=(centers.shape[0],), in_fmt=in_fmt,
                  out_fmt=acc_fmt, weights=centers, w_fmt=in_fmt, acc_fmt=acc_fmt)
@@ -304,7 +307,8 @@ def quantize_model(model, calib, config: QuantConfig = None, formats=None, meta=
             if act_fmt.frac > acc_frac:   # requantization never shifts left
                 act_fmt = act_fmt.with_(frac=acc_frac)
                 out_fmt = act_fmt if out_fmt.bits == act_fmt.bits and name == "OUT" or variant == "modern" else out_fmt
-            if name != "OUT" and variant != "modern":
+            feeds_rbf = name == LAYER_NAMES[-2] and _is_rbf(model)   # F6: the bitmaps' +-1 must be exact
+            if name != "OUT" and variant != "modern" and not feeds_rbf:
                 out_fmt = tanh_out_fmt(act_fmt, ab)
         w_int = to_ints(wf, w_fmt)
         acc_frac = in_fmt.frac + w_fmt.frac

@@ -142,9 +142,11 @@ def test_rbf_layer_of_the_description(rbf_qnet, tmp_path):
     _, qnet = rbf_qnet
     out, f6 = qnet.layers[-1], qnet.layer("F6")
     assert (out.kind, out.in_shape, out.out_shape) == ("rbf", (84,), (10,))
-    assert out.in_fmt == out.w_fmt == f6.out_fmt == QFormat(8, 6, True)
-    assert out.weights.tolist() == (np.array(BITMAPS) * 64).tolist()
-    assert out.acc_fmt == out.out_fmt == QFormat(22, 12, False) and qnet.rbf_output
+    assert out.in_fmt == out.w_fmt == f6.out_fmt and f6.out_fmt.signed and f6.out_fmt.bits == 8
+    one = 1 << f6.out_fmt.frac                      # +1 in F6's output format
+    assert out.weights.tolist() == (np.array(BITMAPS) * one).tolist()
+    acc = out.acc_fmt
+    assert acc == out.out_fmt and not acc.signed and acc.frac == 2 * f6.out_fmt.frac and qnet.rbf_output
     path = tmp_path / "q.json"
     qnet.save(path)
     again = QNet.load(path)
@@ -161,12 +163,12 @@ def test_rbf_layer_rejections_name_the_field(rbf_qnet):
     _, qnet = rbf_qnet
     with pytest.raises(QNetError, match=r"OUT\)\.w_fmt.*input format"):
         QNet.from_dict(_mutated(qnet, w_fmt=QFormat(8, 5, True).to_dict()))
+    acc = qnet.layers[-1].acc_fmt
+    narrow, signed = QFormat(acc.bits - 1, acc.frac, False), QFormat(acc.bits + 1, acc.frac, True)
     with pytest.raises(QNetError, match=r"acc_fmt\.bits.*worst-case distance"):
-        QNet.from_dict(_mutated(qnet, acc_fmt=QFormat(21, 12, False).to_dict(),
-                                out_fmt=QFormat(21, 12, False).to_dict()))
+        QNet.from_dict(_mutated(qnet, acc_fmt=narrow.to_dict(), out_fmt=narrow.to_dict()))
     with pytest.raises(QNetError, match=r"acc_fmt.*unsigned"):
-        QNet.from_dict(_mutated(qnet, acc_fmt=QFormat(23, 12, True).to_dict(),
-                                out_fmt=QFormat(23, 12, True).to_dict()))
+        QNet.from_dict(_mutated(qnet, acc_fmt=signed.to_dict(), out_fmt=signed.to_dict()))
     with pytest.raises(QNetError, match=r"weights_shape"):
         QNet.from_dict(_mutated(qnet, weights_shape=[10, 83], weights=[64] * 830))
     with pytest.raises(QNetError, match="must be the last layer"):
