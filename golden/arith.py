@@ -11,7 +11,8 @@ import numpy as np
 from .qformat import QFormat, ROUNDING_MODES
 
 __all__ = ["round_shift", "saturate", "requantize", "relu", "lut_lookup", "accumulator_range",
-           "accumulator_format", "sum_pool2x2", "max_pool2x2", "argmax_first"]
+           "accumulator_format", "sum_pool2x2", "max_pool2x2", "argmax_first", "argmin_first",
+           "squared_distances", "distance_range", "distance_format"]
 
 
 def _as_int64(x):
@@ -196,3 +197,57 @@ def max_pool2x2(x):
 def argmax_first(logits):
     """Class index of each row: the first index of the maximum (ties go to the lower index)."""
     return np.argmax(_as_int64(logits), axis=-1)
+
+
+def argmin_first(values):
+    """Class index of each row: the first index of the minimum (ties go to the lower index).
+
+    The decision of LeNet-5's RBF output (LeCun et al. 1998, Sec. II-B): the unit with the
+    smallest distance.
+    """
+    return np.argmin(_as_int64(values), axis=-1)
+
+
+def squared_distances(x, centers):
+    """Squared Euclidean distances of integer vectors to integer centres (RBF units).
+
+    ``y[n, i] = sum_j (x[n, j] - centers[i, j])**2``, exactly: subtract, square, accumulate
+    (LeCun et al. 1998, Sec. II-B, Eq. 7). ``x`` and ``centers`` must share one fixed-point
+    format, so ``y`` has twice its fractional bits.
+
+    Parameters
+    ----------
+    x : array of int, shape (N, J) (or (N, ...), flattened)
+    centers : array of int, shape (I, J)
+
+    Returns
+    -------
+    numpy.ndarray of int64, shape (N, I), non-negative.
+    """
+    x = _as_int64(x)
+    x = x.reshape(len(x), -1)
+    c = _as_int64(centers)
+    if c.ndim != 2 or c.shape[1] != x.shape[1]:
+        raise ValueError(f"centers of shape {c.shape} do not match inputs of {x.shape[1]} elements")
+    d = x[:, None, :] - c[None, :, :]
+    return (d * d).sum(axis=2)
+
+
+def distance_range(centers, in_fmt: QFormat):
+    """Worst-case range ``(0, hi)`` of :func:`squared_distances` and of every partial sum.
+
+    For each unit ``i`` the largest sum is ``sum_j max((in_fmt.min - c[i,j])**2,
+    (in_fmt.max - c[i,j])**2)`` (a square is largest at an end of the input range); every
+    partial sum, in any order, lies in ``[0, hi]``.
+    """
+    c = _as_int64(centers)
+    c = c.reshape(len(c), -1)
+    worst = np.maximum((in_fmt.min - c) ** 2, (in_fmt.max - c) ** 2).sum(axis=1)
+    return 0, int(worst.max())
+
+
+def distance_format(centers, in_fmt: QFormat):
+    """Unsigned accumulator format of an RBF layer: wide enough for :func:`distance_range`
+    (no sum can overflow), ``2 * in_fmt.frac`` fractional bits."""
+    _, hi = distance_range(centers, in_fmt)
+    return QFormat(max(1, hi.bit_length()), 2 * in_fmt.frac, False)

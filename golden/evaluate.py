@@ -109,7 +109,9 @@ def evaluate(qnet: QNet, model, images, labels):
             float_cls = model.eval()(x).argmax(1).numpy()
         fq = fake_quant_forward(model, qnet, images, exact=True)
         fq_int = np.rint(fq.numpy() * 2.0 ** qnet.output_fmt.frac).astype(np.int64)
-        fq_cls = np.argmax(fq_int, axis=1)
+        if qnet.rbf_output:        # the fake-quantized forward returns -y
+            fq_int = -fq_int
+        fq_cls = qnet.classify(fq_int)
         out.update(float_accuracy=float(np.mean(float_cls == labels)),
                    fakequant_accuracy=float(np.mean(fq_cls == labels)),
                    agreement=float(np.mean(fq_cls == ref.classes)),

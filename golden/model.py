@@ -4,7 +4,7 @@ Source: Y. LeCun, L. Bottou, Y. Bengio, P. Haffner, "Gradient-based learning app
 recognition", Proc. IEEE 86(11), 1998: Sec. II-B (architecture), Table I (C3 connections),
 Appendix A (scaled tanh).
 
-Two variants share the layer names and shapes ``c1, s2, c3, s4, c5, f6, out``:
+Three variants share the layer names and shapes ``c1, s2, c3, s4, c5, f6, out``:
 
 ``"modern"``
     ReLU after c1, c3, c5 and f6; s2/s4 are 2x2 stride-2 max pools; C3 fully connected (96 of
@@ -13,12 +13,27 @@ Two variants share the layer names and shapes ``c1, s2, c3, s4, c5, f6, out``:
     As in the paper: scaled tanh ``f(a) = A tanh(S a)`` (Appendix A) after c1, s2, c3, s4, c5
     and f6; s2/s4 are trainable sub-sampling layers (sum of each 2x2 block times a per-map
     coefficient plus a per-map bias, Sec. II-B); C3 connected as in Table I (60 of 96 pairs).
+``"classic-rbf"``
+    The paper's network complete: ``classic``, plus the paper's input scaling (Sec. II-A:
+    background -0.1, foreground 1.175) and the output layer of 10 Euclidean RBF units (Sec. II-B,
+    Fig. 3) ``y_i = sum_j (x_j - w_ij)^2`` whose parameters ``w_ij`` are the fixed +1/-1 7x12
+    bitmaps of :mod:`golden.rbf_bitmaps`; the class is the unit with the smallest ``y_i``.
 
-In both variants the output layer is a plain linear 10-way layer trained with cross-entropy:
-the paper's Euclidean RBF output units (Sec. II-B, with the 7x12 bitmap prototypes) are **not**
-implemented, and neither is the paper's input normalisation (background -0.1, ink 1.175): the
-input is the uint8 pixel divided by 256, which is exactly the uQ0.8 value the integer model
-reads.
+In ``modern`` and ``classic`` the output layer is a plain linear 10-way layer trained with
+cross-entropy, and the input is the uint8 pixel divided by 256, which is exactly the uQ0.8 value
+the integer model reads.
+
+``classic-rbf`` reads the same pixel / 256 (``u``) and scales it as the paper does: ``x = A u + B``
+with ``A = 1.28`` and ``B = -0.1`` (pixel 0 -> -0.1, pixel 255 -> 1.175; :func:`input_affine`).
+The paper pads in the pixel domain (the 28x28 digit sits in a 32x32 field of background), so
+the border is background too: ``x = A * pad(u) + B``, and C1 computes
+``conv(A pad(u) + B, w) + bias = conv(pad(u), A w) + (bias + B sum(w))`` (per output map; the
+sum is over its 25 weights). That identity is exact: :meth:`LeNet5.c1_folded` gives C1's weights
+and biases with the scaling folded in, which is what the quantizer quantizes, so the quantized
+network and the hardware read the plain uQ0.8 pixel with a zero border as for the other variants.
+Its forward pass returns ``-y`` (so that the arg max is the arg min of the distances and
+cross-entropy on ``-y`` is the training loss, see :mod:`golden.train`); :meth:`LeNet5.distances`
+returns ``y``.
 
 The parameter names (``c1.weight``, ``s2.coef``, ``c3.mask``, ...) are a contract with the
 quantizer; see :meth:`LeNet5.layers`.
@@ -31,16 +46,26 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from golden.paper import C3_TABLE, INPUT_PAD, MNIST_SIDE, TANH_A, TANH_S
+from golden.paper import (
+    C3_TABLE,
+    INPUT_BACKGROUND,
+    INPUT_FOREGROUND,
+    INPUT_PAD,
+    MNIST_SIDE,
+    TANH_A,
+    TANH_S,
+)
+from golden.rbf_bitmaps import BITMAPS
 
 #: The model variants accepted by :class:`LeNet5`.
-VARIANTS = ("modern", "classic")
+VARIANTS = ("modern", "classic", "classic-rbf")
 
 #: Activation of each variant: the function's name and the layers whose output it follows.
 #: The output layer ``out`` is never followed by an activation (its outputs are the logits).
 ACTIVATIONS = {
     "modern": {"function": "relu", "after": ("c1", "c3", "c5", "f6")},
     "classic": {"function": "scaled_tanh", "after": ("c1", "s2", "c3", "s4", "c5", "f6")},
+    "classic-rbf": {"function": "scaled_tanh", "after": ("c1", "s2", "c3", "s4", "c5", "f6")},
 }
 
 #: ``format`` field of a checkpoint file written by :func:`save_checkpoint`.
@@ -64,6 +89,55 @@ def scaled_tanh(x):
         as `x`; f(1) = 1, f(-1) = -1, values in (-1.7159, 1.7159).
     """
     return TANH_A * torch.tanh(TANH_S * x)
+
+
+def input_affine(variant):
+    """The input scaling ``x = A u + B`` of a variant, on ``u`` = pixel / 256.
+
+    Returns
+    -------
+    (float, float) or None
+        ``(A, B)`` for ``classic-rbf``: the paper's scaling (LeCun et al. 1998, Sec. II-A),
+        background (pixel 0) -0.1 and foreground (pixel 255) 1.175, so ``A = 1.275 * 256 / 255 =
+        1.28`` and ``B = -0.1``; ``None`` (no scaling, ``x = u``) for the other variants.
+    """
+    _check_variant(variant)
+    if variant != "classic-rbf":
+        return None
+    span = INPUT_FOREGROUND - INPUT_BACKGROUND
+    return span * 256.0 / 255.0, INPUT_BACKGROUND
+
+
+def rbf_centers():
+    """The RBF units' parameters as a float32 tensor of shape (10, 84), values +1/-1
+    (:data:`golden.rbf_bitmaps.BITMAPS`)."""
+    return torch.tensor(BITMAPS, dtype=torch.float32)
+
+
+class RBF(nn.Module):
+    """Euclidean radial basis function output units (LeCun et al. 1998, Sec. II-B, Eq. 7).
+
+    ``y[n, i] = sum_j (x[n, j] - centers[i, j])**2``: the squared Euclidean distance of the input
+    vector to each unit's parameter vector. The parameters are fixed (not trained): the +1/-1
+    bitmaps of :mod:`golden.rbf_bitmaps`.
+
+    Attributes
+    ----------
+    centers : torch.Tensor
+        Buffer (in the state dict, checked on load) of shape ``(10, 84)``, values +1/-1.
+    """
+
+    def __init__(self):
+        super().__init__()
+        self.register_buffer("centers", rbf_centers())
+
+    def forward(self, x):
+        """Distances ``(N, 10)`` of `x` ``(N, 84)`` to the 10 centres (non-negative)."""
+        diff = x[:, None, :] - self.centers[None, :, :]
+        return (diff * diff).sum(dim=2)
+
+    def extra_repr(self):
+        return "units=10, inputs=84, fixed 7x12 bitmaps"
 
 
 def _check_variant(variant):
@@ -174,7 +248,7 @@ class LeNet5(nn.Module):
     s4      MaxPool2d(2) / Subsample(16)                 (N, 16, 5, 5)
     c5      Linear(400, 120) on flatten (C, H, W)        (N, 120)
     f6      Linear(120, 84)                              (N, 84)
-    out     Linear(84, 10), logits                       (N, 10)
+    out     Linear(84, 10), logits / RBF (classic-rbf)   (N, 10)
     ======  ===========================================  =====================
 
     ``modern``: c1 -> relu -> maxpool -> c3 -> relu -> maxpool -> c5 -> relu -> f6 -> relu -> out.
@@ -183,12 +257,14 @@ class LeNet5(nn.Module):
     the sparse C3 of Table I. C5 is a dense layer on the flattened 16x5x5 S4 output, which is
     what the paper's 5x5 convolution on a 5x5 map computes.
 
-    The paper's RBF output layer is not implemented: ``out`` is a linear layer whose 10 outputs
-    are trained as logits with cross-entropy.
+    ``classic-rbf``: as ``classic``, with the input scaled ``x = 1.28 u - 0.1`` after the padding
+    (Sec. II-A) and ``out`` the :class:`RBF` layer; ``forward`` returns ``-y``.
+
+    Otherwise ``out`` is a linear layer whose 10 outputs are trained as logits with cross-entropy.
 
     Parameters
     ----------
-    variant : {"modern", "classic"}
+    variant : {"modern", "classic", "classic-rbf"}
         Which variant to build.
 
     Raises
@@ -201,14 +277,15 @@ class LeNet5(nn.Module):
         super().__init__()
         _check_variant(variant)
         self.variant = variant
-        classic = variant == "classic"
+        classic = variant in ("classic", "classic-rbf")
         self.c1 = nn.Conv2d(1, 6, 5)
         self.s2 = Subsample(6) if classic else nn.MaxPool2d(2, 2)
         self.c3 = SparseConv2d(6, 16, 5, table=C3_TABLE) if classic else nn.Conv2d(6, 16, 5)
         self.s4 = Subsample(16) if classic else nn.MaxPool2d(2, 2)
         self.c5 = nn.Linear(16 * 5 * 5, 120)
         self.f6 = nn.Linear(120, 84)
-        self.out = nn.Linear(84, 10)
+        self.out = RBF() if variant == "classic-rbf" else nn.Linear(84, 10)
+        self._affine = input_affine(variant)
         self._act = scaled_tanh if classic else F.relu
         self._after = frozenset(ACTIVATIONS[variant]["after"])
 
@@ -224,11 +301,12 @@ class LeNet5(nn.Module):
         -------
         list of (str, torch.nn.Module, str)
             ``(name, module, kind)`` for ``c1, s2, c3, s4, c5, f6, out``; kind is ``"conv"``,
-            ``"pool"`` or ``"dense"``. Whether a layer is followed by the activation is given by
-            ``ACTIVATIONS[model.variant]["after"]``.
+            ``"pool"``, ``"dense"`` or (``out`` of ``classic-rbf``) ``"rbf"``. Whether a layer is
+            followed by the activation is given by ``ACTIVATIONS[model.variant]["after"]``.
         """
+        out_kind = "rbf" if isinstance(self.out, RBF) else "dense"
         kinds = (("c1", "conv"), ("s2", "pool"), ("c3", "conv"), ("s4", "pool"),
-                 ("c5", "dense"), ("f6", "dense"), ("out", "dense"))
+                 ("c5", "dense"), ("f6", "dense"), ("out", out_kind))
         return [(name, getattr(self, name), kind) for name, kind in kinds]
 
     @torch.no_grad()
@@ -238,8 +316,39 @@ class LeNet5(nn.Module):
             self.c3.zero_masked_()
         return self
 
+    def c1_folded(self):
+        """C1's weights and biases for the input ``u`` = pixel / 256 with a zero border.
+
+        For ``classic-rbf`` the input scaling ``x = A u + B`` (:func:`input_affine`) is folded in:
+        ``(A * w, bias + B * sum(w))`` with the sum over each output map's 1x5x5 weights. Exact
+        because the paper pads in the pixel domain (the border is ``u = 0``, i.e. ``x = B``). For
+        the other variants C1's own ``(weight, bias)``. Differentiable (used by QAT).
+
+        Returns
+        -------
+        (torch.Tensor, torch.Tensor)
+            Weights ``(6, 1, 5, 5)`` and biases ``(6,)``.
+        """
+        w, b = self.c1.weight, self.c1.bias
+        if self._affine is None:
+            return w, b
+        a, off = self._affine
+        return a * w, b + off * w.sum(dim=(1, 2, 3))
+
+    def distances(self, x):
+        """RBF distances ``y`` of shape ``(N, 10)`` (``classic-rbf`` only; input as :meth:`forward`).
+
+        Raises
+        ------
+        TypeError
+            If the model has no RBF output layer.
+        """
+        if not isinstance(self.out, RBF):
+            raise TypeError(f"LeNet-5 {self.variant!r} has no RBF output layer")
+        return -self(x)
+
     def forward(self, x):
-        """Compute the logits.
+        """Compute the logits (``-y``, the negated RBF distances, for ``classic-rbf``).
 
         Parameters
         ----------
@@ -250,19 +359,22 @@ class LeNet5(nn.Module):
         Returns
         -------
         torch.Tensor
-            Logits of shape ``(N, 10)``.
+            Logits of shape ``(N, 10)``; the class is their arg max (for ``classic-rbf`` the
+            arg min of the distances).
         """
         if x.dim() != 4 or tuple(x.shape[1:]) != (1, MNIST_SIDE, MNIST_SIDE):
             raise ValueError(f"LeNet5 expects input of shape (N, 1, {MNIST_SIDE}, {MNIST_SIDE}), "
                              f"got {tuple(x.shape)}")
         x = F.pad(x, (INPUT_PAD,) * 4)
+        if self._affine is not None:   # after the padding: the border is background (Sec. II-A)
+            x = self._affine[0] * x + self._affine[1]
         for name, module, _kind in self.layers():
             if name == "c5":
                 x = torch.flatten(x, 1)
             x = module(x)
             if name in self._after:
                 x = self._act(x)
-        return x
+        return -x if isinstance(self.out, RBF) else x
 
     def extra_repr(self):
         return f"variant={self.variant!r}"
@@ -368,6 +480,9 @@ def load_checkpoint(path):
             raise ValueError(f"{path}: tensor {name} has dtype {got.dtype}, expected a float")
     if "c3.mask" in expected and not torch.equal(state["c3.mask"].float(), expected["c3.mask"]):
         raise ValueError(f"{path}: tensor c3.mask is not the C3 connection table of Table I")
+    if "out.centers" in expected and not torch.equal(state["out.centers"].float(), expected["out.centers"]):
+        raise ValueError(f"{path}: tensor out.centers is not the RBF bitmaps of golden.rbf_bitmaps "
+                         f"(the checkpoint was trained with other prototypes; retrain it)")
     model.load_state_dict({k: v.to(expected[k].dtype) for k, v in state.items()})
     model.apply_masks_()
     model.eval()

@@ -11,6 +11,13 @@ MNIST_SIDE = 28
 #: Zero border added around the MNIST digit (pixels per side).
 INPUT_PAD = (INPUT_SIDE - MNIST_SIDE) // 2
 
+#: Input scaling of the paper (Sec. II-A): the background (white, pixel 0) is -0.1 and the
+#: foreground (black, pixel 255) is 1.175, "which makes the mean input roughly 0, and the
+#: variance roughly 1". With the pixel byte p: x = INPUT_BACKGROUND + (INPUT_FOREGROUND -
+#: INPUT_BACKGROUND) * p / 255 = 0.005 p - 0.1.
+INPUT_BACKGROUND = -0.1
+INPUT_FOREGROUND = 1.175
+
 #: Scaled hyperbolic tangent of the paper (Appendix A): f(a) = A * tanh(S * a).
 TANH_A = 1.7159
 TANH_S = 2.0 / 3.0

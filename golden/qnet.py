@@ -22,6 +22,18 @@ Integer semantics of each layer kind (``x`` integer inputs in ``in_fmt``):
     ``acc[c] = coef[c] * (sum of the 2x2 block) + bias[c]``, then requantize and activation as conv.
     With ``coef = 1`` and a rounding shift of 2 this is the plain average.
 
+``rbf`` (LeNet-5's Euclidean RBF output units, LeCun et al. 1998 Sec. II-B, Eq. 7)
+    ``y[i] = sum_j (x[j] - w[i,j])**2`` over the ``J`` inputs (a vector, ``in_shape == (J,)``):
+    subtract, square, accumulate, exactly. The parameters ``w`` (shape (I, J)) are integers in
+    the input's own format (``w_fmt == in_fmt``; for LeNet-5 the +1/-1 bitmaps of
+    :mod:`golden.rbf_bitmaps` as ``+-2**in_fmt.frac``), so the difference needs
+    ``in_fmt.bits + 1`` signed bits and its square ``2 * (in_fmt.bits + 1)``. The sum is kept in
+    the unsigned accumulator ``acc_fmt`` (``2 * in_fmt.frac`` fractional bits) whose width comes
+    from the worst case over the actual parameters (:func:`golden.arith.distance_range`), so it
+    never overflows and needs no saturation. No bias, no requantization, no activation:
+    ``out_fmt == acc_fmt`` and the outputs are the exact distances. The class is the unit with the
+    smallest distance, ties to the lower index (:func:`golden.arith.argmin_first`).
+
 Activations: ``none`` and ``relu`` (``max(a, 0)``) leave the format (``out_fmt == act_fmt``;
 ReLU into an unsigned ``act_fmt`` is the same as saturating at 0); ``tanh`` maps ``a`` through
 ``lut[a - act_fmt.min]`` (``2**act_fmt.bits`` entries, values in ``out_fmt``).
@@ -33,7 +45,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .arith import accumulator_range
+from .arith import accumulator_range, distance_range
 from .qformat import QFormat
 
 __all__ = ["QNet", "Layer", "Requant", "Activation", "QNetError", "FORMAT_NAME", "VERSION",
@@ -41,11 +53,11 @@ __all__ = ["QNet", "Layer", "Requant", "Activation", "QNetError", "FORMAT_NAME",
 
 FORMAT_NAME = "lenet5-qnet"
 VERSION = 1
-LAYER_KINDS = ("conv", "pool", "dense")
+LAYER_KINDS = ("conv", "pool", "dense", "rbf")
 ACTIVATIONS = ("none", "relu", "tanh")
 #: LeNet-5 variants a description may be made from (see golden.model.LeNet5); ``imported``: a
 #: user's LeNet-style network read by golden.importers (meta.source names the file).
-VARIANTS = ("modern", "classic", "imported")
+VARIANTS = ("modern", "classic", "classic-rbf", "imported")
 from .limits import MAX_ACC_BITS, MAX_MULTIPLIER_BITS, MAX_SHIFT, OUT_BITS_RANGE, WIDTH_RANGE  # noqa: E402  (re-exported)
 
 
@@ -104,7 +116,7 @@ class Layer:
     name : str
         ``C1``, ``S2``, ``C3``, ``S4``, ``C5``, ``F6``, ``OUT`` for LeNet-5.
     kind : str
-        ``conv``, ``pool`` or ``dense``.
+        ``conv``, ``pool``, ``dense`` or ``rbf``.
     in_shape, out_shape : tuple of int
         (C, H, W) for conv and pool layers and for the input of C5; (N,) for dense outputs.
     in_fmt, out_fmt : QFormat
@@ -117,7 +129,8 @@ class Layer:
     pool : str or None
         ``max`` or ``avg`` for pool layers.
     weights : numpy int64 array, read-only, or None
-        conv (O, C, K, K) with zeros at absent table pairs; dense (O, I); avg pool coefficients (C,).
+        conv (O, C, K, K) with zeros at absent table pairs; dense (O, I); avg pool coefficients
+        (C,); rbf the units' parameters (O, I) in ``w_fmt == in_fmt``.
     bias : numpy int64 array (O,) or None
         Biases at the accumulator's scale.
     w_fmt, acc_fmt, act_fmt : QFormat or None
@@ -163,6 +176,11 @@ class Layer:
         return self.kind in ("conv", "dense") or self.pool == "avg"
 
     @property
+    def is_rbf(self):
+        """True for the RBF output layer (``kind == "rbf"``): distances, the class their argmin."""
+        return self.kind == "rbf"
+
+    @property
     def connections(self):
         """Conv: list of (out, in) channel pairs that exist (all pairs when ``table`` is None)."""
         o, c = self.out_shape[0], self.in_shape[0]
@@ -174,7 +192,7 @@ class Layer:
         """Multiply-accumulates for one image (absent table pairs excluded)."""
         if self.kind == "conv":
             return len(self.connections) * self.kernel ** 2 * self.out_shape[1] * self.out_shape[2]
-        if self.kind == "dense":
+        if self.kind in ("dense", "rbf"):
             return int(np.prod(self.weights.shape))
         if self.pool == "avg":
             return int(np.prod(self.out_shape))
@@ -206,6 +224,9 @@ class Layer:
             if self.activation.kind == "tanh":
                 act.update(function=self.activation.function, lut=list(self.activation.lut))
             d["activation"] = act
+        if self.is_rbf:
+            d.update(weights_shape=list(self.weights.shape), weights=self.weights.reshape(-1).tolist(),
+                     w_fmt=self.w_fmt.to_dict(), acc_fmt=self.acc_fmt.to_dict())
         return d
 
     @classmethod
@@ -243,7 +264,13 @@ class Layer:
             kw["table"] = get("table", None)
         if kind == "pool":
             kw["pool"] = get("pool")
-        if kind != "pool" or kw["pool"] == "avg":
+        if kind == "rbf":
+            shape = tuple(get("weights_shape"))
+            flat = ints("weights", get("weights"))
+            if flat.ndim != 1 or flat.size != int(np.prod(shape)):
+                raise QNetError(f"{where}.weights: {flat.size} values do not fill weights_shape {list(shape)}")
+            kw.update(weights=flat.reshape(shape), w_fmt=fmt("w_fmt"), acc_fmt=fmt("acc_fmt"))
+        elif kind != "pool" or kw["pool"] == "avg":
             shape = tuple(get("weights_shape"))
             flat = ints("weights", get("weights"))
             if flat.ndim != 1 or flat.size != int(np.prod(shape)):
@@ -282,6 +309,9 @@ class Layer:
         if not OUT_BITS_RANGE[0] <= self.out_fmt.bits <= OUT_BITS_RANGE[1]:
             fail("out_fmt.bits", f"{self.out_fmt.bits} outside the supported range "
                                  f"{OUT_BITS_RANGE[0]}..{OUT_BITS_RANGE[1]}")
+        if self.is_rbf:
+            self._validate_rbf(fail, in_range)
+            return
         if not self._validate_shapes(fail):
             return
         self._validate_mac(fail, in_range)
@@ -333,6 +363,31 @@ class Layer:
                 fail("weights_shape", f"{list(self.weights.shape)}, expected {[self.out_shape[0], n_in]} "
                                       f"for {list(self.in_shape)} -> {list(self.out_shape)}")
         return True
+
+    def _validate_rbf(self, fail, in_range):
+        """Shapes, formats and accumulator width of an RBF output layer."""
+        if len(self.in_shape) != 1 or len(self.out_shape) != 1:
+            fail("in_shape", f"an rbf layer maps a vector to a vector, not {list(self.in_shape)} -> "
+                             f"{list(self.out_shape)} (put it after a dense layer)")
+        if self.weights is None or self.weights.shape != (self.out_shape[0], self.in_shape[0]):
+            shape = None if self.weights is None else list(self.weights.shape)
+            fail("weights_shape", f"{shape}, expected {[self.out_shape[0], self.in_shape[0]]}")
+        if self.w_fmt != self.in_fmt:
+            fail("w_fmt", f"{self.w_fmt}: the RBF parameters must be in the input format {self.in_fmt}")
+        in_range("weights", self.weights, self.w_fmt)
+        if self.acc_fmt is None or self.acc_fmt.signed or self.acc_fmt.frac != 2 * self.in_fmt.frac:
+            fail("acc_fmt", f"{self.acc_fmt} must be unsigned with 2 * in_fmt.frac = "
+                            f"{2 * self.in_fmt.frac} fractional bits")
+        if self.acc_fmt.bits > MAX_ACC_BITS:
+            fail("acc_fmt", f"{self.acc_fmt} is wider than {MAX_ACC_BITS} bits")
+        lo, hi = distance_range(self.weights, self.in_fmt)
+        if not self.acc_fmt.contains(lo, hi):
+            fail("acc_fmt.bits", f"{self.acc_fmt.bits} bits cannot hold the worst-case distance {hi} "
+                                 f"(needs {hi.bit_length()})")
+        if self.out_fmt != self.acc_fmt:
+            fail("out_fmt", f"{self.out_fmt} must equal acc_fmt {self.acc_fmt} (the distances are exact)")
+        if self.bias is not None or self.requant is not None or self.activation.kind != "none":
+            fail("activation", "an rbf layer has no bias, requantization or activation")
 
     def _validate_mac(self, fail, in_range):
         """Formats, value ranges, accumulator width and requantization of a layer with a
@@ -389,7 +444,7 @@ class QNet:
     Members
     -------
     variant : str
-        ``modern`` or ``classic`` (informational; the layers say everything).
+        ``modern``, ``classic`` or ``classic-rbf`` (informational; the layers say everything).
     input_shape : tuple of int
         (1, 28, 28): the raw MNIST digit; C1's ``pad`` adds LeNet-5's 2-pixel zero border.
     input_fmt : QFormat
@@ -421,7 +476,7 @@ class QNet:
 
     @property
     def output_fmt(self):
-        """Format of the logits."""
+        """Format of the logits (of the distances for an RBF output)."""
         return self.layers[-1].out_fmt
 
     def layer(self, name):
@@ -441,6 +496,9 @@ class QNet:
         names = set()
         for i, layer in enumerate(self.layers):
             where = f"layers[{i}] ({layer.name})"
+            if layer.kind == "rbf" and i != len(self.layers) - 1:
+                raise QNetError(f"{where}.kind: an rbf layer must be the last layer (its distances are "
+                                f"the output; the class is their argmin)")
             if layer.name in names:
                 raise QNetError(f"{where}.name: duplicate layer name {layer.name!r}")
             names.add(layer.name)
@@ -453,6 +511,18 @@ class QNet:
             shape, fmt = layer.out_shape, layer.out_fmt
         if len(shape) != 1:
             raise QNetError(f"layers[-1].out_shape: the last layer must produce a vector, not {list(shape)}")
+
+    @property
+    def rbf_output(self):
+        """True when the last layer is an RBF layer: the outputs are distances and the class is
+        their argmin (ties to the lower index), not the argmax of logits."""
+        return self.layers[-1].is_rbf
+
+    def classify(self, outputs):
+        """Class indices of output rows (N, classes): argmin of RBF distances
+        (:func:`golden.arith.argmin_first`) or argmax of logits (:func:`golden.arith.argmax_first`)."""
+        from .arith import argmax_first, argmin_first
+        return argmin_first(outputs) if self.rbf_output else argmax_first(outputs)
 
     # -- serialisation --------------------------------------------------------------------
     def to_dict(self):

@@ -9,8 +9,15 @@ Turns a float :class:`golden.model.LeNet5` into a :class:`golden.qnet.QNet` desc
 * accumulator widths come from :func:`golden.arith.accumulator_range` (worst case, no overflow);
 * requantization is a rounding right shift by ``acc.frac - act.frac`` (multiplier 1);
 * ReLU layers output unsigned formats (the requantizer's saturation at 0 is the ReLU); tanh is a
-  lookup table of the paper's scaled tanh ``1.7159 tanh(2a/3)`` (LeCun et al. 1998, App. A);
-* the logits keep ``logit_bits`` (16 by default) so that argmax ties are rare.
+  lookup table of the paper's scaled tanh ``1.7159 tanh(2a/3)`` (LeCun et al. 1998, App. A) whose
+  output format is ``sQ2.n``, or ``sQ1.n`` when every table value fits it (:func:`tanh_out_fmt`);
+* the logits keep ``logit_bits`` (16 by default) so that argmax ties are rare;
+* ``classic-rbf``: the paper's input scaling ``x = 1.28 u - 0.1`` is folded into C1 exactly
+  (weights ``1.28 w``, biases ``b - 0.1 sum(w)``, :meth:`golden.model.LeNet5.c1_folded`: exact
+  because the border is padded in the pixel domain), so the description reads the uQ0.8 pixel as
+  for the other variants; the RBF output becomes an ``rbf`` layer whose parameters are the
+  bitmaps in F6's output format (+-1 is ``+-2**frac``) and whose distances are kept exactly in
+  an unsigned accumulator sized for the worst case (:func:`golden.arith.distance_format`).
 
 The fake-quantized forward pass (:func:`fake_quant_forward`) follows the integer semantics
 exactly: in float64 (``exact=True``) it equals the integer reference bit for bit; in float32 with
@@ -142,6 +149,24 @@ def tanh_lut(act_fmt: QFormat, out_fmt: QFormat):
     return tuple(int(v) for v in to_ints(TANH_A * np.tanh(TANH_S * a), out_fmt))
 
 
+def tanh_out_fmt(act_fmt: QFormat, bits: int):
+    """Output format of a tanh LUT: the finer of ``sQ1.(bits-1)`` and ``sQ2.(bits-2)`` that holds
+    every table value exactly (no saturation).
+
+    ``sQ2.n`` covers the scaled tanh's whole range (+-1.7159); when the LUT input range
+    ``act_fmt`` keeps every output inside ``sQ1.(bits-1)`` (inputs within about +-1, as in
+    classic-rbf's S4), that format halves the output step. Returns a signed :class:`QFormat`.
+    """
+    ends = np.ldexp(np.array([act_fmt.min, act_fmt.max], dtype=np.float64), -act_fmt.frac)
+    values = TANH_A * np.tanh(TANH_S * ends)
+    for frac in (bits - 1, bits - 2):
+        fmt = QFormat(bits, frac, True)
+        q = np.floor(np.ldexp(values, frac) + 0.5)
+        if fmt.min <= q.min() and q.max() <= fmt.max:
+            return fmt
+    return QFormat(bits, bits - 2, True)
+
+
 # -- calibration ----------------------------------------------------------------------------
 
 def _module(model, name):
@@ -150,8 +175,12 @@ def _module(model, name):
 
 def _float_weights(model, name):
     mod = _module(model, name)
+    if name == "C1":
+        return model.c1_folded()    # the input scaling folded in (classic-rbf), else C1's own
     if name in ("S2", "S4"):
         return mod.coef, mod.bias
+    if name == "OUT" and _is_rbf(model):
+        return mod.centers, None
     w = mod.weight
     if getattr(mod, "mask", None) is not None:
         w = w * mod.mask
@@ -180,6 +209,9 @@ def calibrate(model, images):
             h = F.max_pool2d(h, 2)
             continue
         w, b = _float_weights(model, name)
+        if name == "OUT" and _is_rbf(model):
+            stats[name] = model.out(torch.flatten(h, 1)).double().numpy()
+            break
         if name in ("S2", "S4"):
             pre = F.avg_pool2d(h, 2) * 4 * w[None, :, None, None] + b[None, :, None, None]
         elif name in ("C1", "C3"):
@@ -189,6 +221,21 @@ def calibrate(model, images):
         stats[name] = pre.double().numpy()
         h = pre if name == "OUT" else act(pre)
     return stats
+
+
+def _is_rbf(model):
+    return model.layers()[-1][2] == "rbf"
+
+
+def _rbf_layer(model, in_fmt, in_shape):
+    """The ``rbf`` output layer: the bitmaps in the F6 output format, the exact distance accumulator."""
+    centers = to_ints(model.out.centers, in_fmt)
+    if not np.array_equal(np.ldexp(centers.astype(np.float64), -in_fmt.frac), model.out.centers.double().numpy()):
+        raise ValueError(f"the RBF bitmaps' +-1 are not exact in F6's output format {in_fmt}; F6 needs at "
+                         f"least 2 integer bits (e.g. sQ2.{in_fmt.bits - 2})")
+    acc_fmt = arith.distance_format(centers, in_fmt)
+    return Layer(name="OUT", kind="rbf", in_shape=in_shape, out_shape=(centers.shape[0],), in_fmt=in_fmt,
+                 out_fmt=acc_fmt, weights=centers, w_fmt=in_fmt, acc_fmt=acc_fmt)
 
 
 def _activation(variant):
@@ -230,6 +277,13 @@ def quantize_model(model, calib, config: QuantConfig = None, formats=None, meta=
                                 out_shape=(c, h // 2, w // 2), in_fmt=in_fmt, out_fmt=in_fmt))
             in_shape = layers[-1].out_shape
             continue
+        if name == "OUT" and _is_rbf(model):
+            if "OUT" in config.layer_w_bits or "OUT" in config.layer_a_bits:
+                raise ValueError("OUT of classic-rbf is the RBF layer: its parameters are the fixed bitmaps in "
+                                 "F6's output format and its distances are exact, so per-layer widths do not "
+                                 "apply to it; set F6's width instead (e.g. --layer-a-bits F6=6)")
+            layers.append(_rbf_layer(model, in_fmt, in_shape))
+            break
         wf, bf = _float_weights(model, name)
         wf = wf.detach().double().numpy()
         bf = bf.detach().double().numpy()
@@ -253,6 +307,9 @@ def quantize_model(model, calib, config: QuantConfig = None, formats=None, meta=
             if act_fmt.frac > acc_frac:   # requantization never shifts left
                 act_fmt = act_fmt.with_(frac=acc_frac)
                 out_fmt = act_fmt if out_fmt.bits == act_fmt.bits and name == "OUT" or variant == "modern" else out_fmt
+            feeds_rbf = name == LAYER_NAMES[-2] and _is_rbf(model)   # F6: the bitmaps' +-1 must be exact
+            if name != "OUT" and variant != "modern" and not feeds_rbf:
+                out_fmt = tanh_out_fmt(act_fmt, ab)
         w_int = to_ints(wf, w_fmt)
         acc_frac = in_fmt.frac + w_fmt.frac
         b_int = to_ints(bf, QFormat(40, acc_frac, True))
@@ -325,7 +382,8 @@ def fake_quant_forward(model, qnet: QNet, pixels, exact=False):
 
     Returns
     -------
-    torch.Tensor (N, classes): the real-valued logits (integer logits times ``2**-frac``).
+    torch.Tensor (N, classes): the real-valued logits (integer logits times ``2**-frac``); for an
+    RBF output the negated distances ``-y`` (as :meth:`golden.model.LeNet5.forward`).
     """
     if exact:
         with torch.no_grad():
@@ -341,6 +399,10 @@ def _fq_forward(model, qnet, pixels, dtype, exact):
         if layer.kind == "pool" and layer.pool == "max":
             h = F.max_pool2d(h, 2)
             continue
+        if layer.is_rbf:   # exact in float64: the distances are integers times 2**-acc.frac
+            c = torch.tensor(layer.weights, dtype=dtype) * 2.0 ** -layer.in_fmt.frac
+            d = torch.flatten(h, 1)[:, None, :] - c[None, :, :]
+            return -(d * d).sum(dim=2)      # -y, as the float model (argmax = argmin of y)
         wf, bf = _float_weights(model, layer.name)
         w = _fq(wf.to(dtype), layer.w_fmt, ste)
         b = _fq(bf.to(dtype), layer.acc_fmt, ste)
@@ -436,7 +498,8 @@ def quantize_with_options(checkpoint, config: QuantConfig, out=None, data=None, 
     checkpoint = Path(checkpoint)
     model, ck_meta = load_checkpoint(checkpoint)
     model.eval()
-    out = Path(out) if out else checkpoint.parent / f"{model.variant}_{_tag(config, qat_epochs)}.json"
+    stem = model.variant.replace("-", "_")
+    out = Path(out) if out else checkpoint.parent / f"{stem}_{_tag(config, qat_epochs)}.json"
     images, labels = load_mnist("train", data=data)
     if not 1 <= config.calib_images <= len(images):
         raise ValueError(f"calib_images must be 1..{len(images)}, got {config.calib_images}")

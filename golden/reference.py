@@ -31,9 +31,11 @@ class ReferenceResult:
         Every layer's output: (N, C, H, W) for conv and pool layers, (N, O) for dense layers,
         integers in that layer's ``out_fmt``; ``taps["input"]`` is the (N, 1, 28, 28) input.
     logits : numpy int64 array (N, classes)
-        The last layer's output (in ``qnet.output_fmt``).
+        The last layer's output (in ``qnet.output_fmt``): logits, or the RBF distances.
     classes : numpy int64 array (N,)
-        ``argmax`` of the logits, ties to the lower index (:func:`golden.arith.argmax_first`).
+        ``argmax`` of the logits, ties to the lower index (:func:`golden.arith.argmax_first`);
+        for an RBF output the ``argmin`` of the distances, ties to the lower index
+        (:func:`golden.arith.argmin_first`).
     """
 
     taps: dict
@@ -119,8 +121,12 @@ def dense_accumulate(x, weights, bias):
 def layer_accumulate(layer: Layer, x):
     """Accumulator values of a layer with a multiply-accumulate (conv, dense, avg pool).
 
-    For avg pooling: ``coef[c] * (2x2 block sum) + bias[c]``. Returns int64 in ``layer.acc_fmt``.
+    For avg pooling: ``coef[c] * (2x2 block sum) + bias[c]``; for an rbf layer the squared
+    distances (:func:`golden.arith.squared_distances`, its output too). Returns int64 in
+    ``layer.acc_fmt``.
     """
+    if layer.is_rbf:
+        return arith.squared_distances(x, layer.weights)
     if layer.kind == "conv":
         return conv_accumulate(x, layer.weights, layer.bias, layer.stride, layer.pad)
     if layer.kind == "dense":
@@ -149,6 +155,8 @@ def layer_forward(layer: Layer, x):
     """One layer's integer output for a batch of inputs in ``layer.in_fmt``."""
     if layer.kind == "pool" and layer.pool == "max":
         return arith.max_pool2x2(x)
+    if layer.is_rbf:
+        return arith.squared_distances(x, layer.weights)
     return layer_postprocess(layer, layer_accumulate(layer, x))
 
 
@@ -183,4 +191,4 @@ def run(qnet: QNet, images, taps=True):
         logits.append(h)
     logits = np.concatenate(logits) if logits else np.zeros((0, qnet.num_classes), np.int64)
     tap_arrays = {k: np.concatenate(v) for k, v in outs.items()} if taps else {}
-    return ReferenceResult(tap_arrays, logits, arith.argmax_first(logits))
+    return ReferenceResult(tap_arrays, logits, qnet.classify(logits))

@@ -161,6 +161,10 @@ def format_table(qnet):
             lines.append(f"  {layer.name:4s} in {layer.in_fmt!s:8s} w {layer.w_fmt!s:9s} acc {layer.acc_fmt!s:9s} "
                          f"act {layer.act_fmt!s:9s} out {layer.out_fmt!s:8s} shift {layer.requant.shift:2d} "
                          f"{layer.activation.kind}")
+        elif layer.is_rbf:
+            fmts += [layer.in_fmt, layer.acc_fmt]
+            lines.append(f"  {layer.name:4s} in {layer.in_fmt!s:8s} w {layer.w_fmt!s:9s} acc {layer.acc_fmt!s:9s} "
+                         f"rbf: {layer.out_shape[0]} squared distances to the bitmaps, class = argmin")
         else:
             fmts.append(layer.in_fmt)
             lines.append(f"  {layer.name:4s} in {layer.in_fmt!s:8s} {layer.pool} pool 2x2")

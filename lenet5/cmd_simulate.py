@@ -132,11 +132,12 @@ def _pct(x):
     return "n/a" if x is None else f"{100 * x:.2f} %"
 
 
-def _per_image_table(rows, logit_fmt) -> list:
-    """The per-image lines of a small set: RTL and golden class, label, the two largest logits."""
+def _per_image_table(rows, logit_fmt, rbf=False) -> list:
+    """The per-image lines of a small set: RTL and golden class, label, the two largest logits
+    (for an RBF output the two smallest distances)."""
     labels = any(r["label"] is not None for r in rows)
     lines = [f"  {'image':>5}  {'RTL':>3}  {'golden':>6}" + (f"  {'label':>5}" if labels else "")
-             + f"  top-2 logits, class: value ({logit_fmt} word)"]
+             + f"  {'2 smallest RBF distances' if rbf else 'top-2 logits'}, class: value ({logit_fmt} word)"]
     for r in rows:
         top = ", ".join(f"{t['class']}: {t['value']:+.3f} ({t['logit']})" for t in r["top2"])
         flag = "" if r["rtl_class"] == r["golden_class"] else "  RTL != golden"
@@ -155,7 +156,7 @@ def print_report(rep):
         classes = f"RTL accuracy {_pct(rep['rtl_accuracy'])}, golden {_pct(rep['golden_accuracy'])}"
     print(f"{rep['variant']}: {n} images ({rep['image_source']}), {rep['mismatches']} mismatches, {classes}")
     if rep.get("per_image"):
-        for line in _per_image_table(rep["per_image"], rep.get("logit_fmt", "logit")):
+        for line in _per_image_table(rep["per_image"], rep.get("logit_fmt", "logit"), rep.get("rbf_output", False)):
             print(line)
     if rep["stall"]:
         print(f"  stall {rep['stall']}: {rep['cycles_per_image']:.1f} cycles per image with gaps and backpressure "

@@ -14,7 +14,7 @@ HELP = "train the float LeNet-5 on MNIST (writes models/<variant>.pt and .log.js
 
 # Defaults of golden.train.DEFAULTS, repeated here for the help text only (importing golden.train
 # would import torch, which `lenet5 --help` must not do); run() passes None for options left out.
-_DEFAULT_HELP = {"epochs": "15 for modern, 20 for classic",
+_DEFAULT_HELP = {"epochs": "15 for modern, 20 for classic and classic-rbf",
                  "batch_size": "128", "lr": "0.003"}
 
 
@@ -26,9 +26,11 @@ def _positive_float(text):
 
 
 def add_arguments(parser):
-    parser.add_argument("--variant", choices=("modern", "classic"), default="modern",
+    parser.add_argument("--variant", choices=("modern", "classic", "classic-rbf"), default="modern",
                         help="modern: ReLU, max pooling, full C3; classic: the 1998 paper's "
-                             "scaled tanh, trainable sub-sampling and sparse C3 (Table I)")
+                             "scaled tanh, trainable sub-sampling and sparse C3 (Table I); "
+                             "classic-rbf: classic with the paper's input scaling (-0.1/1.175) "
+                             "and RBF output units on fixed 7x12 digit bitmaps")
     parser.add_argument("--epochs", type=positive_int, metavar="N", default=argparse.SUPPRESS,
                         help=f"passes over the 60,000 training images "
                              f"(default: {_DEFAULT_HELP['epochs']})")
@@ -40,7 +42,7 @@ def add_arguments(parser):
                              "~/.cache/lenet5/mnist)")
     parser.add_argument("--out", metavar="PATH", default=argparse.SUPPRESS,
                         help=f"checkpoint to write; the log goes next to it as <stem>.log.json "
-                             f"(default: {MODELS_DIR}/<variant>.pt)")
+                             f"(default: {MODELS_DIR}/<variant>.pt, '-' -> '_')")
     parser.add_argument("--batch-size", type=positive_int, metavar="B",
                         default=argparse.SUPPRESS,
                         help=f"mini-batch size (default: {_DEFAULT_HELP['batch_size']})")
@@ -56,7 +58,7 @@ def run(args):
     from golden.train import train
 
     variant = args.variant
-    out = getattr(args, "out", None) or MODELS_DIR / f"{variant}.pt"
+    out = getattr(args, "out", None) or MODELS_DIR / f"{variant.replace('-', '_')}.pt"
     model, log = train(variant,
                        epochs=getattr(args, "epochs", None),
                        seed=args.seed,

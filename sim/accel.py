@@ -177,9 +177,10 @@ def _timing(results, lean: bool, manifest, stall) -> dict:
     }
 
 
-def _classes(ref, outputs, labels, logit_fmt) -> dict:
+def _classes(ref, outputs, labels, logit_fmt, rbf=False) -> dict:
     """The classes per image (RTL, golden, labels when known), accuracies, and for small sets
-    (:data:`PER_IMAGE_MAX`) a row per image with the RTL's two largest logits."""
+    (:data:`PER_IMAGE_MAX`) a row per image with the RTL's two largest logits (``rbf``: its two
+    smallest distances)."""
     rtl = outputs[:, -1]
     report = {
         "rtl_accuracy": None if labels is None else float(np.mean(rtl == labels)),
@@ -189,12 +190,13 @@ def _classes(ref, outputs, labels, logit_fmt) -> dict:
         "golden_classes": [int(c) for c in ref.classes],
         "labels": None if labels is None else [int(c) for c in labels],
         "logit_fmt": str(logit_fmt),
+        "rbf_output": bool(rbf),
     }
     if len(rtl) <= PER_IMAGE_MAX:
         rows = []
         for i, words in enumerate(outputs):
             logits = words[:-1]
-            top2 = np.argsort(-logits, kind="stable")[:2]
+            top2 = np.argsort(logits if rbf else -logits, kind="stable")[:2]
             rows.append({"image": i, "rtl_class": int(rtl[i]), "golden_class": int(ref.classes[i]),
                          "label": None if labels is None else int(labels[i]),
                          "top2": [{"class": int(k), "logit": int(logits[k]),
@@ -395,7 +397,7 @@ def simulate(gen, images: ImageSet, *, stall: float = 0.0, seed: int = 0, jobs: 
         "images": n,
         "image_source": images.source,
         "mismatches": len(mismatch),
-        **_classes(ref, outputs, images.labels, gen.qnet.output_fmt),
+        **_classes(ref, outputs, images.labels, gen.qnet.output_fmt, gen.qnet.rbf_output),
         **_timing(results, lean, gen.manifest, stall),
         **times,
         **_sim_speed(results, times),

@@ -24,16 +24,17 @@ from lenet5.cli import main
 
 #: Everything these tests write goes below build/ (gitignored).
 WORK = REPO_ROOT / "build" / "test_accel"
-VARIANTS = ("modern", "classic")
+VARIANTS = ("modern", "classic", "classic-rbf")
 
 
 def _model_path(variant):
-    """The shipped int8 description of ``variant`` (models/<variant>_int8.json); a missing one is
-    an error (no stand-in network: the tests would pass on a design nobody ships)."""
-    shipped = MODELS_DIR / f"{variant}_int8.json"
+    """The shipped int8 description of ``variant`` (models/<variant>_int8.json, '-' -> '_'); a
+    missing one is an error (no stand-in network: the tests would pass on a design nobody ships)."""
+    stem = variant.replace("-", "_")
+    shipped = MODELS_DIR / f"{stem}_int8.json"
     if not shipped.is_file():
         pytest.fail(f"shipped model {shipped} is missing; regenerate it with "
-                    f"`lenet5 quantize --checkpoint models/{variant}.pt --out models/{variant}_int8.json` "
+                    f"`lenet5 quantize --checkpoint models/{stem}.pt --out models/{stem}_int8.json` "
                     f"(README, Shipped models)", pytrace=False)
     return shipped
 

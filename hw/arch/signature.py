@@ -47,7 +47,7 @@ _ROLES = {
     "s_axis_tvalid": "pixel beat valid",
     "s_axis_tready": "accelerator accepts a pixel",
     "s_axis_tlast": "last pixel of the image",
-    "m_axis_tdata": "logits (class 0 first) then the class index",
+    "m_axis_tdata": "logits (RBF distances for an RBF output), class 0 first, then the class index",
     "m_axis_tvalid": "output beat valid",
     "m_axis_tready": "consumer accepts an output beat",
     "m_axis_tlast": "class-index beat (last of the image)",
@@ -193,12 +193,16 @@ def interface_header(manifest: dict, model: dict | None = None) -> list:
         f"{'signed' if pixel['signed'] else 'unsigned'} on s_axis_tdata), s_axis_tlast high on the last "
         f"pixel. A beat transfers on a {clock['edge']} edge with tvalid and tready high; images may follow "
         f"back to back.")
+    rbf = manifest.get("outputs", {}).get("values") == "rbf_distances"
+    values = (f"{classes} RBF distances y_i = sum_j (x_j - w_ij)^2, unit 0 first" if rbf
+              else f"{classes} logits, class 0 first")
+    decision = ("argmin of the distances" if rbf else "argmax of the logits")
     lines += _wrap(
         f"Output (AXI4-Stream master m_axis): {ports['out_beats_per_image']} beats per image: the "
-        f"{classes} logits, class 0 first, each {logit['q']} ({logit['bits']}-bit "
+        f"{values}, each {logit['q']} ({logit['bits']}-bit "
         f"{coding}, {extend}-extended to "
-        f"{out_bits} bits; real value = word * 2**-{logit['frac']}), then the class index (argmax of the "
-        f"logits, ties to the lower index, zero-extended) with m_axis_tlast high.")
+        f"{out_bits} bits; real value = word * 2**-{logit['frac']}), then the class index ({decision}, "
+        f"ties to the lower index, zero-extended) with m_axis_tlast high.")
     lines += _wrap(
         f"Timing (predicted by the plan, consumer always ready): latency "
         f"{manifest['predicted_latency_cycles']} cycles from the first pixel accepted to the class beat; "

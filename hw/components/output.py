@@ -1,6 +1,8 @@
 """Classifier output stage: the logits of one image, then its class index, framed with ``last``.
 
-The hardware form of :func:`golden.arith.argmax_first` (ties go to the lower class index).
+The hardware form of :func:`golden.arith.argmax_first` (ties go to the lower class index), or with
+``select="min"`` of :func:`golden.arith.argmin_first` (the argmin classifier of LeNet-5's RBF
+distances, ties to the lower index).
 """
 
 from amaranth import Module, Signal
@@ -28,6 +30,9 @@ class ClassifierOutput(PlannedComponent):
     out_width : int
         Width of the output word (bits), at least ``logit_fmt.bits`` and enough for the class
         index; logits are sign- (or zero-) extended, the class index is zero-extended.
+    select : str
+        ``"max"`` (default): the class is the first largest logit; ``"min"``: the first smallest
+        value (RBF distances).
 
     Members
     -------
@@ -52,13 +57,15 @@ class ClassifierOutput(PlannedComponent):
 
     plan_class = OutputPlan
 
-    def __init__(self, *, logit_fmt: QFormat, classes: int, lanes: int, out_width: int):
-        self._build(OutputPlan(logit_fmt=logit_fmt, classes=classes, lanes=lanes, out_width=out_width))
+    def __init__(self, *, logit_fmt: QFormat, classes: int, lanes: int, out_width: int, select: str = "max"):
+        self._build(OutputPlan(logit_fmt=logit_fmt, classes=classes, lanes=lanes, out_width=out_width,
+                               select=select))
 
     logit_fmt = delegate("Format of the logits (QFormat).")
     classes = delegate("Logits per image.")
     lanes = delegate("Logits per input beat.")
     out_width = delegate("Output word width (bits).")
+    select = delegate("``max`` (argmax) or ``min`` (argmin).")
     in_beats = delegate("Input beats per image: ``classes / lanes``.")
     frame_cycles = delegate("Cycles per image at full rate.")
 
@@ -68,20 +75,21 @@ class ClassifierOutput(PlannedComponent):
         logits = Signal(data.ArrayLayout(fmt_shape(self._plan.logit_fmt), n))
         best = Signal(fmt_shape(self._plan.logit_fmt))
         best_idx = Signal(range(n))
-        beat = Signal(range(self.in_beats))
+        beat = Signal(range(max(self.in_beats, 2)))       # (1 beat per image: no zero-width counter)
         index = Signal(range(n + 1))
 
         with m.FSM():
             with m.State("COLLECT"):
                 m.d.comb += self.i.ready.eq(1)
                 with m.If(self.i.valid):
-                    # Running argmax over the lanes of this beat, in class order; strictly
-                    # greater replaces, so ties keep the lower index.
+                    # Running argmax (argmin) over the lanes of this beat, in class order; strictly
+                    # greater (smaller) replaces, so ties keep the lower index.
                     cur, cur_idx = best, best_idx
                     for l in range(lanes):
                         value = self.i.payload.data[l]
                         cls = beat * lanes + l
-                        take = (beat == 0) & (l == 0) | (value > cur)
+                        better = (value < cur) if self._plan.select == "min" else (value > cur)
+                        take = (beat == 0) & (l == 0) | better
                         nxt, nxt_idx = Signal.like(best, name=f"best_{l}"), Signal.like(best_idx, name=f"idx_{l}")
                         m.d.comb += [nxt.eq(cur), nxt_idx.eq(cur_idx)]
                         with m.If(take):

@@ -4,7 +4,8 @@ and resource estimates, apart from the gateware built from them.
 Block plans (one per component of :mod:`hw.components`): :class:`MACPlan`, :class:`WindowPlan`,
 :class:`ConvPlan` (with its :class:`ConvSchedule`), :class:`DensePlan`, :class:`PoolPlan`,
 :class:`RequantPlan`, :class:`TanhPlan`, :class:`ReLUPlan`, :class:`SlicePlan`,
-:class:`OutputPlan`, :class:`FIFOPlan`. The network's plan is :class:`hw.plan.net.NetPlan`
+:class:`OutputPlan`, :class:`FIFOPlan`, :class:`RBFPlan` (the squared-distance engine of an RBF
+output layer). The network's plan is :class:`hw.plan.net.NetPlan`
 (made by an architecture, :mod:`hw.arch`); folds are :mod:`hw.plan.fold`; the cycle-model
 conventions are :mod:`hw.plan.timing`.
 """
@@ -16,7 +17,8 @@ from .mac import MACPlan
 from .output import OutputPlan
 from .pointwise import PointwisePlan, ReLUPlan, RequantPlan, SlicePlan, TanhPlan
 from .pool import PoolPlan
+from .rbf import RBFPlan
 from .window import WindowPlan
 
 __all__ = ["ConvPlan", "ConvSchedule", "conv_schedule", "DensePlan", "FIFOPlan", "MACPlan", "OutputPlan",
-           "PointwisePlan", "ReLUPlan", "RequantPlan", "SlicePlan", "TanhPlan", "PoolPlan", "WindowPlan"]
+           "PointwisePlan", "ReLUPlan", "RequantPlan", "SlicePlan", "TanhPlan", "PoolPlan", "RBFPlan", "WindowPlan"]

@@ -128,10 +128,29 @@ class NetPlan:
         if layer.name in self.fold:
             row.update(fold=str(self.fold[layer.name]), multipliers=engine.multipliers)
             row["weight_bits"] = int(layer.weights.size * layer.w_fmt.bits)
+        if layer.kind == "rbf":    # not folded: all units in parallel, in_lanes squarers each
+            row.update(w_fmt=str(layer.w_fmt), acc_fmt=str(layer.acc_fmt), activation="none",
+                       multipliers=engine.multipliers, squarers=engine.multipliers,
+                       weight_bits=int(layer.weights.size * layer.w_fmt.bits))
         if layer.kind == "conv":
             row["line_buffer_bits"] = engine.window.line_buffer_bits
             row["connections"] = len(layer.connections)
         return row
+
+    def output_words(self) -> dict:
+        """What the ``m_axis`` words of one image carry (JSON-ready): ``values`` (``logits`` or
+        ``rbf_distances``), their format, and how the class index (the last word) is chosen."""
+        fmt, n = self.qnet.output_fmt, self.qnet.num_classes
+        if self.qnet.rbf_output:
+            return {"values": "rbf_distances", "count": n, "format": str(fmt),
+                    "words": f"{n} squared Euclidean distances y_i = sum_j (x_j - w_ij)^2 of F6's output "
+                             f"to the RBF units' bitmaps, unit 0 first ({fmt}, unsigned, zero-extended), "
+                             f"then the class index",
+                    "class": "argmin of the distances, ties to the lower index"}
+        return {"values": "logits", "count": n, "format": str(fmt),
+                "words": f"{n} logits, class 0 first ({fmt}, {'sign' if fmt.signed else 'zero'}-extended), "
+                         f"then the class index",
+                "class": "argmax of the logits, ties to the lower index"}
 
     def manifest(self, ports: dict) -> dict:
         """The generation manifest (JSON-ready, deterministic); ``ports`` is the top level's
@@ -153,6 +172,7 @@ class NetPlan:
             "logit_fmt": str(logit), "logit_format": logit.to_dict(),
             "pixel_fmt": str(pixel), "pixel_format": pixel.to_dict(),
             "classes": self.qnet.num_classes,
+            "outputs": self.output_words(),
             "fold": self.fold.to_dict(),
             "multipliers": sum(r.get("multipliers", 0) for r in layers),
             **dsp,

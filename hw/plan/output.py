@@ -1,5 +1,5 @@
 """Plan of the classifier output stage (:class:`hw.components.output.ClassifierOutput`): the
-logits of one image, then its class index, framed with ``last``."""
+logits (or RBF distances) of one image, then its class index, framed with ``last``."""
 
 from dataclasses import dataclass
 
@@ -10,13 +10,17 @@ from golden.qformat import QFormat
 from hw.plan.params import beat_layout, check_fmt, check_int, fmt_shape
 from hw.plan.timing import Timing
 
-__all__ = ["OutputPlan"]
+__all__ = ["SELECTS", "OutputPlan"]
+
+#: How the class is chosen: ``max`` (argmax of logits) or ``min`` (argmin of RBF distances).
+SELECTS = ("max", "min")
 
 
 @dataclass(frozen=True, kw_only=True)
 class OutputPlan:
     """Collect the ``classes`` logits of an image (``lanes`` per beat) and send them one per beat,
-    then the class index (:func:`golden.arith.argmax_first`).
+    then the class index: :func:`golden.arith.argmax_first` (``select="max"``), or for RBF
+    distances :func:`golden.arith.argmin_first` (``select="min"``); ties go to the lower index.
 
     Parameters
     ----------
@@ -28,17 +32,22 @@ class OutputPlan:
         Logits per input beat; must divide ``classes``.
     out_width : int
         Width of the output word (bits), at least ``logit_fmt.bits`` and enough for the class index.
+    select : str
+        ``"max"`` (logits; default) or ``"min"`` (LeNet-5's RBF distances: the class is the unit
+        with the smallest distance, LeCun et al. 1998 Sec. II-B).
 
     Raises
     ------
     TypeError, ValueError
-        Bad formats, ``lanes`` not dividing ``classes``, ``out_width`` too narrow.
+        Bad formats, ``lanes`` not dividing ``classes``, ``out_width`` too narrow, an unknown
+        ``select``.
     """
 
     logit_fmt: QFormat
     classes: int
     lanes: int
     out_width: int
+    select: str = "max"
 
     def __post_init__(self):
         check_fmt("logit_fmt", self.logit_fmt, (2, 32))
@@ -48,6 +57,8 @@ class OutputPlan:
             raise ValueError(f"lanes ({lanes}) must divide classes ({classes})")
         need = max(self.logit_fmt.bits, (classes - 1).bit_length())
         out_width = check_int("out_width", self.out_width, need)
+        if self.select not in SELECTS:
+            raise ValueError(f"select must be one of {SELECTS}, not {self.select!r}")
         for name, value in (("classes", classes), ("lanes", lanes), ("out_width", out_width)):
             object.__setattr__(self, name, value)
 

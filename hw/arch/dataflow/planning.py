@@ -2,8 +2,10 @@
 FIFO sizing and the predicted cycles, all on plans (:mod:`hw.plan`); no hardware is built.
 
 Each layer of the :class:`golden.qnet.QNet` becomes its own datapath: its engine (a conv or dense
-MAC engine, or a pooling block), then for layers with multipliers a requantizer and, for tanh, a
-lookup table; the classifier output closes the pipeline. A register slice follows every stage but
+MAC engine, a pooling block, or for an ``rbf`` output layer the squared-distance engine
+:class:`hw.plan.rbf.RBFPlan`, all units in parallel, not folded), then for layers with
+multipliers a requantizer and, for tanh, a lookup table; the classifier output closes the
+pipeline (argmax of logits, or argmin of RBF distances). A register slice follows every stage but
 the last, so that no combinational valid/ready path runs through more than one stage.
 
 Timing is predicted, not guessed: every block's plan has an exact cycle model (``timing``, see
@@ -20,7 +22,7 @@ from typing import NamedTuple
 
 from golden.qnet import QNet
 
-from hw.plan import ConvPlan, DensePlan, OutputPlan, PoolPlan, RequantPlan, SlicePlan, TanhPlan
+from hw.plan import ConvPlan, DensePlan, OutputPlan, PoolPlan, RBFPlan, RequantPlan, SlicePlan, TanhPlan
 from hw.plan.fold import Fold, FoldError, LayerFold, fold_choices
 from hw.plan.net import NetPlan, StagePlan
 from hw.plan.timing import offers
@@ -53,6 +55,8 @@ def engine_plan(layer, fold, in_lanes, **mac_options):
                                         **mac_options)
     except (TypeError, ValueError) as exc:
         raise FoldError(f"fold {layer.name}={fold}: {exc}") from None
+    if layer.kind == "rbf":
+        return RBFPlan.from_layer(layer, in_lanes=in_lanes)
     return PoolPlan.from_layer(layer, lanes=in_lanes)
 
 
@@ -89,7 +93,7 @@ def stage_plans(qnet: QNet, fold: Fold, dsp_products=None, dsp_vendor=None) -> l
     logit_fmt = qnet.output_fmt
     stages.append(StagePlan("OUT", "output", OutputPlan(
         logit_fmt=logit_fmt, classes=qnet.num_classes, lanes=lanes,
-        out_width=8 * math.ceil(logit_fmt.bits / 8))))
+        out_width=8 * math.ceil(logit_fmt.bits / 8), select="min" if qnet.rbf_output else "max")))
     sliced = []
     for stage in stages[:-1]:
         sliced += [stage, StagePlan(stage.layer, f"{stage.role}_slice", SlicePlan(layout=stage.plan.out_layout))]

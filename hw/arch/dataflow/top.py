@@ -20,6 +20,7 @@ from hw.components.conv import ConvEngine
 from hw.components.dense import DenseEngine
 from hw.components.output import ClassifierOutput
 from hw.components.pool import Pool2x2
+from hw.components.rbf import SquaredDistanceEngine
 from hw.components.requant import Requantizer
 from hw.components.slice import RegisterSlice
 from hw.plan.net import NetPlan
@@ -29,8 +30,8 @@ from . import planning as dataflow_plan
 __all__ = ["LeNet5Accelerator", "Stage", "COMPONENTS", "build"]
 
 #: Plan class -> the component built from it (``Component.from_plan``).
-COMPONENTS = {c.plan_class: c for c in (ConvEngine, DenseEngine, Pool2x2, Requantizer, TanhLUT, ClassifierOutput,
-                                        RegisterSlice)}
+COMPONENTS = {c.plan_class: c for c in (ConvEngine, DenseEngine, Pool2x2, SquaredDistanceEngine, Requantizer,
+                                        TanhLUT, ClassifierOutput, RegisterSlice)}
 
 
 @dataclass
@@ -58,7 +59,7 @@ class LeNet5Accelerator(wiring.Component):
     Parameters
     ----------
     qnet : golden.qnet.QNet or hw.plan.net.NetPlan
-        The quantized network (both shipped variants, modern and classic, work), or a plan made
+        The quantized network (the shipped variants modern, classic and classic-rbf work), or a plan made
         by :func:`hw.arch.dataflow.planning.plan` (then the other planning parameters must be left out).
     fold : Fold or str, optional
         Per-layer folding; layers left out get :func:`hw.arch.dataflow.planning.default_fold`'s choice.
@@ -79,7 +80,9 @@ class LeNet5Accelerator(wiring.Component):
     The AXI4-Stream ports of :class:`hw.arch.signature.TopSignature`: ``s_axis_*`` one pixel per
     beat in raster order, ``tlast`` on the last; ``m_axis_*`` the logits then the class index,
     ``tlast`` on the class. Images may follow one another back to back. A synchronous reset
-    (``rst``) at any time, also in the middle of an image, returns every stage to idle.
+    (``rst``) at any time, also in the middle of an image, returns every stage to idle. For an
+    RBF output layer (``classic-rbf``) the ``m_axis`` words are the RBF distances (unsigned),
+    then the class index (argmin, ties to the lower index).
 
     Raises
     ------
