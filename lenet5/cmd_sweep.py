@@ -62,6 +62,7 @@ def add_arguments(parser):
 
 
 def run(args):
+    import functools
     from pathlib import Path
 
     from hw.arch import plan
@@ -112,7 +113,7 @@ def run(args):
         reports = run_points(points, out_dir=args.out, jobs=args.jobs, scheduler=args.scheduler,
                              cache_dir=cache_dir, seed=args.seed, freq_mhz=args.freq,
                              use_system_tools=args.system_tools, progress=not args.quiet, max_dsps=args.max_dsps,
-                             arch=args.arch)
+                             arch=args.arch, log=functools.partial(print, flush=True))
     except ClusterError as exc:
         raise CliError(str(exc)) from None
     print(f"wrote {args.out}/sweep.csv, sweep.json, pareto.png")

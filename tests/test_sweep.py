@@ -1,3 +1,4 @@
+# amaranth: UnusedElaboratable=no
 """The sweep's points, presets, accuracy column and picture (fast: stand-in synthesis reports).
 
 The builds themselves (Yosys + nextpnr as Dask tasks) are tested in tests/test_cluster.py.

@@ -427,6 +427,7 @@ class TaskCluster:
         if isinstance(payloads, Mapping):
             total = len(payloads)
         order: list = []
+        seen: set = set()
         results: dict = {}
         futures: dict = {}                    # future -> (key, digest)
         bar = tqdm(total=total, desc=desc, unit="task", disable=not progress, file=sys.stderr,
@@ -445,8 +446,9 @@ class TaskCluster:
             from distributed import as_completed
             pending = None
             for key, payload in items:
-                if key in order or key in results:
+                if key in seen:
                     raise ValueError(f"task key {key!r} appears twice")
+                seen.add(key)
                 order.append(key)
                 if total is None or len(order) > total:
                     bar.total = len(order)
@@ -480,13 +482,18 @@ class TaskCluster:
 
     @staticmethod
     def _collect(future, futures, cache, arrive):
-        key, digest = futures[future]
+        key, digest = futures.pop(future)
         if future.status == "finished":
             out = future.result()
+            future.release()                    # the worker may drop its copy now
             cache.put(digest, {"value": out["value"], "seconds": out["seconds"]})
             arrive(TaskResult(key, True, out["value"], worker=out["worker"], seconds=out["seconds"], digest=digest))
             return
-        exc = future.exception()
+        try:
+            exc = future.exception()
+        except Exception as cancelled:  # noqa: BLE001  (cancelled: the scheduler lost it, e.g. restarted)
+            exc = cancelled
+        future.release()
         if isinstance(exc, TaskError):
             arrive(TaskResult(key, False, error=exc.message, log_tail=exc.log_tail, digest=digest))
         else:                                   # e.g. KilledWorker: lost workers more often than allowed

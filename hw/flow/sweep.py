@@ -127,7 +127,8 @@ def plot_pareto(rows: Sequence[dict], path, title: str = "", freq_mhz: float | N
     Filled markers: designs that fit, at their measured fmax; hollow markers: designs that do
     not fit, at the images/s they would reach at *freq_mhz* (they have no fmax; left out without
     it). The colour is the row's ``accuracy`` (colour bar; grey when not evaluated), the marker
-    shape its target; each point is labelled with its multiplier count. Black rings mark the
+    shape its target; each point is labelled with its multiplier count (and its precision when
+    the rows have several). Black rings mark the
     Pareto-optimal designs that fit: no other fitting design has fewer-or-equal LUTs,
     higher-or-equal images/s and higher-or-equal accuracy (:func:`pareto_optimal`); a dashed
     line joins the designs of the LUT / images/s front alone (:func:`pareto_front`). Dotted
@@ -150,7 +151,7 @@ def plot_pareto(rows: Sequence[dict], path, title: str = "", freq_mhz: float | N
     accs = [p[2] for p in pts if p[2] is not None]
     cmap = plt.get_cmap("viridis")
     lo, hi = (min(accs), max(accs)) if accs else (0.0, 1.0)
-    if hi - lo < 1e-4:
+    if hi - lo < 1e-9:                         # one accuracy: a colour bar around it
         lo, hi = lo - 5e-4, hi + 5e-4
     norm = colors.Normalize(vmin=100 * lo, vmax=100 * hi)
 
@@ -177,9 +178,12 @@ def plot_pareto(rows: Sequence[dict], path, title: str = "", freq_mhz: float | N
         front = pareto_front([(p[0], p[1]) for p in fit])
         ax.plot([fit[i][0] for i in front], [fit[i][1] for i in front], color="black", alpha=0.4,
                 linestyle="--", linewidth=1, zorder=2, label="LUT / images/s front")
+    precisions = {p[4].get("precision") for p in pts}
     for luts, ips, _, _, r in pts:
-        ax.annotate(str(r.get("multipliers") or ""), (luts, ips), textcoords="offset points",
-                    xytext=(5, 4), fontsize=7)
+        label = str(r.get("multipliers") or "")
+        if len(precisions) > 1 and r.get("precision"):
+            label += f" {r['precision']}"
+        ax.annotate(label, (luts, ips), textcoords="offset points", xytext=(5, 4), fontsize=7)
     totals = sorted({(r.get("luts_total"), r.get("target") or "") for r in rows if r.get("luts_total")})
     for total, tgt in totals:
         ax.axvline(total, color="gray", linestyle=":", linewidth=1)
@@ -205,7 +209,7 @@ def plot_pareto(rows: Sequence[dict], path, title: str = "", freq_mhz: float | N
                    if any((p[4].get("target") or "") == tgt and p[3] == fits for p in pts)]
         handles += [h for h in ax.get_legend_handles_labels()[0] if h.get_label().startswith(("Pareto", "LUT /"))]
         ax.legend(handles=handles, fontsize=7, loc="best")
-    ax.set_title(title or "folding sweep (labels: multipliers)", fontsize=10)
+    ax.set_title(title or "folding sweep", fontsize=10)
     fig.tight_layout()
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -390,7 +394,7 @@ def write_outputs(out: Path, points: Sequence[SweepPoint], reports: Sequence[dic
         indent=2, sort_keys=True) + "\n")
     devices = sorted({r["device"] for r in reports if r.get("device")})
     title = (f"LeNet-5 sweep: {', '.join(models)} on {', '.join(targets)}"
-             + (f" ({', '.join(devices)})" if devices else ""))
+             + (f" ({', '.join(devices)})" if devices else "") + "\nlabels: multipliers")
     plot_pareto(rows, out / "pareto.png", title=title, freq_mhz=freq_mhz)
 
 
