@@ -36,7 +36,7 @@ from cocotb.triggers import (ClockCycles, Event, First, ReadOnly, RisingEdge, Ti
                              current_gpi_trigger)
 
 __all__ = [
-    "TB_PARAMS_ENV", "tb_params",
+    "TB_PARAMS_ENV", "tb_params", "write_progress",
     "clock_and_reset", "cycle_of",
     "StreamSource", "StreamSink",
     "pack_fields", "unpack_fields", "pack_array", "unpack_array", "to_signed", "to_unsigned",
@@ -52,6 +52,16 @@ def tb_params() -> dict:
 
 
 # --------------------------------------------------------------------------- bit packing
+
+def write_progress(path, count: int) -> None:
+    """Replace the text file ``path`` (if given) by ``count`` (a testbench's images checked so far,
+    read by the caller while the simulator runs; written whole, never half)."""
+    if path:
+        tmp = f"{path}.tmp"
+        with open(tmp, "w") as f:
+            f.write(f"{count}\n")
+        os.replace(tmp, path)
+
 
 def to_unsigned(value: int, width: int, signed: bool = False) -> int:
     """*value* as a *width*-bit two's complement bit pattern; ``ValueError`` if it does not fit."""

@@ -60,7 +60,6 @@ taps : list of dict
 from __future__ import annotations
 
 import itertools
-import os
 import random
 import time
 import warnings
@@ -71,7 +70,7 @@ import cocotb
 from cocotb.handle import Immediate
 from cocotb.triggers import ClockCycles, Event, FallingEdge, First, Timer, ValueChange
 
-from sim.streams import clock_and_reset, cycle_of, tb_params, to_signed
+from sim.streams import clock_and_reset, cycle_of, tb_params, to_signed, write_progress
 
 #: Images between two updates of the progress file.
 PROGRESS_EVERY = 10
@@ -110,14 +109,6 @@ class Params:
         return logits + [int(words[-1])]
 
 
-def _write_progress(path, count):
-    if path:
-        tmp = f"{path}.tmp"
-        with open(tmp, "w") as f:
-            f.write(f"{count}\n")
-        os.replace(tmp, path)
-
-
 class Checker:
     """In-order comparison of received images with the expected words."""
 
@@ -145,7 +136,7 @@ class Checker:
         self.index += 1
         n = len(self.outputs)
         if n % PROGRESS_EVERY == 0 or n == self.limit:
-            _write_progress(p.progress, n)
+            write_progress(p.progress, n)
         if n >= self.limit:
             self.done.set()
 

@@ -23,7 +23,6 @@ Parameters (:func:`sim.streams.tb_params`): ``images``, ``expected``, ``results`
 from __future__ import annotations
 
 import gc
-import os
 import random
 import time
 
@@ -34,21 +33,13 @@ from cocotb.clock import Clock
 from cocotb.triggers import First, RisingEdge, Timer
 
 from sim.harness import stall_threshold
-from sim.streams import tb_params, to_signed
+from sim.streams import tb_params, to_signed, write_progress
 
 #: GPI action of an immediate write (cocotb's ``Immediate``).
 _NO_DELAY = 3
 #: Clock period (ns) and the offset of the testbench's wake-ups after a rising edge (ns): away
 #: from both clock edges, so a wake-up never races an edge.
 PERIOD_NS, OFFSET_NS = 10, 2
-
-
-def _write_progress(path, count):
-    if path:
-        tmp = f"{path}.tmp"
-        with open(tmp, "w") as f:
-            f.write(f"{count}\n")
-        os.replace(tmp, path)
 
 
 class Rings:
@@ -156,7 +147,7 @@ async def stream_batch(dut):
             dut.loaded.value = loaded
         done_images = read // words
         if done_images >= progress_mark + 50 or done_images >= n:
-            _write_progress(p.get("progress"), min(done_images, n))
+            write_progress(p.get("progress"), min(done_images, n))
             progress_mark = done_images
         if rings.read("out_images") >= n:
             await Timer(PERIOD_NS, "ns")              # the beat with tlast may still be in flight
