@@ -29,15 +29,11 @@ def add_arguments(parser):
 
 
 def run(args):
-    import json
     import time
 
     from golden.evaluate import (
         checkpoint_for,
-        confusion_matrix,
-        confusion_title,
         evaluate,
-        plot_confusion,
     )
     from golden.mnist import load_mnist
     from golden.qnet import QNet
@@ -66,7 +62,15 @@ def run(args):
         line += (f", float {100 * res['float_accuracy']:.2f}%, fake-quant {100 * res['fakequant_accuracy']:.2f}%, "
                  f"agreement {100 * res['agreement']:.2f}%")
     print(line + f" ({res['int_seconds']:.2f} s integer reference)")
+    return _write_outputs(args, qnet, res, labels, classes)
+
+
+def _write_outputs(args, qnet, res, labels, classes) -> int:
+    """The confusion-matrix picture (--confusion) and the JSON report (--json), when asked."""
+    import json
+
     if args.confusion:
+        from golden.evaluate import confusion_matrix, confusion_title, plot_confusion
         plot_confusion(confusion_matrix(labels, classes), args.confusion,
                        confusion_title(args.model, qnet.variant, res["int_accuracy"], res["images"]))
         print(f"wrote {args.confusion}")
@@ -78,7 +82,6 @@ def run(args):
 
 
 def _run_import(args, qnet):
-    import json
 
     from golden.evaluate import checkpoint_for
     from golden.importers.flow import evaluate_import, float_model_for
@@ -105,16 +108,7 @@ def _run_import(args, qnet):
         print(f"  user's framework ({_framework(info['format'])}): {100 * res['framework_accuracy']:.2f}%{on}, "
               f"same class as the imported float model on {100 * res['float_framework_agreement']:.2f}% "
               f"of them, largest score difference {res['float_framework_max_abs_diff']:.2e}")
-    if args.confusion:
-        from golden.evaluate import confusion_matrix, confusion_title, plot_confusion
-        plot_confusion(confusion_matrix(labels, classes), args.confusion,
-                       confusion_title(args.model, qnet.variant, res["int_accuracy"], res["images"]))
-        print(f"wrote {args.confusion}")
-    if args.json:
-        with open(args.json, "w") as f:
-            json.dump(res, f, indent=2, sort_keys=True)
-            f.write("\n")
-    return 0
+    return _write_outputs(args, qnet, res, labels, classes)
 
 
 def _framework(fmt):
