@@ -30,3 +30,16 @@ def positive_int(text):
     if value < 1:
         raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
     return value
+
+
+def add_cluster_arguments(parser, cached: str = "finished builds"):
+    """The Dask options of the commands whose builds are tasks (hw.flow.cluster): --jobs,
+    --scheduler, --cache-dir (of ``cached``), --no-cache."""
+    parser.add_argument("--jobs", type=positive_int, default=1, metavar="N",
+                        help="worker processes of the embedded Dask cluster (builds at the same time)")
+    parser.add_argument("--scheduler", metavar="ADDRESS",
+                        help="run the builds on the Dask scheduler at ADDRESS (tcp://HOST:8786) and its workers "
+                             "instead (--jobs is then ignored)")
+    parser.add_argument("--cache-dir", metavar="DIR",
+                        help=f"cache of {cached} (default: build/cache/tasks in the repository)")
+    parser.add_argument("--no-cache", action="store_true", help="build again even what is cached (and cache nothing)")

@@ -14,7 +14,7 @@ the others are kept. The whole set takes about an hour and a half on one core (t
 and route of the large folds dominates); --jobs 2 runs two builds at once.
 """
 
-from lenet5 import positive_int
+from lenet5 import add_cluster_arguments
 
 HELP = "synthesise the README's result builds and rewrite its results table"
 
@@ -23,14 +23,7 @@ def add_arguments(parser):
     parser.add_argument("--only", nargs="+", metavar="NAME", help="measure only these builds")
     parser.add_argument("--table-only", action="store_true",
                         help="measure nothing: rewrite the README table from docs/synth_results.json")
-    parser.add_argument("--jobs", type=positive_int, default=1, metavar="N",
-                        help="worker processes of the embedded Dask cluster (builds at the same time)")
-    parser.add_argument("--scheduler", metavar="ADDRESS",
-                        help="run the builds on the Dask scheduler at ADDRESS (tcp://HOST:8786) and its workers "
-                             "instead (--jobs is then ignored)")
-    parser.add_argument("--cache-dir", metavar="DIR",
-                        help="cache of finished builds (default: build/cache/tasks in the repository)")
-    parser.add_argument("--no-cache", action="store_true", help="build again even what is cached")
+    add_cluster_arguments(parser)
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
 
 

@@ -29,7 +29,7 @@ minutes; each worker uses one core and 1-2 GB of memory.
 Exit status: 0 when every point was built (whether it fits or not), 1 when a build failed.
 """
 
-from lenet5 import positive_int
+from lenet5 import add_cluster_arguments, positive_int
 from lenet5.cmd_synth import add_common_arguments
 
 HELP = "synthesise several points (models x targets x folds): CSV/JSON table and a Pareto plot"
@@ -46,14 +46,7 @@ def add_arguments(parser):
                        help=f"a named sweep ({', '.join(SWEEP_PRESETS)}; see above; NAME left out: folds)")
     parser.add_argument("--points", type=positive_int, metavar="N",
                         help="with --preset: the fold search's number of folds (default: the preset's)")
-    parser.add_argument("--jobs", type=positive_int, default=1, metavar="N",
-                        help="worker processes of the embedded Dask cluster (builds at the same time)")
-    parser.add_argument("--scheduler", metavar="ADDRESS",
-                        help="run the builds on the Dask scheduler at ADDRESS (tcp://HOST:8786) and its workers "
-                             "instead (--jobs is then ignored)")
-    parser.add_argument("--cache-dir", metavar="DIR",
-                        help="cache of finished builds and accuracies (default: build/cache/tasks in the repository)")
-    parser.add_argument("--no-cache", action="store_true", help="build every point again (and cache nothing)")
+    add_cluster_arguments(parser, cached="finished builds and accuracies")
     parser.add_argument("--data", metavar="DIR", help="MNIST folder for the accuracy column (default: "
                                                       "$LENET5_MNIST, ../shared/mnist, cache)")
     parser.add_argument("--out", metavar="DIR", help="output folder (required unless --dry-run)")
