@@ -104,7 +104,7 @@ async def stream_batch(dut):
                         ("in_stall", stall_threshold(stall)), ("out_stall", stall_threshold(stall)),
                         ("in_seed", rng.getrandbits(32)), ("out_seed", rng.getrandbits(32))):
         getattr(dut, name).value = value
-    Clock(dut.clk, PERIOD_NS, unit="ns").start(start_high=False)
+    Clock(dut.clk, PERIOD_NS, unit="ns", impl="gpi").start(start_high=False)
     await RisingEdge(dut.clk)
     await Timer(OFFSET_NS, "ns")
 
