@@ -435,17 +435,19 @@ def qat_finetune(model, qnet: QNet, images, labels, epochs=3, lr=2e-4, batch_siz
 
     The formats of ``qnet`` stay fixed; gradients pass the rounding by the straight-through
     estimator. Uses the training loop of :func:`golden.train.fit` (Adam, one-cycle schedule
-    peaking at ``lr``, seeded shuffling and shifts), deterministic for a given seed.
+    peaking at ``lr``, seeded shuffling and shifts, the variant's loss temperature of
+    :data:`golden.train.DEFAULTS`), deterministic for a given seed.
     Returns a log dict (per-epoch loss, train accuracy, seconds).
     """
-    from .train import deterministic, fit
+    from .train import DEFAULTS, deterministic, fit
 
     x_all = torch.tensor(np.asarray(images))
     y_all = torch.tensor(np.asarray(labels), dtype=torch.long)
     with deterministic(seed):
         epochs_log = fit(model, x_all, y_all, epochs=epochs, batch_size=batch_size, lr=lr, augment=augment,
                          seed=seed, progress=progress, desc="QAT",
-                         forward=lambda x: fake_quant_forward(model, qnet, x * 256.0))
+                         forward=lambda x: fake_quant_forward(model, qnet, x * 256.0),
+                         temperature=DEFAULTS.get(getattr(model, "variant", None), {}).get("temperature", 1.0))
     return {"epochs": epochs_log}
 
 

@@ -15,7 +15,8 @@ HELP = "train the float LeNet-5 on MNIST (writes models/<variant>.pt and .log.js
 # Defaults of golden.train.DEFAULTS, repeated here for the help text only (importing golden.train
 # would import torch, which `lenet5 --help` must not do); run() passes None for options left out.
 _DEFAULT_HELP = {"epochs": "15 for modern, 20 for classic and classic-rbf",
-                 "batch_size": "128", "lr": "0.003"}
+                 "batch_size": "128", "lr": "0.003",
+                 "temperature": "8 for classic-rbf, 1 for the others"}
 
 
 def _positive_float(text):
@@ -49,6 +50,11 @@ def add_arguments(parser):
     parser.add_argument("--lr", type=_positive_float, metavar="LR", default=argparse.SUPPRESS,
                         help=f"peak learning rate of the one-cycle Adam schedule "
                              f"(default: {_DEFAULT_HELP['lr']})")
+    parser.add_argument("--temperature", type=_positive_float, metavar="T", default=argparse.SUPPRESS,
+                        help=f"softmax temperature of the cross-entropy loss, on logits / T "
+                             f"(classic-rbf: on -y / T, y the RBF distances, which are far apart: a "
+                             f"higher T keeps gradients flowing from images already classified "
+                             f"right) (default: {_DEFAULT_HELP['temperature']})")
     parser.add_argument("--no-augment", action="store_true",
                         help="do not shift training images randomly by up to +-2 pixels")
     parser.add_argument("--quiet", action="store_true", help="no progress bars")
@@ -67,6 +73,7 @@ def run(args):
                        batch_size=getattr(args, "batch_size", None),
                        lr=getattr(args, "lr", None),
                        augment=False if args.no_augment else None,
+                       temperature=getattr(args, "temperature", None),
                        progress=not args.quiet)
     from golden.train import log_path_for
     print(f"{variant}: test accuracy {100 * log['test_accuracy']:.2f}% on "
