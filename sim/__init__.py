@@ -10,6 +10,8 @@ The whole accelerator on MNIST:
     :mod:`sim.accel`      ``simulate`` (sharded, bit-exact against golden) and ``reset_test``
     :mod:`sim.images`     ``load_images`` / ``ImageSet`` (MNIST, ``.npy``, PNG folders)
     :mod:`sim.shards`     one simulator process of the accelerator testbench
+    :mod:`sim.harness`    the batch harness (Amaranth) of the fast path; :mod:`sim.stall` its
+                          stall patterns in plain Python
     :mod:`sim.diagnose`   locating a mismatch stage by stage on a build with tap ports
 Testbenches (run inside the simulator): :mod:`sim.tb`.
 """

@@ -251,9 +251,9 @@ def _shard_list(infos, results, bounds) -> list:
 DRIVERS = ("fast", "cocotb", "lean", "axi")
 
 
-def _bench_and_test(gen, driver: str):
+def _bench_and_test(gen, driver: str, waves: bool = False):
     if driver == "fast":
-        return batch_bench(gen), "stream_batch"
+        return batch_bench(gen, waves), "stream_batch"
     return cocotb_bench(gen), "stream_images"
 
 
@@ -264,7 +264,7 @@ def _run_shards(gen, images: ImageSet, expected, *, stall, seed, jobs, driver, w
     the shard bounds (image indices)."""
     n = len(images)
     bounds = np.linspace(0, n, jobs + 1).round().astype(int)
-    bench, test = _bench_and_test(gen, driver)
+    bench, test = _bench_and_test(gen, driver, waves)
     base = {"stall": stall, "timeout_cycles": timeout_cycles(gen.manifest, stall)}
     if driver in ("lean", "axi"):
         base["driver"] = driver

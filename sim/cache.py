@@ -22,7 +22,8 @@ import cocotb
 
 from sim.toolchain import check_simulator, default_simulator, tool_version, waves_format, waves_requested
 
-__all__ = ["REPO_ROOT", "SIM_BUILD_ROOT", "VERILATOR_BUILD_ARGS", "VERILATOR_MAKE_VARS", "MARKER",
+__all__ = ["REPO_ROOT", "SIM_BUILD_ROOT", "VERILATOR_BUILD_ARGS", "VERILATOR_MAKE_VARS", "MARKER", "PGO_GENERATE",
+           "PGO_USE",
            "BuildOptions", "build_recipe", "build_dir_for", "flock", "sha", "safe_name"]
 
 
@@ -52,6 +53,13 @@ VERILATOR_MAKE_VARS: tuple[str, ...] = ("OPT_FAST=-O1", "OPT_SLOW=-O0", "OPT_GLO
 
 MARKER = ".lenet5-built.json"
 
+#: Profile-guided optimisation of a Verilator model (``pgo=True``, gcc only): the model's C++
+#: is compiled with :data:`PGO_GENERATE` added to ``OPT_FAST``, a training run of the testbench
+#: records where the model branches, and the model's C++ is compiled again with
+#: :data:`PGO_USE`. Part of the build hash.
+PGO_GENERATE: tuple[str, ...] = ("-fprofile-generate", "-fprofile-update=single")
+PGO_USE: tuple[str, ...] = ("-fprofile-use", "-fprofile-partial-training", "-Wno-missing-profile")
+
 
 @contextlib.contextmanager
 def flock(path: Path) -> Iterator[None]:
@@ -77,14 +85,21 @@ def safe_name(label: str) -> str:
 
 @dataclasses.dataclass(frozen=True)
 class BuildOptions:
-    """Per-build Verilator options (see the module docstring); the defaults change nothing."""
+    """Per-build Verilator options (see the module docstring); the defaults change nothing.
+
+    ``pgo``: profile-guided optimisation of the model's C++ (:data:`PGO_GENERATE`,
+    :data:`PGO_USE`; a training run of the testbench between the two compilations, see
+    :func:`sim.runner.run_cocotb`). ``main``: a C++ file that replaces cocotb's simulator main
+    (e.g. ``sim/clocked_main.cpp``); its text is part of the build hash."""
     build_args: tuple[str, ...] = ()
     make_vars: tuple[str, ...] = ()
     public: bool | tuple[str, ...] = True
+    pgo: bool = False
+    main: str | None = None
 
     @classmethod
     def of(cls, build_args: Sequence[str] = (), make_vars: Sequence[str] = (),
-           public: bool | Sequence[str] = True) -> "BuildOptions":
+           public: bool | Sequence[str] = True, pgo: bool = False, main: str | None = None) -> "BuildOptions":
         for name, value in (("build_args", build_args), ("make_vars", make_vars)):
             if isinstance(value, str):
                 raise TypeError(f"{name} is a list of strings, not the string {value!r}")
@@ -97,12 +112,21 @@ class BuildOptions:
             public = tuple(public)
             if not public:
                 raise ValueError("public: an empty list of signal names; use public=False for the top's signals")
-        return cls(tuple(build_args), tuple(make_vars), public)
+        if main is not None and not Path(main).is_file():
+            raise FileNotFoundError(f"simulator main {main} does not exist")
+        return cls(tuple(build_args), tuple(make_vars), public, bool(pgo),
+                   None if main is None else str(Path(main).resolve()))
 
     @property
     def make(self) -> tuple[str, ...]:
         """Effective make variables: the defaults, then the overrides (make keeps the last)."""
         return VERILATOR_MAKE_VARS + self.make_vars
+
+    @property
+    def opt_fast(self) -> str:
+        """The effective ``OPT_FAST`` (compiler options of the model's hot code)."""
+        values = [v.split("=", 1)[1] for v in self.make if v.startswith("OPT_FAST=")]
+        return values[-1] if values else ""
 
     def recipe(self) -> dict:
         """Entries of the build recipe; empty for the defaults, so existing hashes stay put."""
@@ -115,6 +139,10 @@ class BuildOptions:
             extra["public"] = False
         elif self.public is not True:
             extra["public"] = list(self.public)
+        if self.pgo:
+            extra["pgo"] = {"generate": list(PGO_GENERATE), "use": list(PGO_USE)}
+        if self.main is not None:
+            extra["main"] = [Path(self.main).name, hashlib.sha256(Path(self.main).read_bytes()).hexdigest()]
         return extra
 
 
@@ -140,17 +168,17 @@ def build_dir_for(sources: Sequence[tuple[str, str]], toplevel: str, *, build_ke
                   simulator: str | None = None, waves: bool = False,
                   timescale: tuple[str, str] | None = ("1ns", "1ps"),
                   build_args: Sequence[str] = (), make_vars: Sequence[str] = (),
-                  public: bool = True) -> Path:
+                  public: bool = True, pgo: bool = False, main: str | None = None) -> Path:
     """The cache folder of a build of *sources* (``(file name, Verilog text)`` pairs).
 
     ``build/sim/<build_key or toplevel>-<16 hex digits>``; the digits hash the sources, the top
     level and everything in the build recipe (simulator and its version, cocotb version,
-    options, timescale, waves, and *build_args*, *make_vars*, *public* as for
+    options, timescale, waves, and *build_args*, *make_vars*, *public*, *pgo*, *main* as for
     :func:`run_cocotb`).
     """
     simulator = (simulator or default_simulator()).lower()
     check_simulator(simulator)
-    options = BuildOptions.of(build_args, make_vars, public)
+    options = BuildOptions.of(build_args, make_vars, public, pgo, main)
     digest = sha({
         "sources": [[Path(name).name, hashlib.sha256(text.encode()).hexdigest()]
                     for name, text in sources],

@@ -39,15 +39,26 @@ BATCH_TB_MODULE = "sim.tb.tb_batch"
 #: ``run_cocotb`` options of the per-beat testbench's build (top-level ports visible only; see
 #: :mod:`sim.accel`).
 FAST_BUILD = {"public": False}
+#: Half the batch harness's clock period in simulator time steps (timescale 1ns/1ps: 5 ns, the
+#: 10 ns of :data:`sim.tb.tb_batch.PERIOD_NS`).
+BATCH_HALF_PERIOD_STEPS = 5000
 #: ``run_cocotb`` options of the batch harness's build (see :mod:`sim.accel` for the measurements
 #: behind them): only the harness signals the testbench touches are visible, so the accelerator's
 #: logic is evaluated once per clock edge that needs it; Verilator's ``-O3`` and fast X handling;
-#: the model's C++ at ``-O3 -march=native`` (the build is for this machine only).
+#: the model's C++ at ``-O3 -march=native`` (the build is for this machine only), profile-guided
+#: (:data:`PGO_TRAINING_IMAGES`); the clock toggled by the simulator's C++ main
+#: (``sim/clocked_main.cpp``), not by a cocotb Clock (builds with waveforms keep cocotb's main
+#: and Clock).
 BATCH_BUILD = {"public": ("clk", "run", "accel_rst", "loaded", "stop_at", "in_stall", "out_stall", "in_seed",
                           "out_seed", "reached", "cycle", "in_images", "out_words", "out_images",
                           "images", "res_data", "res_cycle", "first_cycle"),
-               "build_args": ("-O3", "--x-assign", "fast", "--x-initial", "fast"),
-               "make_vars": ("OPT_FAST=-O3 -march=native",)}
+               "build_args": ("-O3", "--x-assign", "fast", "--x-initial", "fast",
+                              "-CFLAGS", f"-DLENET5_HALF_PERIOD={BATCH_HALF_PERIOD_STEPS}"),
+               "make_vars": ("OPT_FAST=-O3 -march=native",), "pgo": True,
+               "main": str(Path(__file__).resolve().parent / "clocked_main.cpp")}
+#: Images of the training run of the batch harness's profile-guided build (the first images of
+#: the run that builds it, with its stall setting).
+PGO_TRAINING_IMAGES = 48
 #: Images held by the batch harness's image ring.
 RING_IMAGES = 256
 #: Pixels per word of the batch harness's image memory.
@@ -124,10 +135,12 @@ def cocotb_bench(gen, build: dict | None = None) -> Bench:
                  dict(FAST_BUILD if build is None else build), word_format(gen.accel))
 
 
-def batch_bench(gen) -> Bench:
+def batch_bench(gen, waves: bool = False) -> Bench:
     """The batch harness (:class:`sim.harness.BatchHarness`, :data:`RING_IMAGES`,
     :data:`PIXELS_PER_WORD`) around the emitted design of ``gen``; the harness's Verilog is
-    written next to the shard files (``<work root>/harness-<hash>.v``)."""
+    written next to the shard files (``<work root>/harness-<hash>.v``). With ``waves`` the
+    build keeps cocotb's simulator main (which records waveforms) and the testbench starts a
+    cocotb Clock."""
     from hw.emit import emit_verilog
     from sim.harness import HARNESS_TOP, BatchHarness
 
@@ -140,9 +153,14 @@ def batch_bench(gen) -> Bench:
         with os.fdopen(fd, "w") as f:
             f.write(text)
         publish(tmp, path)
+    build = dict(BATCH_BUILD)
+    if waves:
+        del build["main"]
+        build["build_args"] = BATCH_BUILD["build_args"][:-2]
     return Bench((path, *(gen.sim_sources or [gen.verilog])), HARNESS_TOP, BATCH_TB_MODULE,
-                 f"{build_key(gen)}-batch", dict(BATCH_BUILD),
-                 {**word_format(gen.accel), "harness": harness.parameters()})
+                 f"{build_key(gen)}-batch", build,
+                 {**word_format(gen.accel), "harness": harness.parameters(),
+                  "clock": "cocotb" if waves else "simulator"})
 
 
 def build_marker(bench: Bench, waves: bool) -> Path:
@@ -191,6 +209,15 @@ class Run:
             path.unlink(missing_ok=True)
         self.params = {**bench.params, **params, "images": str(self.images_path), "expected": str(self.expected_path),
                        "results": str(self.results_path), "progress": str(self.progress_path)}
+        self.pgo_params = None
+        if bench.build.get("pgo"):
+            # The training run of a profile-guided build (used only if this run builds it).
+            k = min(len(images), PGO_TRAINING_IMAGES)
+            paths = {name: work / f"{tag}_pgo_{name}.npy" for name in ("images", "expected")}
+            _save_npy(paths["images"], np.asarray(images)[:k])
+            _save_npy(paths["expected"], np.asarray(expected)[:k])
+            self.pgo_params = {**self.params, "images": str(paths["images"]), "expected": str(paths["expected"]),
+                               "results": str(work / f"{tag}_pgo_results.npz"), "progress": None}
         self.sim = None
         self.error = None
 
@@ -209,7 +236,7 @@ class Run:
             self.sim = run_cocotb(verilog_sources=list(b.sources), toplevel=b.toplevel,
                                   test_module=b.test_module, build_key=b.build_key,
                                   parameters_for_test=self.params, test_filter=rf"\.{self.test}$",
-                                  waves=self.waves, run_tag=self.tag, **b.build)
+                                  waves=self.waves, run_tag=self.tag, pgo_parameters=self.pgo_params, **b.build)
         except AssertionError as exc:       # a failing test: the results file tells why
             self.error = exc
         return self
@@ -250,9 +277,12 @@ def run_parallel(runs, progress=None, status=None, marker: Path | None = None, p
 def shard_payload(bench: Bench, tag: str, images, expected, params: dict, test: str) -> dict:
     """The data of one shard for :func:`shard_task`: the bench's Verilog as text, the images and
     expected words as arrays, the options (no path of this machine is needed on the worker)."""
+    build = {k: list(v) if isinstance(v, tuple) else v for k, v in bench.build.items()}
+    if build.get("main"):                       # the simulator main's text, not this machine's path
+        build["main"] = [Path(build["main"]).name, Path(build["main"]).read_text()]
     return {"sources": [[Path(p).name, Path(p).read_text()] for p in bench.sources],
             "toplevel": bench.toplevel, "test_module": bench.test_module, "build_key": bench.build_key,
-            "build": {k: list(v) if isinstance(v, tuple) else v for k, v in bench.build.items()},
+            "build": build,
             "params": {**bench.params, **params}, "test": test, "tag": tag,
             "images": np.ascontiguousarray(images), "expected": np.ascontiguousarray(expected)}
 
@@ -286,10 +316,11 @@ def shard_task(payload: dict, workdir: Path) -> dict:
     from hw.flow.cluster import TaskError
 
     texts = payload["sources"]
-    digest = hashlib.sha256(json.dumps(texts).encode()).hexdigest()[:16]
+    main = payload["build"].get("main")
+    digest = hashlib.sha256(json.dumps([texts, main]).encode()).hexdigest()[:16]
     folder = SIM_WORK_ROOT / "sources" / digest
     paths = []
-    for name, text in texts:
+    for name, text in texts + ([main] if main else []):
         path = folder / name
         if not path.is_file() or path.read_text() != text:
             folder.mkdir(parents=True, exist_ok=True)
@@ -298,7 +329,9 @@ def shard_task(payload: dict, workdir: Path) -> dict:
                 f.write(text)
             publish(tmp, path)
         paths.append(path)
-    build = {k: tuple(v) if isinstance(v, list) else v for k, v in payload["build"].items()}
+    build = {k: tuple(v) if isinstance(v, list) else v for k, v in payload["build"].items() if k != "main"}
+    if main:
+        build["main"] = str(paths.pop())
     bench = Bench(tuple(paths), payload["toplevel"], payload["test_module"], payload["build_key"], build)
     run = Run(bench, Path(workdir), payload["tag"], payload["images"], payload["expected"], payload["params"],
               payload["test"])

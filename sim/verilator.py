@@ -10,6 +10,7 @@ import logging
 import os
 import re
 import shutil
+import subprocess
 import sys
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -17,10 +18,10 @@ from pathlib import Path
 from cocotb_tools import runner as _cocotb_runner
 
 from hw.flow.tools import verilator_bin, verilator_env, verilator_root
-from sim.cache import SIM_BUILD_ROOT, VERILATOR_MAKE_VARS, BuildOptions, flock, sha
+from sim.cache import PGO_GENERATE, PGO_USE, SIM_BUILD_ROOT, VERILATOR_MAKE_VARS, BuildOptions, flock, sha
 from sim.toolchain import build_jobs, compiler_id, tool_version, waves_format
 
-__all__ = ["make_runner"]
+__all__ = ["make_runner", "pgo_supported", "pgo_recompile"]
 
 
 class _EnvMixin:
@@ -63,9 +64,17 @@ class _Verilator(_EnvMixin, _cocotb_runner.Verilator):
             config.write_text("`verilator_config\n" + "".join(
                 f'public_flat_rw -module "{self.hdl_toplevel}" -var "{name}"\n' for name in names))
             verilate = [str(config) if arg == "--public-flat-rw" else arg for arg in verilate]
+        if options.main is not None:
+            mains = [i for i, arg in enumerate(verilate) if arg.endswith(("/verilator.cpp", "\\verilator.cpp"))]
+            assert len(mains) == 1, verilate
+            verilate[mains[0]] = options.main
         assert make[0] == "make" and make[1] == "-j", make
         make = (["make", "-j", str(build_jobs())] + make[3:]
                 + list(options.make) + [f"PYTHON3={sys.executable}"])
+        if options.pgo and pgo_supported():
+            # First compilation of a profile-guided build: instrumented (see pgo_recompile).
+            make += [f"OPT_FAST={' '.join([options.opt_fast, *PGO_GENERATE]).strip()}",
+                     f"USER_LDFLAGS={PGO_GENERATE[0]}"]
         self._lenet5_make = make
         return [verilate, [_RUNTIME_STEP], make]
 
@@ -93,13 +102,19 @@ _DESIGN_SPECIFIC_VARS = {"VM_CLASSES_FAST", "VM_CLASSES_SLOW", "VM_SUPPORT_FAST"
                          "VM_USER_CLASSES", "VM_USER_DIR", "VM_USER_LDLIBS", "VM_PREFIX", "VM_MODPREFIX"}
 
 
-def _runtime_key(build_dir: Path, make_vars: Sequence[str] = VERILATOR_MAKE_VARS) -> tuple[str, list[str]]:
-    """(cache key, object file names) of the runtime objects of a verilated build folder."""
+def _make_variables(build_dir: Path) -> dict[str, list[str]]:
+    """The ``VM_*`` variables of a verilated build folder's generated makefiles."""
     variables: dict[str, list[str]] = {}
     for mk in ("Vtop.mk", "Vtop_classes.mk"):
         text = (build_dir / mk).read_text().replace("\\\n", " ")
         for name, value in re.findall(r"^(VM_\w+)[ \t]*\+?=[ \t]*(.*)$", text, re.M):
             variables.setdefault(name, []).extend(value.split())
+    return variables
+
+
+def _runtime_key(build_dir: Path, make_vars: Sequence[str] = VERILATOR_MAKE_VARS) -> tuple[str, list[str]]:
+    """(cache key, object file names) of the runtime objects of a verilated build folder."""
+    variables = _make_variables(build_dir)
     objects = [f"{name}.o" for name in variables.get("VM_GLOBAL_FAST", []) + variables.get("VM_GLOBAL_SLOW", [])]
     key = sha({
         "vars": {k: v for k, v in variables.items() if k not in _DESIGN_SPECIFIC_VARS},
@@ -134,6 +149,40 @@ def _runtime_objects(build_dir: Path, make, make_vars: Sequence[str] = VERILATOR
         tmp = build_dir / f".{o}.tmp"
         shutil.copyfile(cache / o, tmp)
         os.replace(tmp, build_dir / o)     # fresh mtime: newer than Vtop.mk
+
+
+def pgo_supported() -> bool:
+    """True when the C++ compiler is gcc (the profile options of :data:`sim.cache.PGO_GENERATE`
+    and :data:`sim.cache.PGO_USE` are gcc's); a profile-guided build is a plain one otherwise."""
+    return "clang" not in compiler_id().lower()
+
+
+def pgo_recompile(runner, build_dir: Path, log_file: Path) -> None:
+    """Second compilation of a profile-guided build: the model's hot C++ (``OPT_FAST`` objects,
+    the simulator's ``main``) again, with :data:`sim.cache.PGO_USE` and the profile the training
+    run left in *build_dir* (``*.gcda``), then the executable linked again; the make output is
+    appended to *log_file*. Raises ``RuntimeError`` (with the log's end) when make fails."""
+    variables = _make_variables(build_dir)
+    # Every object but the run-time library's and the run-once code's (OPT_SLOW: not
+    # instrumented) was compiled with OPT_FAST, including the combined Vtop__ALL.o of small models.
+    keep = {f"{name}.o" for var in ("VM_GLOBAL_FAST", "VM_GLOBAL_SLOW", "VM_CLASSES_SLOW", "VM_SUPPORT_SLOW")
+            for name in variables.get(var, [])}
+    default = re.search(r"^default:\s*(\S+)", (build_dir / "Vtop.mk").read_text(), re.M)
+    stale = [p.name for p in build_dir.glob("*.o") if p.name not in keep]
+    stale += ["Vtop__ALL.a", "Vtop__pch.h.fast.gch"] + ([default.group(1)] if default else [])
+    for name in stale:
+        (build_dir / name).unlink(missing_ok=True)
+    options = runner._lenet5_options
+    make = [arg for arg in runner._lenet5_make if not arg.startswith(("OPT_FAST=", "USER_LDFLAGS="))]
+    make += [f"OPT_FAST={' '.join([options.opt_fast, *PGO_USE]).strip()}"]
+    with open(log_file, "a") as log:
+        log.write(f"\n# profile-guided recompilation: {' '.join(make)}\n")
+        log.flush()
+        result = subprocess.run(make, cwd=build_dir, env=runner.env, stdout=log, stderr=subprocess.STDOUT)
+    if result.returncode:
+        tail = "\n".join(Path(log_file).read_text(errors="replace").splitlines()[-40:])
+        raise RuntimeError(f"profile-guided recompilation in {build_dir} failed (make exit status "
+                           f"{result.returncode}); log {log_file}:\n{tail}")
 
 
 class _Icarus(_EnvMixin, _cocotb_runner.Icarus):

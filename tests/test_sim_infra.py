@@ -183,3 +183,37 @@ def test_repeated_run_reuses_cached_build():
     other = build_dir_for([("inc_slice.v", emit_verilog(IncrementSlice(width=9), "inc_slice"))],
                           "inc_slice", build_key="inc_slice")
     assert other != first.build_dir
+
+
+@pytest.mark.sim
+def test_profile_guided_build_trains_then_recompiles():
+    """pgo=True: the model is built instrumented, the training run (whose own outcome does not
+    matter: here it fails on purpose) leaves a profile, and the model is compiled again with it;
+    without training parameters a profile-guided build is refused."""
+    import json
+    import shutil
+
+    from sim.verilator import pgo_supported
+
+    if not pgo_supported():
+        pytest.fail("the C++ compiler is not gcc: profile-guided builds are plain ones here")
+    sources = [("inc_slice.v", emit_verilog(IncrementSlice(width=7), "inc_slice"))]
+    build_dir = build_dir_for(sources, "inc_slice", build_key="inc_slice_pgo", pgo=True)
+    assert build_dir != build_dir_for(sources, "inc_slice", build_key="inc_slice_pgo")
+    shutil.rmtree(build_dir, ignore_errors=True)            # built from scratch below
+    params = {**PARAMS, "width": 7}
+    with pytest.raises(ValueError, match="pgo_parameters"):
+        simulate_component(IncrementSlice(width=7), "inc_slice", TB, params=params, build_key="inc_slice_pgo",
+                           pgo=True, test_filter="stream_increment")
+    results = simulate_component(IncrementSlice(width=7), "inc_slice", TB, params={**params, "count": 30},
+                                 build_key="inc_slice_pgo", pgo=True, test_filter="stream_increment",
+                                 pgo_parameters={**params, "count": 10, "expect_wrong": True})
+    assert results.built and results.build_dir == build_dir and all(t.passed for t in results.tests)
+    training = build_dir / "runs" / "pgo-training"
+    assert "beat 0: got" in (training / "sim.log").read_text()         # the training run did fail
+    assert sorted(p.name for p in build_dir.glob("*.gcda"))             # ... and left its profile
+    log = (build_dir / "build.log").read_text()
+    recompile = log[log.index("# profile-guided recompilation"):]
+    assert "-fprofile-generate" in log[:log.index("# profile-guided recompilation")]
+    assert "-fprofile-use" in recompile and "-fprofile-generate" not in recompile
+    assert json.loads((build_dir / ".lenet5-built.json").read_text())["pgo"]["use"][0] == "-fprofile-use"

@@ -352,7 +352,10 @@ class TaskCluster:
         from distributed import Client, LocalCluster
 
         if self.scheduler is None:
-            with dask.config.set({"distributed.worker.daemon": False}):
+            # The workers' statistical profiler (a stack sample every 10 ms) and a faster system
+            # monitor would take CPU from the simulator and tool processes the tasks wait on.
+            with dask.config.set({"distributed.worker.daemon": False, "distributed.worker.profile.enabled": False,
+                                  "distributed.admin.system-monitor.interval": "2s", "distributed.scheduler.work-stealing": False}):
                 self._cluster = LocalCluster(n_workers=self.jobs, threads_per_worker=1, processes=True,
                                              host="127.0.0.1", dashboard_address="127.0.0.1:0",
                                              memory_limit=0, silence_logs=logging.CRITICAL)

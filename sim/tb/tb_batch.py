@@ -30,9 +30,10 @@ import numpy as np
 
 import cocotb
 from cocotb.clock import Clock
-from cocotb.triggers import First, RisingEdge, Timer
+from cocotb.handle import Immediate
+from cocotb.triggers import RisingEdge, Timer
 
-from sim.harness import stall_threshold
+from sim.stall import stall_threshold
 from sim.streams import tb_params, to_signed, write_progress
 
 #: GPI action of an immediate write (cocotb's ``Immediate``).
@@ -104,7 +105,10 @@ async def stream_batch(dut):
                         ("in_stall", stall_threshold(stall)), ("out_stall", stall_threshold(stall)),
                         ("in_seed", rng.getrandbits(32)), ("out_seed", rng.getrandbits(32))):
         getattr(dut, name).value = value
-    Clock(dut.clk, PERIOD_NS, unit="ns", impl="gpi").start(start_high=False)
+    if p.get("clock", "cocotb") == "cocotb":
+        Clock(dut.clk, PERIOD_NS, unit="ns", impl="gpi", set_action=Immediate).start(start_high=False)
+    # else the simulator's main toggles clk (sim/clocked_main.cpp): the same waveform, low from
+    # time 0 and rising every PERIOD_NS from PERIOD_NS / 2.
     await RisingEdge(dut.clk)
     await Timer(OFFSET_NS, "ns")
 
@@ -120,6 +124,7 @@ async def stream_batch(dut):
     dut.run.value = 1
 
     period = max(1, h["ring_images"] // 4) * h["pixels"]
+    finished = 0                      # images whose last word has come out
     data, cycles, first_cycles = [], [], []
     read, idle, progress_mark = 0, 0, 0
     python_s = 0.0
@@ -127,7 +132,10 @@ async def stream_batch(dut):
     gc.freeze()                       # the handles made above: not scanned again
     while True:
         python_s += time.perf_counter()
-        await First(RisingEdge(dut.reached), Timer(period * PERIOD_NS, "ns"))
+        # A whole refill period, or near the end the fewest cycles the remaining images can take
+        # (one pixel per cycle): only timed wake-ups, no value-change callback in every step.
+        wait = min(period, max(h["pixels"], (n - finished) * h["pixels"]))
+        await Timer(wait * PERIOD_NS, "ns")
         python_s -= time.perf_counter()
         out_words = rings.read("out_words")
         if out_words - read > h["ring_words"]:
@@ -135,7 +143,7 @@ async def stream_batch(dut):
         d, c = rings.get_results(read, out_words)
         data += d
         cycles += c
-        idle = 0 if out_words > read else idle + period
+        idle = 0 if out_words > read else idle + wait
         read = out_words
         consumed = rings.read("in_images")
         first_cycles += rings.get_first(len(first_cycles), consumed)
@@ -149,7 +157,8 @@ async def stream_batch(dut):
         if done_images >= progress_mark + 50 or done_images >= n:
             write_progress(p.get("progress"), min(done_images, n))
             progress_mark = done_images
-        if rings.read("out_images") >= n:
+        finished = rings.read("out_images")
+        if finished >= n:
             await Timer(PERIOD_NS, "ns")              # the beat with tlast may still be in flight
             out_words = rings.read("out_words")
             d, c = rings.get_results(read, out_words)
