@@ -82,6 +82,9 @@ def add_arguments(parser, images_default="100"):
                         help="simulate the shards on the Dask scheduler at ADDRESS (tcp://HOST:8786) and its workers")
     parser.add_argument("--local", action="store_true",
                         help="simulator processes of this command, no Dask cluster")
+    parser.add_argument("--pgo", action="store_true",
+                        help="profile-guided Verilator build of the fast driver's model (about 10 %% faster "
+                             "simulation for about 30 s more build; cached like any build)")
     parser.add_argument("--waves", action="store_true",
                         help="record waveforms (FST/VCD per shard; large: use with few images)")
     parser.add_argument("--out", metavar="DIR",
@@ -108,7 +111,7 @@ def default_out(model, fold, target=None, arch="dataflow"):
 
 
 def simulate_with_progress(gen, images, *, stall=0.0, seed=0, jobs=2, waves=False, diagnose=True,
-                           quiet=False, desc="simulating", driver="fast", cluster=None):
+                           quiet=False, desc="simulating", driver="fast", cluster=None, pgo=False):
     """:func:`sim.accel.simulate` with a tqdm progress bar (images checked) on a terminal; none
     when stderr is not a terminal (a log gets the command's summary lines only) or ``quiet``.
     ``cluster``: a :class:`hw.flow.cluster.TaskCluster` for the shards (None: local processes)."""
@@ -125,7 +128,7 @@ def simulate_with_progress(gen, images, *, stall=0.0, seed=0, jobs=2, waves=Fals
             bar.set_description(text)
 
         return simulate(gen, images, stall=stall, seed=seed, jobs=jobs, waves=waves, progress=progress,
-                        status=status, diagnose_first=diagnose, driver=driver, cluster=cluster)
+                        status=status, diagnose_first=diagnose, driver=driver, cluster=cluster, pgo=pgo)
 
 
 def _pct(x):
@@ -207,7 +210,7 @@ def run(args):
     out = args.out or default_out(args.model, args.fold, target, arch)
     gen = generate(args.model, out, args.fold, lint=False, target=target, arch=arch)
     kwargs = dict(stall=args.stall, seed=args.seed, jobs=args.jobs, waves=args.waves, diagnose=not args.no_diagnose,
-                  quiet=args.quiet, driver=getattr(args, "driver", "fast"))
+                  quiet=args.quiet, driver=getattr(args, "driver", "fast"), pgo=getattr(args, "pgo", False))
     if getattr(args, "local", False) or args.waves:
         if args.scheduler:
             raise CliError("--scheduler runs the shards on a Dask cluster; --local and --waves run them here: "

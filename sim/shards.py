@@ -45,8 +45,8 @@ BATCH_HALF_PERIOD_STEPS = 5000
 #: ``run_cocotb`` options of the batch harness's build (see :mod:`sim.accel` for the measurements
 #: behind them): only the harness signals the testbench touches are visible, so the accelerator's
 #: logic is evaluated once per clock edge that needs it; Verilator's ``-O3`` and fast X handling;
-#: the model's C++ at ``-O3 -march=native`` (the build is for this machine only), profile-guided
-#: (:data:`PGO_TRAINING_IMAGES`); the clock toggled by the simulator's C++ main
+#: the model's C++ at ``-O3 -march=native`` (the build is for this machine only; with
+#: ``batch_bench(pgo=True)`` also profile-guided, see :data:`PGO_TRAINING_IMAGES`); the clock toggled by the simulator's C++ main
 #: (``sim/clocked_main.cpp``), not by a cocotb Clock (builds with waveforms keep cocotb's main
 #: and Clock).
 BATCH_BUILD = {"public": ("clk", "run", "accel_rst", "loaded", "stop_at", "in_stall", "out_stall", "in_seed",
@@ -54,7 +54,7 @@ BATCH_BUILD = {"public": ("clk", "run", "accel_rst", "loaded", "stop_at", "in_st
                           "images", "res_data", "res_cycle", "first_cycle"),
                "build_args": ("-O3", "--x-assign", "fast", "--x-initial", "fast",
                               "-CFLAGS", f"-DLENET5_HALF_PERIOD={BATCH_HALF_PERIOD_STEPS}"),
-               "make_vars": ("OPT_FAST=-O3 -march=native",), "pgo": True,
+               "make_vars": ("OPT_FAST=-O3 -march=native",),
                "main": str(Path(__file__).resolve().parent / "clocked_main.cpp")}
 #: Images of the training run of the batch harness's profile-guided build (the first images of
 #: the run that builds it, with its stall setting).
@@ -135,12 +135,12 @@ def cocotb_bench(gen, build: dict | None = None) -> Bench:
                  dict(FAST_BUILD if build is None else build), word_format(gen.accel))
 
 
-def batch_bench(gen, waves: bool = False) -> Bench:
+def batch_bench(gen, waves: bool = False, pgo: bool = False) -> Bench:
     """The batch harness (:class:`sim.harness.BatchHarness`, :data:`RING_IMAGES`,
     :data:`PIXELS_PER_WORD`) around the emitted design of ``gen``; the harness's Verilog is
     written next to the shard files (``<work root>/harness-<hash>.v``). With ``waves`` the
     build keeps cocotb's simulator main (which records waveforms) and the testbench starts a
-    cocotb Clock."""
+    cocotb Clock. ``pgo``: a profile-guided build (:func:`sim.runner.run_cocotb`)."""
     from hw.emit import emit_verilog
     from sim.harness import HARNESS_TOP, BatchHarness
 
@@ -153,7 +153,7 @@ def batch_bench(gen, waves: bool = False) -> Bench:
         with os.fdopen(fd, "w") as f:
             f.write(text)
         publish(tmp, path)
-    build = dict(BATCH_BUILD)
+    build = dict(BATCH_BUILD, pgo=True) if pgo else dict(BATCH_BUILD)
     if waves:
         del build["main"]
         build["build_args"] = BATCH_BUILD["build_args"][:-2]
