@@ -177,7 +177,11 @@ def _ensure_built(simulator: str, paths, toplevel: str, build_dir: Path, env, py
                 raise RuntimeError(f"the profile-guided build of {toplevel} left no profile (*.gcda) "
                                    f"after its training run; log {train_dir / 'sim.log'}:\n"
                                    + _tail(train_dir / "sim.log"))
-            pgo_recompile(runner, build_dir, build_log)
+            try:
+                pgo_recompile(runner, build_dir, build_log)
+            except subprocess.CalledProcessError as exc:
+                raise RuntimeError(f"profile-guided recompilation of {toplevel} failed ({exc}); log "
+                                   f"{build_log}:\n" + _tail(build_log)) from None
         recipe = build_recipe(simulator, waves, timescale, options)
         marker.write_text(json.dumps({"toplevel": toplevel, "sources": [str(p) for p in paths],
                                       **recipe}, indent=1, sort_keys=True) + "\n")

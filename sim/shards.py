@@ -28,8 +28,8 @@ import numpy as np
 
 from hw.emit import publish
 
-__all__ = ["TB_MODULE", "BATCH_TB_MODULE", "FAST_BUILD", "BATCH_BUILD", "SIM_WORK_ROOT", "Bench", "cocotb_bench",
-           "batch_bench", "Run", "run_parallel", "shard_task", "work_dir", "build_key", "build_marker",
+__all__ = ["TB_MODULE", "BATCH_TB_MODULE", "FAST_BUILD", "BATCH_BUILD", "CLOCKED_MAIN", "SIM_WORK_ROOT", "Bench",
+           "cocotb_bench", "batch_bench", "Run", "run_parallel", "shard_task", "work_dir", "build_key", "build_marker",
            "word_format", "timeout_cycles"]
 
 #: The per-beat cocotb testbench module.
@@ -46,16 +46,16 @@ BATCH_HALF_PERIOD_STEPS = 5000
 #: behind them): only the harness signals the testbench touches are visible, so the accelerator's
 #: logic is evaluated once per clock edge that needs it; Verilator's ``-O3`` and fast X handling;
 #: the model's C++ at ``-O3 -march=native`` (the build is for this machine only; with
-#: ``batch_bench(pgo=True)`` also profile-guided, see :data:`PGO_TRAINING_IMAGES`); the clock toggled by the simulator's C++ main
-#: (``sim/clocked_main.cpp``), not by a cocotb Clock (builds with waveforms keep cocotb's main
-#: and Clock).
+#: ``batch_bench(pgo=True)`` also profile-guided, see :data:`PGO_TRAINING_IMAGES`).
 BATCH_BUILD = {"public": ("clk", "run", "accel_rst", "loaded", "stop_at", "in_stall", "out_stall", "in_seed",
-                          "out_seed", "reached", "cycle", "in_images", "out_words", "out_images",
+                          "out_seed", "cycle", "in_images", "out_words", "out_images",
                           "images", "res_data", "res_cycle", "first_cycle"),
-               "build_args": ("-O3", "--x-assign", "fast", "--x-initial", "fast",
-                              "-CFLAGS", f"-DLENET5_HALF_PERIOD={BATCH_HALF_PERIOD_STEPS}"),
-               "make_vars": ("OPT_FAST=-O3 -march=native",),
-               "main": str(Path(__file__).resolve().parent / "clocked_main.cpp")}
+               "build_args": ("-O3", "--x-assign", "fast", "--x-initial", "fast"),
+               "make_vars": ("OPT_FAST=-O3 -march=native",)}
+#: What :data:`BATCH_BUILD` adds without waveforms: the clock toggled by the simulator's C++ main
+#: (``sim/clocked_main.cpp``, which records no waveforms), not by a cocotb Clock.
+CLOCKED_MAIN = {"main": str(Path(__file__).resolve().parent / "clocked_main.cpp"),
+                "build_args": ("-CFLAGS", f"-DLENET5_HALF_PERIOD={BATCH_HALF_PERIOD_STEPS}")}
 #: Images of the training run of the batch harness's profile-guided build (the first images of
 #: the run that builds it, with its stall setting).
 PGO_TRAINING_IMAGES = 48
@@ -154,9 +154,8 @@ def batch_bench(gen, waves: bool = False, pgo: bool = False) -> Bench:
             f.write(text)
         publish(tmp, path)
     build = dict(BATCH_BUILD, pgo=True) if pgo else dict(BATCH_BUILD)
-    if waves:
-        del build["main"]
-        build["build_args"] = BATCH_BUILD["build_args"][:-2]
+    if not waves:
+        build.update(main=CLOCKED_MAIN["main"], build_args=build["build_args"] + CLOCKED_MAIN["build_args"])
     return Bench((path, *(gen.sim_sources or [gen.verilog])), HARNESS_TOP, BATCH_TB_MODULE,
                  f"{build_key(gen)}-batch", build,
                  {**word_format(gen.accel), "harness": harness.parameters(),

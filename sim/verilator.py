@@ -161,7 +161,7 @@ def pgo_recompile(runner, build_dir: Path, log_file: Path) -> None:
     """Second compilation of a profile-guided build: the model's hot C++ (``OPT_FAST`` objects,
     the simulator's ``main``) again, with :data:`sim.cache.PGO_USE` and the profile the training
     run left in *build_dir* (``*.gcda``), then the executable linked again; the make output is
-    appended to *log_file*. Raises ``RuntimeError`` (with the log's end) when make fails."""
+    appended to *log_file*. Raises ``subprocess.CalledProcessError`` when make fails."""
     variables = _make_variables(build_dir)
     # Every object but the run-time library's and the run-once code's (OPT_SLOW: not
     # instrumented) was compiled with OPT_FAST, including the combined Vtop__ALL.o of small models.
@@ -178,11 +178,7 @@ def pgo_recompile(runner, build_dir: Path, log_file: Path) -> None:
     with open(log_file, "a") as log:
         log.write(f"\n# profile-guided recompilation: {' '.join(make)}\n")
         log.flush()
-        result = subprocess.run(make, cwd=build_dir, env=runner.env, stdout=log, stderr=subprocess.STDOUT)
-    if result.returncode:
-        tail = "\n".join(Path(log_file).read_text(errors="replace").splitlines()[-40:])
-        raise RuntimeError(f"profile-guided recompilation in {build_dir} failed (make exit status "
-                           f"{result.returncode}); log {log_file}:\n{tail}")
+        subprocess.run(make, cwd=build_dir, env=runner.env, stdout=log, stderr=subprocess.STDOUT, check=True)
 
 
 class _Icarus(_EnvMixin, _cocotb_runner.Icarus):
