@@ -30,8 +30,9 @@ Ports (all synchronous to ``clk``; the harness has no reset port)
     LFSR seeds, loaded while the accelerator is held in reset (0 is replaced by 1: the all-zero
     state is stuck); the LFSRs advance in every cycle with ``run`` high.
 ``stop_at`` In(32)
-    ``reached`` goes high once ``out_images >= stop_at`` (for waiting on the end in a simulator
-    without timers; the cocotb testbench polls ``out_images``).
+    ``reached`` goes high once ``out_images >= stop_at`` (for waiting on the end in Amaranth's
+    simulator, ``tests/test_sim_harness.py``; the cocotb testbench polls ``out_images`` and leaves
+    both alone).
 ``cycle`` Out(32)
     Cycles counted while ``run`` is high: the stamps' time base.
 ``in_images`` Out(32), ``out_words`` Out(32), ``out_images`` Out(32)

@@ -47,7 +47,7 @@ BATCH_HALF_PERIOD_STEPS = 5000
 #: logic is evaluated once per clock edge that needs it; Verilator's ``-O3`` and fast X handling;
 #: the model's C++ at ``-O3 -march=native`` (the build is for this machine only; with
 #: ``batch_bench(pgo=True)`` also profile-guided, see :data:`PGO_TRAINING_IMAGES`).
-BATCH_BUILD = {"public": ("clk", "run", "accel_rst", "loaded", "stop_at", "in_stall", "out_stall", "in_seed",
+BATCH_BUILD = {"public": ("clk", "run", "accel_rst", "loaded", "in_stall", "out_stall", "in_seed",
                           "out_seed", "cycle", "in_images", "out_words", "out_images",
                           "images", "res_data", "res_cycle", "first_cycle"),
                "build_args": ("-O3", "--x-assign", "fast", "--x-initial", "fast"),

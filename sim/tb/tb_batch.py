@@ -101,7 +101,7 @@ async def stream_batch(dut):
     t_setup = time.perf_counter()
     rings = Rings(dut, h)
     t_setup = time.perf_counter() - t_setup
-    for name, value in (("run", 0), ("accel_rst", 1), ("loaded", 0), ("stop_at", n),
+    for name, value in (("run", 0), ("accel_rst", 1), ("loaded", 0),
                         ("in_stall", stall_threshold(stall)), ("out_stall", stall_threshold(stall)),
                         ("in_seed", rng.getrandbits(32)), ("out_seed", rng.getrandbits(32))):
         getattr(dut, name).value = value
